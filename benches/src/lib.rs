@@ -1,0 +1,89 @@
+//! # benches — peerwire's load generator and cross-crate benchmarks
+//!
+//! `peer-bench` (the binary) opens thousands of peers to a server and measures, phase by
+//! phase, what peerwire does against two baselines measured by the same tool in the same
+//! run: the limit (a raw glommio echo, no protocol, no checksum) and the alternative (a
+//! tokio peer on the `bitcoin` crate). This library holds its parts; nothing else in the
+//! workspace depends on it.
+//!
+//! ## Contents
+//! - [`load`]: the phases (connect, ping, flood, hold), written once over the [`load::Client`] trait.
+//! - [`ours`]: peerwire's client (peer-runtime) — the system under test.
+//! - [`raw`]: the raw glommio echo server and client — the limit.
+//! - [`btc`]: the tokio + `bitcoin` server and client — the alternative.
+//! - [`worker`]: a worker process (client peers are spread over processes: 20,000 fds each).
+//! - [`protocol`]: the coordinator ↔ worker JSON lines.
+//! - [`suite`]: one system measured: workers, phases, CPU and memory from `/proc`.
+//! - [`run`]: a whole run: servers started and stopped, rounds.
+//! - [`report`]: medians, ratios within a round, goals, the table and the JSON.
+//! - [`histogram`]: mergeable latency histograms.
+//! - [`procfs`]: resident memory, CPU time, the machine.
+//! - [`spawn`]: child processes that are always reaped.
+
+#![forbid(unsafe_code)]
+
+pub mod btc;
+pub mod histogram;
+pub mod load;
+pub mod ours;
+pub mod procfs;
+pub mod protocol;
+pub mod raw;
+pub mod report;
+pub mod run;
+pub mod spawn;
+pub mod suite;
+pub mod worker;
+
+/// A system under test: a server and the client that loads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// peerwire: the seed-server example (peer-runtime) and peer-runtime clients.
+    Ours,
+    /// The limit: raw glommio echo server and client, no protocol, no checksum.
+    Raw,
+    /// The alternative: tokio and the `bitcoin` crate.
+    Tokio,
+}
+
+impl Kind {
+    /// Every kind, in table order.
+    pub const ALL: [Kind; 3] = [Kind::Ours, Kind::Raw, Kind::Tokio];
+
+    /// The short name used on command lines and in JSON.
+    ///
+    /// ```
+    /// use benches::Kind;
+    /// for k in Kind::ALL {
+    ///     assert_eq!(Kind::parse(k.name()), Some(k));
+    /// }
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "ours",
+            Kind::Raw => "raw",
+            Kind::Tokio => "tokio",
+        }
+    }
+
+    /// The column title in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Ours => "peerwire",
+            Kind::Raw => "raw glommio echo",
+            Kind::Tokio => "tokio + bitcoin",
+        }
+    }
+
+    /// The kind called `name`.
+    pub fn parse(name: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// Logical CPUs available (at least 1).
+pub fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}

@@ -1,0 +1,236 @@
+//! A whole peer-bench run: servers up, each system measured per round, servers down.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::procfs::Machine;
+use crate::protocol::Command;
+use crate::report::RunReport;
+use crate::spawn::{free_port, Server};
+use crate::suite::{self, SuiteConfig, SuiteError, SuiteResult};
+use crate::Kind;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Peers per system.
+    pub peers: usize,
+    /// Our server's addresses; empty means "start the seed-server ourselves".
+    pub targets: Vec<SocketAddr>,
+    /// Our server's pid when it was started by someone else.
+    pub server_pid: Option<u32>,
+    /// The systems to measure, in order (rotated every round).
+    pub systems: Vec<Kind>,
+    /// Rounds (each system once per round).
+    pub rounds: usize,
+    /// The phases, in order.
+    pub phases: Vec<Command>,
+    /// Worker processes per system.
+    pub workers: usize,
+    /// The client for the ours and tokio servers (`None`: each system's own client).
+    pub client: Option<Kind>,
+    /// Connects in flight per worker.
+    pub window: usize,
+    /// Executor / worker threads of the baseline servers.
+    pub server_threads: usize,
+    /// The seed-server binary (found beside peer-bench when `None`).
+    pub seed_server: Option<PathBuf>,
+    /// Extra arguments for the seed-server.
+    pub seed_server_args: Vec<String>,
+    /// Draw progress bars.
+    pub progress: bool,
+    /// Remarks for the report (e.g. peers reduced to the descriptor limit).
+    pub notes: Vec<String>,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
+    let port = free_port(LOCALHOST).map_err(|e| SuiteError(format!("no free port: {e}")))?;
+    let addr = SocketAddr::new(LOCALHOST, port);
+    let err = |e: std::io::Error| SuiteError(format!("starting the {} server: {e}", kind.name()));
+    match kind {
+        Kind::Ours => {
+            let bin = cfg
+                .seed_server
+                .clone()
+                .or_else(crate::spawn::find_seed_server)
+                .ok_or_else(|| {
+                    SuiteError(
+                        "the seed-server binary was not found; build it first with \
+                         `cargo build --release -p peer-runtime --example seed-server` \
+                         (or pass --seed-server PATH)"
+                            .into(),
+                    )
+                })?;
+            let mut args = vec![
+                "--network".to_string(),
+                "regtest".into(),
+                "--listen".into(),
+                addr.to_string(),
+                "--max-peers".into(),
+                (cfg.peers + 64).to_string(),
+                // A safety net: should peer-bench be killed outright, the server stops
+                // by itself once the longest this suite could take has passed.
+                "--duration".into(),
+                suite_limit(cfg).as_secs().to_string(),
+            ];
+            args.extend(cfg.seed_server_args.iter().cloned());
+            Server::start("seed-server", &bin, &args, addr).map_err(err)
+        }
+        Kind::Raw | Kind::Tokio => {
+            let exe = std::env::current_exe().map_err(err)?;
+            let args = vec![
+                "serve".to_string(),
+                kind.name().into(),
+                "--listen".into(),
+                addr.to_string(),
+                "--threads".into(),
+                cfg.server_threads.to_string(),
+            ];
+            Server::start(&format!("{} server", kind.name()), &exe, &args, addr).map_err(err)
+        }
+    }
+}
+
+/// An upper bound on one suite's run time (every phase at its limit, plus start-up).
+fn suite_limit(cfg: &RunConfig) -> Duration {
+    let phases: Duration = cfg
+        .phases
+        .iter()
+        .chain(std::iter::once(&Command::Close))
+        .map(|c| suite::phase_limit(cfg.peers, *c))
+        .sum();
+    phases + Duration::from_secs(120)
+}
+
+/// Runs every system for every round and returns the report.
+pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
+    let mut rounds = Vec::new();
+    for round in 0..cfg.rounds.max(1) {
+        let mut results: Vec<SuiteResult> = Vec::new();
+        let n = cfg.systems.len();
+        for i in 0..n {
+            let kind = cfg.systems[(i + round) % n];
+            let external = kind == Kind::Ours && !cfg.targets.is_empty();
+            let server = if external {
+                None
+            } else {
+                Some(start_server(cfg, kind)?)
+            };
+            let (targets, server_pid) = match &server {
+                Some(s) => (vec![s.addr], Some(s.pid())),
+                None => (cfg.targets.clone(), cfg.server_pid),
+            };
+            let client = match (kind, cfg.client) {
+                (Kind::Ours | Kind::Tokio, Some(c @ (Kind::Ours | Kind::Tokio))) => c,
+                _ => kind,
+            };
+            let suite_cfg = SuiteConfig {
+                kind,
+                client,
+                targets,
+                server_pid,
+                peers: cfg.peers,
+                workers: cfg.workers,
+                window: cfg.window,
+                phases: cfg.phases.clone(),
+                progress: cfg.progress,
+            };
+            if cfg.progress {
+                eprintln!(
+                    "round {}/{}: {} ({} peers, {} clients)",
+                    round + 1,
+                    cfg.rounds.max(1),
+                    kind.label(),
+                    cfg.peers,
+                    client.name()
+                );
+            }
+            // The server goes first at the end (before the clients close), so the
+            // closing handshakes leave their TIME_WAIT sockets on the server's side, not
+            // in the clients' ephemeral port range that the next suite needs.
+            let mut server = server;
+            let mut said = None;
+            let outcome = suite::run(&suite_cfg, || {
+                said = server.as_ref().and_then(|s| {
+                    s.guard
+                        .tail()
+                        .into_iter()
+                        .rev()
+                        .find(|l| l.contains("peers="))
+                });
+                server = None;
+            });
+            let result = outcome.map_err(|e| match &server {
+                Some(s) => SuiteError(format!(
+                    "{e}\n{} output (last lines):\n{}",
+                    s.guard.name(),
+                    s.guard.tail().join("\n")
+                )),
+                None => e,
+            })?;
+            if cfg.progress {
+                eprintln!("  {}", one_line(&result));
+                // The server's own view: its last statistics line.
+                if let Some(line) = said {
+                    eprintln!("  seed-server said: {line}");
+                }
+            }
+            results.push(result);
+            drop(server);
+            // Let the kernel finish closing the last run's sockets.
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        rounds.push(results);
+    }
+    Ok(RunReport {
+        machine: Machine::detect(),
+        command: cfg.command.clone(),
+        notes: cfg.notes.clone(),
+        peers: cfg.peers,
+        workers: cfg.workers,
+        rounds,
+    })
+}
+
+/// A one-line summary of a system's result, printed as the run goes.
+pub fn one_line(s: &SuiteResult) -> String {
+    let mut parts = Vec::new();
+    for p in &s.phases {
+        let o = &p.outcome;
+        let part = match o.phase.as_str() {
+            "connect" => format!(
+                "{} handshaken at {:.0}/s (p99 {:.1} ms)",
+                o.ok,
+                p.rate(),
+                o.latency.percentile(99.0) as f64 / 1000.0
+            ),
+            "ping" => format!("{:.0} round trips/s", p.rate()),
+            "flood" => format!("{:.0} inv/s", p.rate()),
+            "hold" => match s.kib_per_idle_peer() {
+                Some(k) => format!("{k:.1} KiB/idle peer"),
+                None => "held".into(),
+            },
+            _ => continue,
+        };
+        let overflows = match p.listen_overflows {
+            Some(n) if n > 0 => format!(" [{n} SYNs dropped: listen queue full]"),
+            _ => String::new(),
+        };
+        let failed = if o.failed > 0 {
+            format!(
+                " [{} failed: {}]",
+                o.failed,
+                o.first_error.clone().unwrap_or_default()
+            )
+        } else {
+            String::new()
+        };
+        parts.push(format!("{part}{failed}{overflows}"));
+    }
+    parts.join(", ")
+}

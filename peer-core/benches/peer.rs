@@ -1,0 +1,203 @@
+//! Benchmarks of the peer state machine, in memory, on one core.
+//!
+//! * `pair/ping_pong_inv`: two established peers; per round one side queues a batch
+//!   of pings and single-entry invs, the other answers every ping with a pong. The
+//!   throughput is messages (encoded, framed, checksummed, decoded, handled) per
+//!   second, both peers on the same core.
+//! * `idle peer heap`: bytes allocated per peer that remain after a handshake, with the
+//!   driver's read buffers dropped, counted by a global allocator in this binary and
+//!   printed (the `Peer` struct itself is boxed and counted).
+//!
+//! Run: `cargo bench -p peer-core --bench peer`
+
+#![allow(unsafe_code, missing_docs)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::BytesMut;
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use peer_core::{dispatch, Config, Listener, NonceSet, Peer};
+use wire_codec::message::{InvType, InvVect, Inventory, Message, Ping};
+use wire_codec::{Hash256, Network};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = System.alloc(layout);
+        if !p.is_null() {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let p = System.realloc(ptr, layout, new_size);
+        if !p.is_null() {
+            LIVE.fetch_add(
+                new_size as isize - layout.size() as isize,
+                Ordering::Relaxed,
+            );
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+struct Quiet;
+impl Listener for Quiet {}
+
+struct Side {
+    peer: Box<Peer>,
+    inbox: BytesMut,
+}
+
+fn pump(s: &mut Side, now: Instant) {
+    while let Some(ev) = s.peer.poll_event() {
+        dispatch(&mut s.peer, ev, &mut Quiet, now);
+    }
+}
+
+fn transfer(from: &mut Side, to: &mut Side, now: Instant) {
+    let n = from.peer.transmit().len();
+    if n == 0 {
+        return;
+    }
+    to.inbox.extend_from_slice(from.peer.transmit());
+    from.peer.advance_transmit(n, now);
+    to.peer.handle_read(&mut to.inbox, now);
+}
+
+fn config(report_io: bool) -> Arc<Config> {
+    let mut c = Config::new(Network::Mainnet);
+    c.nonces = Some(Arc::new(NonceSet::new()));
+    c.allow_self_connections = true;
+    c.report_io = report_io;
+    // The bench writes big batches at once.
+    c.max_output_bytes = 64 << 20;
+    Arc::new(c)
+}
+
+fn connected(cfg: &Arc<Config>, now: Instant) -> (Side, Side) {
+    let mut a = Side {
+        peer: Box::new(Peer::new_outbound(
+            cfg.clone(),
+            "10.0.0.2:8333".parse().unwrap(),
+            now,
+            1_700_000_000,
+            1,
+        )),
+        inbox: BytesMut::new(),
+    };
+    let mut b = Side {
+        peer: Box::new(Peer::new_inbound(
+            cfg.clone(),
+            "10.0.0.1:50000".parse().unwrap(),
+            now,
+            1_700_000_000,
+            2,
+        )),
+        inbox: BytesMut::new(),
+    };
+    for _ in 0..4 {
+        transfer(&mut a, &mut b, now);
+        pump(&mut b, now);
+        transfer(&mut b, &mut a, now);
+        pump(&mut a, now);
+    }
+    assert!(a.peer.handshake_complete() && b.peer.handshake_complete());
+    (a, b)
+}
+
+const BATCH: u64 = 1000;
+
+fn round(a: &mut Side, b: &mut Side, invs: &[InvVect], now: Instant) {
+    for i in 0..BATCH {
+        a.peer
+            .queue_message(Message::Ping(Ping { nonce: i + 1 }), None);
+    }
+    for iv in invs {
+        a.peer
+            .queue_message(Message::Inv(Inventory::new(vec![*iv])), None);
+    }
+    transfer(a, b, now);
+    pump(b, now);
+    transfer(b, a, now);
+    pump(a, now);
+}
+
+fn bench_pair(c: &mut Criterion) {
+    let now = Instant::now();
+    let invs: Vec<InvVect> = (0..BATCH)
+        .map(|i| {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&i.to_le_bytes());
+            InvVect::new(InvType::TX, Hash256(h))
+        })
+        .collect();
+    let mut g = c.benchmark_group("pair");
+    // Per round: BATCH pings, BATCH pongs, BATCH invs.
+    g.throughput(Throughput::Elements(3 * BATCH));
+    for (name, io) in [
+        ("ping_pong_inv", true),
+        ("ping_pong_inv_no_io_events", false),
+    ] {
+        let cfg = config(io);
+        let (mut a, mut b) = connected(&cfg, now);
+        g.bench_function(name, |bench| {
+            bench.iter(|| round(&mut a, &mut b, black_box(&invs), now))
+        });
+        assert!(!a.peer.is_closed() && !b.peer.is_closed());
+    }
+    g.finish();
+}
+
+/// Heap bytes per established, idle peer (driver read buffers excluded).
+fn idle_peer_heap() -> (usize, usize) {
+    let now = Instant::now();
+    let cfg = config(true);
+    const N: usize = 100;
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut peers = Vec::with_capacity(2 * N);
+    let vec_bytes = 2 * N * std::mem::size_of::<Side>();
+    for _ in 0..N {
+        let (mut a, mut b) = connected(&cfg, now);
+        // The read buffers belong to the driver, not to the peer.
+        a.inbox = BytesMut::new();
+        b.inbox = BytesMut::new();
+        peers.push(a);
+        peers.push(b);
+    }
+    let after = LIVE.load(Ordering::Relaxed);
+    let total = (after - before) as usize - vec_bytes;
+    black_box(&peers);
+    (total / (2 * N), std::mem::size_of::<Peer>())
+}
+
+fn bench_memory(c: &mut Criterion) {
+    let (per_peer, struct_size) = idle_peer_heap();
+    println!(
+        "idle peer heap: {per_peer} bytes per established peer (of which the boxed Peer struct: {struct_size} bytes); goal <= 2048"
+    );
+    // Also time creating + handshaking a pair, which is what the number above costs.
+    let now = Instant::now();
+    let cfg = config(true);
+    c.bench_function("pair/handshake", |bench| {
+        bench.iter(|| black_box(connected(&cfg, now)))
+    });
+}
+
+criterion_group!(benches, bench_memory, bench_pair);
+criterion_main!(benches);

@@ -1,0 +1,71 @@
+//! # peer-core
+//!
+//! One Bitcoin (or LBRY) peer connection's protocol as a sans-IO state machine: it does
+//! what btcd's `peer` package does — version handshake and negotiation, self-connection
+//! detection, keep-alive pings and the idle timeout, inventory trickling with a
+//! known-inventory filter, BIP37/BIP111 bloom rules, protocol-version gating, stall
+//! detection, a bounded output queue with exactly-once notifications, statistics and a
+//! listener interface — but it never touches a socket or a clock.
+//!
+//! The driver contract (after str0m's "single mutation" rule): after every call that
+//! brings input — [`Peer::handle_read`], [`Peer::handle_timeout`],
+//! [`Peer::advance_transmit`], [`Peer::queue_message`], [`Peer::accept_version`], … —
+//! drain [`Peer::poll_event`], write [`Peer::transmit`], and sleep until
+//! [`Peer::poll_timeout`] or new input. When [`Peer::is_closed`], write what
+//! `transmit` still holds (a final reject) best-effort and close the connection.
+//!
+//! See [`Peer`] for a complete two-peer example.
+//!
+//! ## Contents
+//! - [`config`]: [`Config`], [`Timeouts`] and the defaults.
+//! - [`peer`]: [`Peer`], the state machine.
+//! - [`handshake`]: the handshake's rules and [`Phase`].
+//! - [`keepalive`]: pings, pongs and the idle timeout.
+//! - [`inventory`]: batching, trickling and the known-inventory filter.
+//! - [`stall`]: deadlines for expected responses.
+//! - [`outbound`]: the bounded output buffer and its notifications.
+//! - [`mru`]: [`MruSet`], the O(1) MRU set behind the filters.
+//! - [`nonce`]: [`NonceSet`], our recent version nonces (self-connection detection).
+//! - [`event`]: [`Event`], what the peer reports.
+//! - [`listener`]: [`Listener`] and [`dispatch`].
+//! - [`reason`]: why a peer ended, [`DisconnectReason`].
+//! - [`stats`]: [`StatsSnapshot`] and [`Features`].
+//! - [`log`]: one-line message summaries and hex dumps for `tracing`.
+//! - [`error`]: the crate's error, [`Error`].
+//! - [`fuzzing`]: [`fuzzing::fuzz_peer`], the entry point of the fuzz target.
+
+#![forbid(unsafe_code)]
+
+pub mod config;
+pub mod error;
+pub mod event;
+pub mod fuzzing;
+pub mod handshake;
+pub mod inventory;
+pub mod keepalive;
+pub mod listener;
+pub mod log;
+pub mod mru;
+pub mod nonce;
+pub mod outbound;
+pub mod peer;
+pub mod reason;
+pub mod stall;
+pub mod stats;
+mod timer;
+
+pub use config::{
+    Config, HostToNetAddressFn, NewestBlockFn, Timeouts, BASE_USER_AGENT, DEFAULT_MAX_OUTPUT_BYTES,
+    DEFAULT_MAX_PRE_HANDSHAKE_PAYLOAD, DEFAULT_TRICKLE_INTERVAL, MAX_USER_AGENT_LEN,
+    MIN_ACCEPTABLE_PROTOCOL_VERSION,
+};
+pub use error::Error;
+pub use event::Event;
+pub use handshake::Phase;
+pub use inventory::{MAX_INV_TRICKLE_SIZE, MAX_KNOWN_INVENTORY};
+pub use listener::{dispatch, Listener};
+pub use mru::MruSet;
+pub use nonce::{NonceSet, SENT_NONCES_CAPACITY};
+pub use peer::Peer;
+pub use reason::DisconnectReason;
+pub use stats::{Features, StatsSnapshot};

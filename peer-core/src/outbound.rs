@@ -1,0 +1,251 @@
+//! The output buffer: encoded frames waiting to be written, with per-message marks.
+//!
+//! Messages are encoded straight into one `BytesMut`, in order. For each message the
+//! queue remembers where it ends in the byte stream, its notification token and its
+//! command, so that when the driver reports `n` bytes written the peer knows exactly
+//! which messages were completed (btcd signals `doneChan` after `WriteMessage` returns;
+//! here "sent" means the last byte was handed to the socket).
+//!
+//! The buffer is bounded in bytes: a remote that stops reading makes the buffer full,
+//! and the peer is disconnected instead of growing without limit.
+
+use std::collections::VecDeque;
+
+use bytes::{Buf, BytesMut};
+use wire_codec::{encode_frame, Command, Context, Error as CodecError, Message};
+
+/// A drained buffer bigger than this is released at once instead of kept for reuse, so
+/// a peer that once sent a big batch does not keep megabytes. Smaller buffers are kept
+/// while the peer is busy and released by [`OutputQueue::trim`] when it goes quiet.
+const KEEP_CAPACITY: usize = 1024 * 1024;
+
+/// One message in the output buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mark {
+    /// Stream offset just past the message's last byte.
+    pub(crate) end: u64,
+    /// Encoded length (header included).
+    pub(crate) len: u32,
+    /// The notification token, if the application asked for one.
+    pub(crate) token: Option<u64>,
+    /// The message's command.
+    pub(crate) command: Command,
+}
+
+/// Why a message was not put in the buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PushError {
+    /// Encoding failed (the message breaks a protocol limit); nothing was written.
+    Encode(CodecError),
+    /// The buffer would exceed its bound; nothing was written.
+    Full { bytes: usize, limit: usize },
+}
+
+/// Encoded frames waiting to be written.
+#[derive(Debug, Default)]
+pub(crate) struct OutputQueue {
+    buf: BytesMut,
+    marks: VecDeque<Mark>,
+    /// Stream offset of `buf[0]`.
+    consumed: u64,
+    /// When closed, bytes past this offset are a farewell message (or nothing), and
+    /// advancing produces no completions.
+    closed: bool,
+}
+
+impl OutputQueue {
+    /// Encodes `msg` as a frame at the end of the buffer.
+    pub(crate) fn push(
+        &mut self,
+        magic: [u8; 4],
+        msg: &Message,
+        ctx: &Context,
+        token: Option<u64>,
+        limit: usize,
+    ) -> Result<&Mark, PushError> {
+        let start = self.buf.len();
+        let len = encode_frame(magic, msg, ctx, &mut self.buf).map_err(PushError::Encode)?;
+        if self.buf.len() > limit && start > 0 {
+            let bytes = self.buf.len();
+            self.buf.truncate(start);
+            return Err(PushError::Full { bytes, limit });
+        }
+        let end = self.consumed + self.buf.len() as u64;
+        self.marks.push_back(Mark {
+            end,
+            len: len as u32,
+            token,
+            command: msg.command(),
+        });
+        match self.marks.back() {
+            Some(m) => Ok(m),
+            None => Err(PushError::Full { bytes: 0, limit }),
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Bytes waiting to be written.
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether messages (or a farewell) wait to be written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Messages not completely written yet.
+    pub(crate) fn pending_messages(&self) -> usize {
+        self.marks.len()
+    }
+
+    /// Offset in [`Self::bytes`] where the most recently pushed frame starts.
+    pub(crate) fn last_start(&self) -> usize {
+        match self.marks.back() {
+            Some(m) => (m.end - u64::from(m.len)).saturating_sub(self.consumed) as usize,
+            None => 0,
+        }
+    }
+
+    /// Consumes `n` written bytes (clamped to what is buffered); returns the bytes
+    /// actually consumed. Completed messages are then taken with [`Self::pop_completed`].
+    pub(crate) fn advance(&mut self, n: usize) -> usize {
+        let n = n.min(self.buf.len());
+        self.buf.advance(n);
+        self.consumed += n as u64;
+        if self.buf.is_empty() {
+            if self.buf.capacity() > KEEP_CAPACITY {
+                self.buf = BytesMut::new();
+            } else {
+                // Reuse the allocation from its start.
+                self.buf.clear();
+            }
+        }
+        n
+    }
+
+    /// Releases the memory of an empty queue (the peer is idle).
+    pub(crate) fn trim(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 0 {
+            self.buf = BytesMut::new();
+        }
+        if self.marks.is_empty() && self.marks.capacity() > 0 {
+            self.marks = VecDeque::new();
+        }
+    }
+
+    /// The next message whose last byte has been written.
+    pub(crate) fn pop_completed(&mut self) -> Option<Mark> {
+        if self.closed {
+            return None;
+        }
+        match self.marks.front() {
+            Some(m) if m.end <= self.consumed => {
+                let m = self.marks.pop_front();
+                if self.marks.is_empty() && self.marks.capacity() > 64 * 1024 {
+                    self.marks = VecDeque::new();
+                }
+                m
+            }
+            _ => None,
+        }
+    }
+
+    /// Ends the queue: messages not yet started are dropped, a partially written
+    /// message keeps its remaining bytes (so the stream stays framed for a farewell),
+    /// and every message not completely written is returned so its token can be
+    /// failed. After this, completions are no longer reported.
+    pub(crate) fn close(&mut self) -> Vec<Mark> {
+        let start_of_first = self
+            .marks
+            .front()
+            .map(|m| m.end - u64::from(m.len))
+            .unwrap_or(self.consumed);
+        let partial_end = match self.marks.front() {
+            Some(m) if start_of_first < self.consumed => m.end,
+            _ => self.consumed,
+        };
+        let keep = partial_end.saturating_sub(self.consumed) as usize;
+        self.buf.truncate(keep.min(self.buf.len()));
+        self.closed = true;
+        self.marks.drain(..).collect()
+    }
+
+    /// Appends a farewell frame after [`Self::close`] (best effort; errors ignored).
+    pub(crate) fn push_farewell(&mut self, magic: [u8; 4], msg: &Message, ctx: &Context) {
+        let _ = encode_frame(magic, msg, ctx, &mut self.buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire_codec::message::Ping;
+    use wire_codec::Network;
+
+    fn ctx() -> Context {
+        Context::new(Network::Regtest, 70016)
+    }
+
+    #[test]
+    fn completions_follow_written_bytes() {
+        let mut q = OutputQueue::default();
+        let magic = Network::Regtest.magic();
+        let ping = Message::Ping(Ping { nonce: 1 });
+        q.push(magic, &ping, &ctx(), Some(1), 1 << 20).unwrap();
+        q.push(magic, &Message::Verack, &ctx(), Some(2), 1 << 20)
+            .unwrap();
+        assert_eq!(q.len(), 32 + 24);
+        assert_eq!(q.advance(31), 31);
+        assert!(q.pop_completed().is_none());
+        assert_eq!(q.advance(1), 1);
+        assert_eq!(q.pop_completed().map(|m| m.token), Some(Some(1)));
+        assert!(q.pop_completed().is_none());
+        assert_eq!(q.advance(1000), 24);
+        let m = q.pop_completed().unwrap();
+        assert_eq!(
+            (m.token, m.len, m.command.as_str()),
+            (Some(2), 24, "verack")
+        );
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn bound_refuses_growth_but_takes_one_big_message() {
+        let mut q = OutputQueue::default();
+        let magic = Network::Regtest.magic();
+        let ping = Message::Ping(Ping { nonce: 1 });
+        // A single message bigger than the bound is accepted into an empty buffer.
+        q.push(magic, &ping, &ctx(), None, 10).unwrap();
+        let e = q.push(magic, &ping, &ctx(), None, 40).unwrap_err();
+        assert_eq!(
+            e,
+            PushError::Full {
+                bytes: 64,
+                limit: 40
+            }
+        );
+        assert_eq!(q.len(), 32, "the refused message left nothing behind");
+    }
+
+    #[test]
+    fn close_keeps_a_partial_message_and_fails_the_rest() {
+        let mut q = OutputQueue::default();
+        let magic = Network::Regtest.magic();
+        let ping = Message::Ping(Ping { nonce: 1 });
+        for t in 0..3 {
+            q.push(magic, &ping, &ctx(), Some(t), 1 << 20).unwrap();
+        }
+        q.advance(40); // first done, second partially written
+        assert_eq!(q.pop_completed().map(|m| m.token), Some(Some(0)));
+        let failed: Vec<_> = q.close().into_iter().map(|m| m.token).collect();
+        assert_eq!(failed, vec![Some(1), Some(2)]);
+        assert_eq!(q.len(), 24, "the rest of the partial ping stays");
+        q.advance(24);
+        assert!(q.pop_completed().is_none());
+    }
+}

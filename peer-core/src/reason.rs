@@ -1,0 +1,185 @@
+//! Why a peer was disconnected: one typed enum for every path that ends a connection.
+
+use core::fmt;
+use std::time::Duration;
+
+use wire_codec::{Command, Error as CodecError};
+
+/// Why a peer ended. Every disconnect carries exactly one of these, in the single
+/// [`Event::Disconnected`](crate::Event::Disconnected) a peer emits.
+///
+/// ```
+/// use peer_core::DisconnectReason;
+/// let r = DisconnectReason::IdleTimeout;
+/// assert!(r.is_timeout());
+/// assert!(!r.is_misbehaviour());
+/// assert_eq!(r.to_string(), "no message received within the idle timeout");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    /// The application asked for it ([`Peer::disconnect`](crate::Peer::disconnect)).
+    LocalRequest,
+    /// The driver saw the remote close the connection.
+    RemoteClosed,
+    /// The driver hit an I/O error on the socket.
+    Io(String),
+    /// The handshake did not complete within the negotiate timeout (30 s).
+    NegotiateTimeout,
+    /// No message arrived within the idle timeout (5 min).
+    IdleTimeout,
+    /// An expected response did not arrive in time (btcd stall detection).
+    Stalled {
+        /// The response that was expected (`verack`, `inv`, `block`, `headers`, …).
+        command: Command,
+        /// How long past the request the deadline was, processing time included.
+        waited: Duration,
+    },
+    /// The remote's version carried a nonce of one of our own version messages.
+    SelfConnection {
+        /// The nonce.
+        nonce: u64,
+    },
+    /// The remote's protocol version is below our minimum.
+    VersionTooOld {
+        /// The remote's version.
+        version: u32,
+        /// Our minimum.
+        minimum: u32,
+    },
+    /// A second `version` message.
+    DuplicateVersion,
+    /// A second `verack` message.
+    DuplicateVerack,
+    /// A message the handshake does not allow at this point (anything but `version`
+    /// first; anything but `verack`, `sendaddrv2`, `wtxidrelay` or unknown commands
+    /// between version and verack).
+    UnexpectedMessage {
+        /// The message's command.
+        command: Command,
+    },
+    /// A handshake-only feature message (`sendaddrv2`, `wtxidrelay`) after the
+    /// handshake (BIP155, BIP339).
+    FeatureAfterHandshake {
+        /// The message's command.
+        command: Command,
+    },
+    /// A bloom filter message while we do not advertise NODE_BLOOM and the negotiated
+    /// version is at least 70011 (BIP111).
+    BloomWithoutService {
+        /// `filterload`, `filteradd` or `filterclear`.
+        command: Command,
+    },
+    /// The remote sent bytes that do not decode.
+    Decode(CodecError),
+    /// The application's version callback answered with a reject.
+    RejectedByApplication {
+        /// The reject's reason text.
+        reason: String,
+    },
+    /// The remote rejected us during the handshake (typically our version).
+    RejectedByRemote {
+        /// The rejected command.
+        message: String,
+        /// The reject's reason text.
+        reason: String,
+    },
+    /// The newest-block provider failed, so our version message cannot be built.
+    NewestBlockUnavailable {
+        /// The provider's error.
+        reason: String,
+    },
+    /// The address translation provider failed for an outbound peer.
+    AddressTranslation {
+        /// The provider's error.
+        reason: String,
+    },
+    /// The output buffer would exceed its bound: the remote does not read fast enough.
+    OutputQueueFull {
+        /// Bytes the buffer would have held.
+        bytes: usize,
+        /// The configured bound.
+        limit: usize,
+    },
+}
+
+impl DisconnectReason {
+    /// Whether a timer ended the peer (negotiate, idle, stall).
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::NegotiateTimeout
+                | DisconnectReason::IdleTimeout
+                | DisconnectReason::Stalled { .. }
+        )
+    }
+
+    /// Whether the remote broke a protocol rule (a node would count it against the
+    /// remote's reputation).
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            DisconnectReason::DuplicateVersion
+                | DisconnectReason::DuplicateVerack
+                | DisconnectReason::UnexpectedMessage { .. }
+                | DisconnectReason::FeatureAfterHandshake { .. }
+                | DisconnectReason::BloomWithoutService { .. }
+                | DisconnectReason::Decode(_)
+        )
+    }
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::LocalRequest => f.write_str("disconnect requested locally"),
+            DisconnectReason::RemoteClosed => f.write_str("connection closed by the remote"),
+            DisconnectReason::Io(e) => write!(f, "i/o error: {e}"),
+            DisconnectReason::NegotiateTimeout => f.write_str("protocol negotiation timeout"),
+            DisconnectReason::IdleTimeout => {
+                f.write_str("no message received within the idle timeout")
+            }
+            DisconnectReason::Stalled { command, waited } => write!(
+                f,
+                "stalled: no {command} within {:.1}s",
+                waited.as_secs_f64()
+            ),
+            DisconnectReason::SelfConnection { nonce } => {
+                write!(f, "connected to self (nonce {nonce:#x})")
+            }
+            DisconnectReason::VersionTooOld { version, minimum } => write!(
+                f,
+                "protocol version {version} is below the minimum {minimum}"
+            ),
+            DisconnectReason::DuplicateVersion => f.write_str("duplicate version message"),
+            DisconnectReason::DuplicateVerack => f.write_str("duplicate verack message"),
+            DisconnectReason::UnexpectedMessage { command } => {
+                write!(f, "unexpected {command} during the handshake")
+            }
+            DisconnectReason::FeatureAfterHandshake { command } => {
+                write!(f, "{command} after the handshake")
+            }
+            DisconnectReason::BloomWithoutService { command } => write!(
+                f,
+                "{command} received but NODE_BLOOM is not offered (BIP111)"
+            ),
+            DisconnectReason::Decode(e) => write!(f, "undecodable input: {e}"),
+            DisconnectReason::RejectedByApplication { reason } => {
+                write!(f, "version rejected: {reason}")
+            }
+            DisconnectReason::RejectedByRemote { message, reason } => {
+                write!(f, "remote rejected our {message}: {reason}")
+            }
+            DisconnectReason::NewestBlockUnavailable { reason } => {
+                write!(f, "newest block unavailable: {reason}")
+            }
+            DisconnectReason::AddressTranslation { reason } => {
+                write!(f, "remote address translation failed: {reason}")
+            }
+            DisconnectReason::OutputQueueFull { bytes, limit } => write!(
+                f,
+                "output queue full: {bytes} bytes would exceed the bound of {limit}"
+            ),
+        }
+    }
+}

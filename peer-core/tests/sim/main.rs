@@ -1,0 +1,12 @@
+//! The simulation suite: two peers wired in memory under a virtual clock.
+
+mod handshake;
+mod harness;
+mod inventory;
+mod keepalive;
+mod listeners;
+mod logging;
+mod outbound;
+mod props;
+mod rules;
+mod stall;

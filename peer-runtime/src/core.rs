@@ -1,0 +1,492 @@
+//! One executor of the runtime: its control mailbox, its acceptor, its peers.
+//!
+//! Each executor thread runs [`core_main`]: it takes requests from the runtime
+//! (connect, adopt a stream, shut down) from its control mailbox, accepts on its own
+//! `SO_REUSEPORT` listener when the runtime listens, and starts one [`Driver`] task per
+//! peer. A peer never leaves the executor it started on.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::{poll_fn, Future};
+use std::hash::{BuildHasher, Hasher};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use glommio::net::{TcpListener, TcpStream};
+use glommio::timer::Timer;
+use peer_core::{Config, Listener, Peer};
+use tracing::{debug, warn, Instrument};
+
+use crate::counters::{bump, CoreCounters};
+use crate::driver::Driver;
+use crate::error::Error;
+use crate::handle::{Direction, PeerHandle, PeerShared};
+use crate::limits::{Admission, Gate, Refusal};
+use crate::mailbox::Mailbox;
+use crate::pending::Resolver;
+
+/// Size of the per-executor scratch buffer sockets are read into.
+pub(crate) const SCRATCH_LEN: usize = 64 * 1024;
+
+/// Makes the application's listener for a new peer. Called on the peer's executor
+/// thread, so the listener itself need not be `Send`.
+pub type ListenerFactory = Arc<dyn Fn(&PeerHandle) -> Box<dyn Listener> + Send + Sync>;
+
+/// A listener supplied with one connection request (it travels to the executor).
+pub(crate) type SentListener = Box<dyn Listener + Send>;
+
+/// The answer to a connect or adopt request.
+pub(crate) type PeerReply = Resolver<Result<PeerHandle, Error>>;
+
+/// What the runtime asks of an executor.
+pub(crate) enum Control {
+    Connect {
+        addr: SocketAddr,
+        listener: Option<SentListener>,
+        reply: PeerReply,
+    },
+    Adopt {
+        stream: std::net::TcpStream,
+        direction: Direction,
+        listener: Option<SentListener>,
+        reply: PeerReply,
+    },
+    Shutdown,
+}
+
+/// What every executor of a runtime shares.
+pub(crate) struct RuntimeShared {
+    pub(crate) config: Arc<Config>,
+    pub(crate) factory: ListenerFactory,
+    pub(crate) gate: Arc<Gate>,
+    pub(crate) cores: Vec<Arc<CoreShared>>,
+    pub(crate) shutting_down: AtomicBool,
+    seeds: AtomicU64,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl RuntimeShared {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        factory: ListenerFactory,
+        gate: Arc<Gate>,
+        cores: Vec<Arc<CoreShared>>,
+    ) -> RuntimeShared {
+        RuntimeShared {
+            config,
+            factory,
+            gate,
+            cores,
+            shutting_down: AtomicBool::new(false),
+            seeds: AtomicU64::new(0),
+            hasher: std::collections::hash_map::RandomState::new(),
+        }
+    }
+
+    /// A seed for a peer's random numbers: a keyed hash of a counter (the key is
+    /// random per process), so nonces differ between peers and between runs.
+    fn next_seed(&self) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write_u64(self.seeds.fetch_add(1, Ordering::Relaxed));
+        h.finish()
+    }
+}
+
+/// The part of an executor other threads can see.
+pub(crate) struct CoreShared {
+    pub(crate) index: usize,
+    pub(crate) control: Mailbox<Control>,
+    pub(crate) counters: Arc<CoreCounters>,
+    pub(crate) peers: Mutex<HashMap<u64, PeerHandle>>,
+}
+
+impl CoreShared {
+    pub(crate) fn new(index: usize) -> CoreShared {
+        CoreShared {
+            index,
+            control: Mailbox::new(),
+            counters: Arc::new(CoreCounters::default()),
+            peers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn peers(&self) -> std::sync::MutexGuard<'_, HashMap<u64, PeerHandle>> {
+        self.peers.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The executor-local state (lives on the executor thread only).
+pub(crate) struct CoreLocal {
+    pub(crate) index: usize,
+    pub(crate) rt: Arc<RuntimeShared>,
+    pub(crate) me: Arc<CoreShared>,
+    pub(crate) counters: Arc<CoreCounters>,
+    /// Sockets are read into this, then only incomplete frames are copied to peers.
+    pub(crate) scratch: RefCell<Box<[u8]>>,
+    /// Peer and connect tasks still running.
+    tasks: Cell<usize>,
+    tasks_done: RefCell<Option<Waker>>,
+    stopping: Cell<bool>,
+    /// Tasks waiting in [`CoreLocal::stopped`], by waiter key. A waiter removes its
+    /// entry when it is dropped: a connect that finishes first must not leave its
+    /// waker behind (a waker keeps its whole task allocated).
+    stop_wakers: RefCell<HashMap<u64, Waker>>,
+    next_stop_waiter: Cell<u64>,
+}
+
+impl CoreLocal {
+    pub(crate) fn new(rt: Arc<RuntimeShared>, me: Arc<CoreShared>) -> CoreLocal {
+        CoreLocal {
+            index: me.index,
+            counters: me.counters.clone(),
+            rt,
+            me,
+            scratch: RefCell::new(vec![0u8; SCRATCH_LEN].into_boxed_slice()),
+            tasks: Cell::new(0),
+            tasks_done: RefCell::new(None),
+            stopping: Cell::new(false),
+            stop_wakers: RefCell::new(HashMap::new()),
+            next_stop_waiter: Cell::new(0),
+        }
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        self.me.peers().remove(&id);
+    }
+
+    fn task_started(&self) {
+        self.tasks.set(self.tasks.get() + 1);
+    }
+
+    fn task_ended(&self) {
+        let n = self.tasks.get().saturating_sub(1);
+        self.tasks.set(n);
+        if n == 0 {
+            if let Some(w) = self.tasks_done.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+
+    async fn all_tasks_ended(&self) {
+        poll_fn(|cx| {
+            if self.tasks.get() == 0 {
+                Poll::Ready(())
+            } else {
+                *self.tasks_done.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    fn stop(&self) {
+        self.stopping.set(true);
+        let waiters = std::mem::take(&mut *self.stop_wakers.borrow_mut());
+        for w in waiters.into_values() {
+            w.wake();
+        }
+    }
+
+    /// Resolves when the executor begins shutting down.
+    fn stopped(&self) -> Stopped<'_> {
+        Stopped {
+            core: self,
+            key: None,
+        }
+    }
+
+    fn refusal_error(&self, refusal: Refusal, remote: SocketAddr) -> Error {
+        let limits = self.rt.gate.limits();
+        match refusal {
+            Refusal::Total => Error::TooManyPeers {
+                max: limits.max_peers,
+            },
+            Refusal::Core => Error::TooManyPeersOnCore {
+                executor: self.index,
+                max: limits.max_peers_per_core,
+            },
+            Refusal::PerIp => Error::TooManyFromIp {
+                ip: remote.ip(),
+                max: limits.max_inbound_per_ip,
+            },
+        }
+    }
+}
+
+/// The future of [`CoreLocal::stopped`]: registers its waker under its own key while
+/// pending and removes it when dropped.
+struct Stopped<'a> {
+    core: &'a CoreLocal,
+    key: Option<u64>,
+}
+
+impl Future for Stopped<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let core = self.core;
+        if core.stopping.get() {
+            return Poll::Ready(());
+        }
+        let key = *self.key.get_or_insert_with(|| {
+            let k = core.next_stop_waiter.get();
+            core.next_stop_waiter.set(k.wrapping_add(1));
+            k
+        });
+        core.stop_wakers
+            .borrow_mut()
+            .insert(key, cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key {
+            let mut wakers = self.core.stop_wakers.borrow_mut();
+            wakers.remove(&key);
+            if wakers.is_empty() && wakers.capacity() > 64 {
+                *wakers = HashMap::new();
+            }
+        }
+    }
+}
+
+/// Starts the driver task of a new peer on this executor and returns its handle.
+fn start_peer(
+    core: &Rc<CoreLocal>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    direction: Direction,
+    admission: Admission,
+    listener: Option<Box<dyn Listener>>,
+) -> PeerHandle {
+    // We batch our own writes; Nagle would only add latency.
+    let _ = stream.set_nodelay(true);
+    let now = Instant::now();
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let seed = core.rt.next_seed();
+    let config = core.rt.config.clone();
+    let our_version = config.max_protocol_version();
+    let peer = match direction {
+        Direction::Inbound => Peer::new_inbound(config, remote, now, unix, seed),
+        Direction::Outbound => Peer::new_outbound(config, remote, now, unix, seed),
+    };
+    let local = stream.local_addr().ok();
+    let shared = Arc::new(PeerShared::new(
+        &peer,
+        local,
+        direction,
+        core.index,
+        our_version,
+    ));
+    let handle = PeerHandle {
+        shared: shared.clone(),
+    };
+    let listener = listener.unwrap_or_else(|| (core.rt.factory)(&handle));
+    core.me.peers().insert(handle.id(), handle.clone());
+    let span = peer.span().clone();
+    let driver = Box::new(Driver::new(
+        stream,
+        peer,
+        shared,
+        listener,
+        core.clone(),
+        admission,
+    ));
+    core.task_started();
+    let c = core.clone();
+    glommio::spawn_local(
+        async move {
+            driver.run().await;
+            c.task_ended();
+        }
+        .instrument(span),
+    )
+    .detach();
+    if core.stopping.get() {
+        // Started while the executor shuts down (a connect finishing at that moment).
+        handle.disconnect();
+    }
+    handle
+}
+
+/// The main future of one executor thread.
+pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>) {
+    let acceptor = listener.map(|l| glommio::spawn_local(accept_loop(core.clone(), l)));
+    'serve: loop {
+        poll_fn(|cx| core.me.control.poll_ready(cx)).await;
+        for control in core.me.control.take_all() {
+            match control {
+                Control::Connect {
+                    addr,
+                    listener,
+                    reply,
+                } => {
+                    core.task_started();
+                    let c = core.clone();
+                    glommio::spawn_local(async move {
+                        connect(&c, addr, listener, reply).await;
+                        c.task_ended();
+                    })
+                    .detach();
+                }
+                Control::Adopt {
+                    stream,
+                    direction,
+                    listener,
+                    reply,
+                } => reply.resolve(adopt(&core, stream, direction, listener)),
+                Control::Shutdown => break 'serve,
+            }
+        }
+        if core.me.control.is_closed() {
+            break;
+        }
+    }
+
+    debug!(executor = core.index, "executor shutting down");
+    core.stop();
+    if let Some(acceptor) = acceptor {
+        // Dropping the listener stops new connections reaching this executor.
+        acceptor.cancel().await;
+    }
+    // Requests that arrive from now on are answered `ShuttingDown` (by the fallback of
+    // their dropped resolvers).
+    drop(core.me.control.close());
+    let peers: Vec<PeerHandle> = core.me.peers().values().cloned().collect();
+    for p in peers {
+        p.disconnect();
+    }
+    core.all_tasks_ended().await;
+    debug!(executor = core.index, "executor stopped");
+}
+
+/// Accepts connections until cancelled; backs off when descriptors run out.
+async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
+    let backoff = core.rt.gate.limits().accept_backoff;
+    let mut last_warning: Option<Instant> = None;
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                bump(&core.counters.accepted, 1);
+                let remote = match stream.peer_addr() {
+                    Ok(a) => a,
+                    // The remote is already gone.
+                    Err(_) => continue,
+                };
+                match core.rt.gate.admit(&core.counters.peers, Some(remote.ip())) {
+                    Ok(admission) => {
+                        start_peer(&core, stream, remote, Direction::Inbound, admission, None);
+                    }
+                    Err(refusal) => {
+                        bump(&core.counters.refused, 1);
+                        debug!(%remote, ?refusal, "connection refused by limit");
+                        drop(stream);
+                    }
+                }
+            }
+            Err(e) => {
+                let e: io::Error = e.into();
+                bump(&core.counters.accept_errors, 1);
+                if is_resource_exhaustion(&e) {
+                    bump(&core.counters.accept_backoffs, 1);
+                    let now = Instant::now();
+                    if last_warning.map_or(true, |t| now - t > Duration::from_secs(10)) {
+                        warn!(error = %e, backoff_ms = backoff.as_millis() as u64,
+                            "accept: out of descriptors or memory; backing off");
+                        last_warning = Some(now);
+                    }
+                    Timer::new(backoff).await;
+                } else {
+                    debug!(error = %e, "accept failed");
+                    // Never spin on a persistent error.
+                    Timer::new(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+}
+
+/// EMFILE, ENFILE, ENOBUFS, ENOMEM (Linux numbers; glommio runs on Linux only).
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    const ENOMEM: i32 = 12;
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    const ENOBUFS: i32 = 105;
+    matches!(e.raw_os_error(), Some(ENOMEM | ENFILE | EMFILE | ENOBUFS))
+}
+
+/// Connects out, unless the executor shuts down first.
+async fn connect(
+    core: &Rc<CoreLocal>,
+    addr: SocketAddr,
+    listener: Option<SentListener>,
+    reply: PeerReply,
+) {
+    let admission = match core.rt.gate.admit(&core.counters.peers, None) {
+        Ok(a) => a,
+        Err(r) => return reply.resolve(Err(core.refusal_error(r, addr))),
+    };
+    let timeout = core.rt.gate.limits().connect_timeout;
+    let attempt = async {
+        Some(
+            TcpStream::connect_timeout(addr, timeout)
+                .await
+                .map_err(io::Error::from),
+        )
+    };
+    let stop = async {
+        core.stopped().await;
+        None
+    };
+    match futures_lite::future::or(attempt, stop).await {
+        None => reply.resolve(Err(Error::ShuttingDown)),
+        Some(Err(source)) => {
+            bump(&core.counters.connect_failures, 1);
+            debug!(%addr, error = %source, "connect failed");
+            reply.resolve(Err(Error::Connect { addr, source }));
+        }
+        Some(Ok(stream)) => {
+            let listener = listener.map(|l| l as Box<dyn Listener>);
+            let handle = start_peer(core, stream, addr, Direction::Outbound, admission, listener);
+            reply.resolve(Ok(handle));
+        }
+    }
+}
+
+/// Takes over a caller-owned connected stream.
+fn adopt(
+    core: &Rc<CoreLocal>,
+    stream: std::net::TcpStream,
+    direction: Direction,
+    listener: Option<SentListener>,
+) -> Result<PeerHandle, Error> {
+    if core.stopping.get() {
+        return Err(Error::ShuttingDown);
+    }
+    let remote = stream
+        .peer_addr()
+        .map_err(|source| Error::Adopt { source })?;
+    let inbound_ip = (direction == Direction::Inbound).then(|| remote.ip());
+    let admission = core
+        .rt
+        .gate
+        .admit(&core.counters.peers, inbound_ip)
+        .map_err(|r| core.refusal_error(r, remote))?;
+    let stream = crate::adopt::into_glommio(stream);
+    let listener = listener.map(|l| l as Box<dyn Listener>);
+    Ok(start_peer(
+        core, stream, remote, direction, admission, listener,
+    ))
+}

@@ -1,0 +1,454 @@
+//! [`PeerHandle`]: a peer, seen from any thread.
+//!
+//! A peer's state lives on the executor that drives it; a handle reaches it by posting
+//! commands to the peer's mailbox, which wakes the driver. Answers (was the message
+//! sent? what are the statistics?) come back as [`Pending`] values that can be awaited
+//! or waited for. When the peer has ended, commands are refused at once and answered
+//! with their failure value, so nothing queued through a handle is ever lost silently.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use peer_core::{DisconnectReason, Peer, StatsSnapshot};
+use wire_codec::message::InvVect;
+use wire_codec::{Limits, Message, Network};
+
+use crate::lifecycle::{Goal, Lifecycle, Reached, Wait};
+use crate::mailbox::Mailbox;
+use crate::pending::{pending, Pending, Resolver};
+
+/// Which side opened the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// The remote connected to us.
+    Inbound,
+    /// We connected to the remote.
+    Outbound,
+}
+
+impl Direction {
+    /// `"inbound"` or `"outbound"`, for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What became of a queued message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// Its last byte was handed to the socket.
+    Sent,
+    /// It will never be written: the peer ended first, the message does not exist at
+    /// the negotiated version, or it could not be encoded.
+    Failed,
+}
+
+/// The answer to [`PeerHandle::queue_message`]: resolves to [`Delivery::Sent`] or
+/// [`Delivery::Failed`], exactly once. Await it, or [`Pending::wait`] on it.
+pub type Notification = Pending<Delivery>;
+
+/// The sending half of a [`Notification`], for callers that hand a notification in
+/// (as [`peer_helpers::MessageQueue`] does): the runtime answers it exactly once.
+///
+/// ```
+/// use peer_runtime::{Delivery, Notifier};
+/// let (notifier, notification) = Notifier::new();
+/// drop(notifier); // never used: answered as failed
+/// assert_eq!(notification.wait(), Delivery::Failed);
+/// ```
+pub struct Notifier(pub(crate) Resolver<Delivery>);
+
+impl Notifier {
+    /// A connected notifier and notification. Dropping the notifier unused answers
+    /// [`Delivery::Failed`].
+    pub fn new() -> (Notifier, Notification) {
+        let (r, p) = pending(|| Delivery::Failed);
+        (Notifier(r), p)
+    }
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Notifier")
+    }
+}
+
+/// A closure run on the peer's executor with the peer itself.
+pub(crate) type PeerFn = Box<dyn FnOnce(&mut Peer, Instant) + Send>;
+
+/// What a handle asks of its driver.
+pub(crate) enum Command {
+    Message(Message, Option<Resolver<Delivery>>),
+    Inventory(InvVect),
+    InventoryImmediate(InvVect),
+    KnownInventory(InvVect),
+    Disconnect,
+    Stats(Resolver<Option<StatsSnapshot>>),
+    Run(PeerFn),
+}
+
+/// State shared by a peer's handles and its driver.
+pub(crate) struct PeerShared {
+    pub(crate) id: u64,
+    pub(crate) addr: SocketAddr,
+    pub(crate) local_addr: Option<SocketAddr>,
+    pub(crate) direction: Direction,
+    pub(crate) executor: usize,
+    pub(crate) network: Network,
+    /// Our own protocol version (what `negotiated_version` reports before the remote's
+    /// version arrives, as btcd does).
+    pub(crate) our_version: u32,
+    pub(crate) mailbox: Mailbox<Command>,
+    pub(crate) life: Arc<Lifecycle>,
+    /// The negotiated version once the handshake completed (0 before).
+    pub(crate) negotiated: AtomicU32,
+    /// The remote sent `sendaddrv2`.
+    pub(crate) addrv2: AtomicBool,
+    /// The last statistics, kept when the peer ends so they can still be read (boxed:
+    /// a running peer should not carry a snapshot's worth of empty space).
+    pub(crate) final_stats: Mutex<Option<Box<StatsSnapshot>>>,
+}
+
+impl PeerShared {
+    pub(crate) fn new(
+        peer: &Peer,
+        local_addr: Option<SocketAddr>,
+        direction: Direction,
+        executor: usize,
+        our_version: u32,
+    ) -> PeerShared {
+        PeerShared {
+            id: peer.id(),
+            addr: peer.remote_addr(),
+            local_addr,
+            direction,
+            executor,
+            network: peer.config().network,
+            our_version,
+            mailbox: Mailbox::new(),
+            life: Arc::new(Lifecycle::default()),
+            negotiated: AtomicU32::new(0),
+            addrv2: AtomicBool::new(false),
+            final_stats: Mutex::new(None),
+        }
+    }
+
+    /// Posts a command; when the peer has ended, answers it at once instead.
+    pub(crate) fn post(&self, cmd: Command) {
+        if let Err(cmd) = self.mailbox.push(cmd) {
+            self.answer_refused(cmd);
+        }
+    }
+
+    /// Answers a command the driver will never see (the peer ended): messages fail,
+    /// statistics are the final ones, closures are dropped.
+    pub(crate) fn answer_refused(&self, cmd: Command) {
+        match cmd {
+            Command::Message(_, Some(r)) => r.resolve(Delivery::Failed),
+            Command::Stats(r) => r.resolve(self.final_stats()),
+            _ => {}
+        }
+    }
+
+    pub(crate) fn final_stats(&self) -> Option<StatsSnapshot> {
+        self.final_stats
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_deref()
+            .cloned()
+    }
+}
+
+/// A peer, usable from any thread: `Send + Sync + Clone` and cheap to clone.
+///
+/// Everything it does is a request to the executor that drives the peer: queueing
+/// returns at once, answers come as [`Pending`] values. After the peer ended, requests
+/// are answered immediately with their failure value (`Delivery::Failed`, the final
+/// statistics). It also implements [`peer_helpers::MessageQueue`], so the helpers
+/// (`push_addr`, `push_get_headers`, `push_reject`, …) work through it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use peer_core::{Config, DisconnectReason, NonceSet};
+/// use peer_runtime::{Delivery, Runtime};
+/// use wire_codec::{message::Ping, Message, Network};
+///
+/// let node = |listen: bool| {
+///     let mut b = Runtime::builder(Network::Regtest)
+///         .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
+///         .executors(1);
+///     if listen {
+///         b = b.listen("127.0.0.1:0".parse().unwrap());
+///     }
+///     b.start().unwrap()
+/// };
+/// let (server, client) = (node(true), node(false));
+/// let peer = client.connect(server.local_addr().unwrap()).wait().unwrap();
+/// peer.wait_for_handshake_blocking().unwrap();
+/// // The handle works from any thread.
+/// let h = peer.clone();
+/// let sent = std::thread::spawn(move || h.queue_message(Message::Ping(Ping { nonce: 1 })).wait());
+/// assert_eq!(sent.join().unwrap(), Delivery::Sent);
+/// peer.disconnect();
+/// assert_eq!(peer.wait_for_disconnect_blocking(), DisconnectReason::LocalRequest);
+/// assert!(!peer.connected());
+/// client.shutdown();
+/// server.shutdown();
+/// ```
+#[derive(Clone)]
+pub struct PeerHandle {
+    pub(crate) shared: Arc<PeerShared>,
+}
+
+impl PeerHandle {
+    /// The peer's process-unique id (peer-core's).
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The remote address.
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// Our end of the connection (how the remote sees us), when the socket could tell.
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.shared.local_addr
+    }
+
+    /// Who opened the connection.
+    pub fn direction(&self) -> Direction {
+        self.shared.direction
+    }
+
+    /// Whether the remote connected to us.
+    pub fn is_inbound(&self) -> bool {
+        self.shared.direction == Direction::Inbound
+    }
+
+    /// The executor (0-based) whose thread drives this peer.
+    pub fn executor(&self) -> usize {
+        self.shared.executor
+    }
+
+    /// Whether the peer is still running (connected, handshaken or not). It becomes
+    /// false once, when the peer ended (btcd `Connected`).
+    pub fn connected(&self) -> bool {
+        self.shared.life.ended().is_none()
+    }
+
+    /// Whether the handshake completed (and the peer has not ended).
+    pub fn handshake_complete(&self) -> bool {
+        self.connected() && self.shared.life.handshake().is_some()
+    }
+
+    /// Why the peer ended, once it has.
+    pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
+        self.shared.life.ended()
+    }
+
+    /// The negotiated protocol version, or our own until the handshake completed
+    /// (btcd `ProtocolVersion`).
+    pub fn negotiated_version(&self) -> u32 {
+        match self.shared.negotiated.load(Ordering::Acquire) {
+            0 => self.shared.our_version,
+            v => v,
+        }
+    }
+
+    /// Whether the remote asked for `addrv2` (BIP155).
+    pub fn wants_addrv2(&self) -> bool {
+        self.shared.addrv2.load(Ordering::Acquire)
+    }
+
+    /// Queues `msg`; the notification tells when it was written or that it never will
+    /// be (btcd `QueueMessage` with a done channel). Messages go out in the order they
+    /// were queued from one thread.
+    pub fn queue_message(&self, msg: Message) -> Notification {
+        let (r, p) = pending(|| Delivery::Failed);
+        self.shared.post(Command::Message(msg, Some(r)));
+        p
+    }
+
+    /// Queues `msg` without asking to be told about it (saves the notification's
+    /// allocation on hot paths).
+    pub fn queue_message_detached(&self, msg: Message) {
+        self.shared.post(Command::Message(msg, None));
+    }
+
+    /// Queues `msg` with a notification the caller created (see [`Notifier`]).
+    pub fn queue_message_with(&self, msg: Message, notify: Option<Notifier>) {
+        self.shared.post(Command::Message(msg, notify.map(|n| n.0)));
+    }
+
+    /// Queues an inventory announcement, trickled with others (btcd `QueueInventory`;
+    /// blocks go out at once). Skipped if the remote is known to have it.
+    pub fn queue_inventory(&self, iv: InvVect) {
+        self.shared.post(Command::Inventory(iv));
+    }
+
+    /// Announces `iv` in its own `inv` now, skipping the trickle.
+    pub fn queue_inventory_immediate(&self, iv: InvVect) {
+        self.shared.post(Command::InventoryImmediate(iv));
+    }
+
+    /// Records that the remote has `iv` so it is never announced to it (btcd
+    /// `AddKnownInventory`).
+    pub fn add_known_inventory(&self, iv: InvVect) {
+        self.shared.post(Command::KnownInventory(iv));
+    }
+
+    /// Disconnects the peer (btcd `Disconnect`). Pending notifications are answered
+    /// [`Delivery::Failed`]. Idempotent.
+    pub fn disconnect(&self) {
+        self.shared.post(Command::Disconnect);
+    }
+
+    /// The peer's statistics (btcd `StatsSnapshot`), taken by its driver. After the
+    /// peer ended, the last statistics it had. `None` only if the runtime itself is gone.
+    pub fn stats_snapshot(&self) -> Pending<Option<StatsSnapshot>> {
+        let (r, p) = pending(|| None);
+        self.shared.post(Command::Stats(r));
+        p
+    }
+
+    /// Runs `f` on the peer's executor with the peer itself and the current instant,
+    /// and returns its result (`None` if the peer ended before it could run). This is
+    /// the door to everything `peer_core::Peer` offers that the handle does not wrap.
+    pub fn with_peer<R, F>(&self, f: F) -> Pending<Option<R>>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Peer, Instant) -> R + Send + 'static,
+    {
+        let (r, p) = pending(|| None);
+        self.shared.post(Command::Run(Box::new(move |peer, now| {
+            r.resolve(Some(f(peer, now)));
+        })));
+        p
+    }
+
+    /// Waits (asynchronously) until the peer ended and returns why (btcd
+    /// `WaitForDisconnect`).
+    pub async fn wait_for_disconnect(&self) -> DisconnectReason {
+        match Wait::new(self.shared.life.clone(), Goal::End).await {
+            Reached::Ended(r) => r,
+            Reached::Handshake(_) => unreachable_goal(),
+        }
+    }
+
+    /// Blocks the calling thread until the peer ended. Do not call it on the executor
+    /// thread that drives this peer.
+    pub fn wait_for_disconnect_blocking(&self) -> DisconnectReason {
+        match self.shared.life.wait_blocking(Goal::End, None) {
+            Some(Reached::Ended(r)) => r,
+            _ => unreachable_goal(),
+        }
+    }
+
+    /// Blocks until the peer ended or `timeout` passed (`None`).
+    pub fn wait_for_disconnect_timeout(&self, timeout: Duration) -> Option<DisconnectReason> {
+        match self.shared.life.wait_blocking(Goal::End, Some(timeout)) {
+            Some(Reached::Ended(r)) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Waits until the handshake completed (the negotiated version), or the peer ended
+    /// first (why).
+    pub async fn wait_for_handshake(&self) -> Result<u32, DisconnectReason> {
+        match Wait::new(self.shared.life.clone(), Goal::Handshake).await {
+            Reached::Handshake(v) => Ok(v),
+            Reached::Ended(r) => Err(r),
+        }
+    }
+
+    /// Blocking form of [`PeerHandle::wait_for_handshake`].
+    pub fn wait_for_handshake_blocking(&self) -> Result<u32, DisconnectReason> {
+        match self.shared.life.wait_blocking(Goal::Handshake, None) {
+            Some(Reached::Handshake(v)) => Ok(v),
+            Some(Reached::Ended(r)) => Err(r),
+            None => unreachable_goal(),
+        }
+    }
+
+    /// Blocking form with a timeout: `None` if neither happened in time.
+    pub fn wait_for_handshake_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Option<Result<u32, DisconnectReason>> {
+        match self
+            .shared
+            .life
+            .wait_blocking(Goal::Handshake, Some(timeout))
+        {
+            Some(Reached::Handshake(v)) => Some(Ok(v)),
+            Some(Reached::Ended(r)) => Some(Err(r)),
+            None => None,
+        }
+    }
+}
+
+/// A wait without timeout only returns once its goal (or the end) is reached; the end
+/// answers every goal, so the other arm cannot happen.
+#[cold]
+fn unreachable_goal() -> ! {
+    unreachable!("a lifecycle wait returned without reaching its goal")
+}
+
+impl fmt::Debug for PeerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PeerHandle")
+            .field("id", &self.shared.id)
+            .field("addr", &self.shared.addr)
+            .field("direction", &self.shared.direction)
+            .field("executor", &self.shared.executor)
+            .field("connected", &self.connected())
+            .finish()
+    }
+}
+
+impl PartialEq for PeerHandle {
+    fn eq(&self, other: &PeerHandle) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared)
+    }
+}
+
+impl Eq for PeerHandle {}
+
+impl std::hash::Hash for PeerHandle {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.shared.id.hash(state);
+    }
+}
+
+impl peer_helpers::MessageQueue for PeerHandle {
+    type Notify = Notifier;
+
+    fn queue_message(&mut self, msg: Message, notify: Option<Notifier>) {
+        self.queue_message_with(msg, notify);
+    }
+
+    fn negotiated_version(&self) -> u32 {
+        PeerHandle::negotiated_version(self)
+    }
+
+    fn wants_addrv2(&self) -> bool {
+        PeerHandle::wants_addrv2(self)
+    }
+
+    fn limits(&self) -> Limits {
+        Limits::for_network(self.shared.network)
+    }
+}

@@ -1,0 +1,89 @@
+//! # peer-runtime
+//!
+//! A thread-per-core runtime for `peer_core` peers on glommio (io_uring): one executor
+//! pinned per CPU, each with its own `SO_REUSEPORT` listener, tens of thousands of peers
+//! per process, and a [`PeerHandle`] that any thread can use.
+//!
+//! - An inbound peer lives on the executor that accepted it; outbound connections are
+//!   spread round robin; a caller-made `std::net::TcpStream` can be handed over
+//!   ([`Runtime::add_connection`]).
+//! - Each peer is one task: it feeds received bytes to its `peer_core::Peer`, hands
+//!   events to the application's [`peer_core::Listener`] (timing the callbacks for stall
+//!   accounting), writes all pending output in one `send`, and sleeps until its socket,
+//!   its next deadline, or a command from a handle wakes it. An idle peer holds no
+//!   receive buffer.
+//! - [`PeerHandle`] queues messages (with a [`Notification`] that resolves exactly once
+//!   to [`Delivery::Sent`] or [`Delivery::Failed`]), inventory, disconnects, reads
+//!   statistics and waits for the handshake or the end — asynchronously or blocking. It
+//!   implements [`peer_helpers::MessageQueue`], so `push_addr`, `push_get_headers` and
+//!   `push_reject` work through it.
+//! - [`Limits`]: peers in all, per executor, inbound per IP; accepting backs off when
+//!   descriptors run out; [`Runtime::shutdown`] stops accepting, disconnects every
+//!   peer, answers every pending notification and joins the executors.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use peer_core::{Config, NonceSet};
+//! use peer_runtime::{Delivery, Runtime};
+//! use wire_codec::{message::{Ping, ServiceFlags}, Message, Network};
+//!
+//! // Two nodes in one process: each gets its own nonce set, or the handshake would
+//! // look like a connection to ourselves.
+//! let config = || {
+//!     let mut c = Config::new(Network::Regtest);
+//!     c.services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
+//!     c.nonces = Some(Arc::new(NonceSet::new()));
+//!     c
+//! };
+//! let server = Runtime::builder(Network::Regtest)
+//!     .configure(|c| *c = config())
+//!     .executors(1)
+//!     .listen("127.0.0.1:0".parse().unwrap())
+//!     .start()
+//!     .unwrap();
+//! let client = Runtime::builder(Network::Regtest)
+//!     .configure(|c| *c = config())
+//!     .executors(1)
+//!     .start()
+//!     .unwrap();
+//! let peer = client.connect(server.local_addr().unwrap()).wait().unwrap();
+//! assert_eq!(peer.wait_for_handshake_blocking(), Ok(70016));
+//! assert_eq!(peer.queue_message(Message::Ping(Ping { nonce: 7 })).wait(), Delivery::Sent);
+//! client.shutdown(); // disconnects the peer; the server sees it go
+//! server.shutdown();
+//! ```
+//!
+//! ## Contents
+//! - [`runtime`][]: [`Runtime`], [`RuntimeBuilder`], [`NoopListener`].
+//! - [`handle`][]: [`PeerHandle`], [`Direction`], [`Delivery`], [`Notification`],
+//!   [`Notifier`].
+//! - [`pending`][]: [`Pending`], an answer to await or wait for.
+//! - [`limits`][]: [`Limits`].
+//! - [`counters`][]: [`RuntimeStats`].
+//! - [`error`][]: [`Error`].
+//! - internal: `core` (an executor: control, acceptor, peer start), `driver` (the per-peer
+//!   task), `read_buffer`, `mailbox`, `lifecycle`, `adopt` (the crate's only `unsafe`).
+
+#![deny(unsafe_code)]
+
+mod adopt;
+mod core;
+pub mod counters;
+mod driver;
+pub use driver::RUNTIME_TOKEN_BIT;
+pub mod error;
+pub mod handle;
+mod lifecycle;
+pub mod limits;
+mod mailbox;
+pub mod pending;
+mod read_buffer;
+pub mod runtime;
+
+pub use crate::core::ListenerFactory;
+pub use counters::RuntimeStats;
+pub use error::Error;
+pub use handle::{Delivery, Direction, Notification, Notifier, PeerHandle};
+pub use limits::Limits;
+pub use pending::Pending;
+pub use runtime::{NoopListener, PeerRequest, Runtime, RuntimeBuilder, DEFAULT_IO_MEMORY};

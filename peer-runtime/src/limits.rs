@@ -1,0 +1,293 @@
+//! Connection limits: peers in all, peers per executor, inbound peers per IP address.
+//!
+//! A seed server facing the internet must not let one address take every slot, and a
+//! process must keep descriptors for its listeners and files: these limits are checked
+//! before a peer task is started, and the slot a peer holds is given back when its task
+//! ends (an admission guard), so the counts cannot drift.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Descriptors kept free for listeners, io_uring rings, event fds and files when the
+/// default peer limit is derived from the process's descriptor limit.
+pub const RESERVED_FDS: usize = 256;
+
+/// The limits a runtime enforces. Build with [`Limits::default`] and adjust fields.
+///
+/// ```
+/// use peer_runtime::Limits;
+/// let mut limits = Limits::default();
+/// limits.max_inbound_per_ip = 8;
+/// assert!(limits.max_peers > 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Peers (inbound + outbound) in the whole runtime. Default: the process's open-file
+    /// limit minus [`RESERVED_FDS`] (each peer is one descriptor), or 1,000 when the
+    /// limit cannot be read.
+    pub max_peers: usize,
+    /// Peers on one executor. Default: no limit beyond `max_peers`.
+    pub max_peers_per_core: usize,
+    /// Inbound peers from one IP address. Default: no limit (loopback load tests come
+    /// from a handful of addresses); set it on public listeners.
+    pub max_inbound_per_ip: usize,
+    /// How long an acceptor sleeps after `accept` failed for lack of descriptors
+    /// (EMFILE/ENFILE) or memory, before it tries again.
+    pub accept_backoff: Duration,
+    /// How long an outbound connect may take.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let max_peers = open_file_limit()
+            .map(|n| n.saturating_sub(RESERVED_FDS).max(1))
+            .unwrap_or(1_000);
+        Limits {
+            max_peers,
+            max_peers_per_core: usize::MAX,
+            max_inbound_per_ip: usize::MAX,
+            accept_backoff: Duration::from_millis(100),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The soft limit on open files of this process, read from `/proc/self/limits` (std has
+/// no `getrlimit`). `None` when it cannot be read or is unlimited.
+pub fn open_file_limit() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_file_limit(&text)
+}
+
+fn parse_open_file_limit(text: &str) -> Option<usize> {
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
+    soft.parse().ok()
+}
+
+/// Why a connection was refused a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Total,
+    Core,
+    PerIp,
+}
+
+/// Counters shared by all executors of one runtime.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    limits: Limits,
+    total: AtomicUsize,
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+}
+
+impl Gate {
+    pub(crate) fn new(limits: Limits) -> Gate {
+        Gate {
+            limits,
+            total: AtomicUsize::new(0),
+            per_ip: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Peers holding a slot right now.
+    pub(crate) fn total(&self) -> usize {
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Takes a slot for a peer on an executor that currently has `core_peers` peers
+    /// (`core_count` is that executor's counter). `inbound_ip` is checked against the
+    /// per-IP limit for inbound peers.
+    pub(crate) fn admit(
+        self: &Arc<Self>,
+        core_count: &Arc<AtomicUsize>,
+        inbound_ip: Option<IpAddr>,
+    ) -> Result<Admission, Refusal> {
+        let max = self.limits.max_peers;
+        self.total
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| Refusal::Total)?;
+        let max_core = self.limits.max_peers_per_core;
+        if core_count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max_core).then_some(n + 1)
+            })
+            .is_err()
+        {
+            self.total.fetch_sub(1, Ordering::AcqRel);
+            return Err(Refusal::Core);
+        }
+        if let Some(ip) = inbound_ip {
+            let mut map = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = map.entry(ip).or_insert(0);
+            if *n >= self.limits.max_inbound_per_ip {
+                if *n == 0 {
+                    map.remove(&ip);
+                }
+                drop(map);
+                core_count.fetch_sub(1, Ordering::AcqRel);
+                self.total.fetch_sub(1, Ordering::AcqRel);
+                return Err(Refusal::PerIp);
+            }
+            *n += 1;
+        }
+        Ok(Admission {
+            gate: self.clone(),
+            core_count: core_count.clone(),
+            ip: inbound_ip,
+        })
+    }
+
+    /// Inbound peers from `ip` holding a slot.
+    #[cfg(test)]
+    pub(crate) fn inbound_from(&self, ip: IpAddr) -> usize {
+        self.per_ip
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&ip)
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// One peer's slot; given back when dropped (when the peer's task ends).
+#[derive(Debug)]
+pub(crate) struct Admission {
+    gate: Arc<Gate>,
+    core_count: Arc<AtomicUsize>,
+    ip: Option<IpAddr>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(ip) = self.ip {
+            let mut map = self
+                .gate
+                .per_ip
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(n) = map.get_mut(&ip) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&ip);
+                }
+            }
+        }
+        self.core_count.fetch_sub(1, Ordering::AcqRel);
+        self.gate.total.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    fn gate(total: usize, core: usize, ip: usize) -> Arc<Gate> {
+        Arc::new(Gate::new(Limits {
+            max_peers: total,
+            max_peers_per_core: core,
+            max_inbound_per_ip: ip,
+            ..Limits::default()
+        }))
+    }
+
+    #[test]
+    fn parses_proc_limits() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                    Max cpu time              unlimited            unlimited            seconds   \n\
+                    Max open files            20000                20000                files     \n";
+        assert_eq!(parse_open_file_limit(text), Some(20_000));
+        assert_eq!(
+            parse_open_file_limit("Max open files  unlimited unlimited files"),
+            None
+        );
+    }
+
+    #[test]
+    fn total_limit_refuses_and_frees() {
+        let g = gate(2, usize::MAX, usize::MAX);
+        let core = Arc::new(AtomicUsize::new(0));
+        let a = g.admit(&core, None).unwrap();
+        let _b = g.admit(&core, None).unwrap();
+        assert_eq!(g.admit(&core, None).unwrap_err(), Refusal::Total);
+        drop(a);
+        assert!(g.admit(&core, None).is_ok());
+    }
+
+    #[test]
+    fn per_core_limit() {
+        let g = gate(10, 1, usize::MAX);
+        let c0 = Arc::new(AtomicUsize::new(0));
+        let c1 = Arc::new(AtomicUsize::new(0));
+        let _a = g.admit(&c0, None).unwrap();
+        assert_eq!(g.admit(&c0, None).unwrap_err(), Refusal::Core);
+        assert_eq!(g.total(), 1, "a refused peer must not keep a slot");
+        assert!(g.admit(&c1, None).is_ok());
+    }
+
+    #[test]
+    fn per_ip_limit_counts_only_inbound() {
+        let g = gate(10, 10, 1);
+        let core = Arc::new(AtomicUsize::new(0));
+        let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let a = g.admit(&core, Some(ip)).unwrap();
+        assert_eq!(g.admit(&core, Some(ip)).unwrap_err(), Refusal::PerIp);
+        assert!(
+            g.admit(&core, None).is_ok(),
+            "outbound is not per-IP limited"
+        );
+        drop(a);
+        assert_eq!(g.inbound_from(ip), 0);
+        assert!(g.admit(&core, Some(ip)).is_ok());
+    }
+
+    proptest! {
+        /// Whatever the order of admissions and releases, the counters equal the
+        /// admissions still held and never exceed the limits.
+        #[test]
+        fn counters_match_held_slots(ops in proptest::collection::vec((0u8..3, 0u8..4, any::<bool>()), 0..200)) {
+            let g = gate(12, 5, 3);
+            let cores: Vec<_> = (0..3).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+            let mut held: Vec<(usize, Option<IpAddr>, Admission)> = Vec::new();
+            for (core, ip, release) in ops {
+                if release && !held.is_empty() {
+                    held.swap_remove(usize::from(ip) % held.len());
+                } else {
+                    let ip = (ip < 3).then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 0, ip + 1)));
+                    if let Ok(a) = g.admit(&cores[usize::from(core)], ip) {
+                        held.push((usize::from(core), ip, a));
+                    }
+                }
+                prop_assert_eq!(g.total(), held.len());
+                prop_assert!(g.total() <= 12);
+                for (i, c) in cores.iter().enumerate() {
+                    let n = held.iter().filter(|h| h.0 == i).count();
+                    prop_assert_eq!(c.load(Ordering::SeqCst), n);
+                    prop_assert!(n <= 5);
+                }
+                for k in 1..=3u8 {
+                    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, k));
+                    let n = held.iter().filter(|h| h.1 == Some(ip)).count();
+                    prop_assert_eq!(g.inbound_from(ip), n);
+                    prop_assert!(n <= 3);
+                }
+            }
+        }
+    }
+}

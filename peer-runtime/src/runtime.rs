@@ -1,0 +1,446 @@
+//! [`Runtime`] and [`RuntimeBuilder`]: the executor pool and its public entry points.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use glommio::net::TcpListener;
+use glommio::{CpuSet, LocalExecutorBuilder, Placement};
+use peer_core::{Config, Listener};
+use tracing::debug;
+use wire_codec::Network;
+
+use crate::core::{core_main, Control, CoreLocal, CoreShared, ListenerFactory, RuntimeShared};
+use crate::counters::RuntimeStats;
+use crate::error::Error;
+use crate::handle::{Direction, PeerHandle};
+use crate::limits::{Gate, Limits};
+use crate::pending::{pending, Pending};
+
+/// Default io_uring buffer memory per executor. glommio preallocates (and locks) this
+/// for storage I/O, which a peer runtime does not do; its own default is 10 MiB, more
+/// than an unprivileged `ulimit -l` of 8 MiB allows.
+pub const DEFAULT_IO_MEMORY: usize = 512 * 1024;
+
+/// A listener that ignores every callback: peers still handshake, answer pings and
+/// keep themselves alive (peer-core does that), and nothing else happens.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoopListener;
+
+impl Listener for NoopListener {}
+
+/// Configures and starts a [`Runtime`].
+///
+/// ```
+/// use peer_runtime::{Limits, Runtime};
+/// use wire_codec::{message::ServiceFlags, Network};
+///
+/// let rt = Runtime::builder(Network::Regtest)
+///     .configure(|cfg| cfg.services = ServiceFlags::NETWORK | ServiceFlags::WITNESS)
+///     .listen("127.0.0.1:0".parse().unwrap())
+///     .executors(2)
+///     .start()
+///     .unwrap();
+/// println!("listening on {}", rt.local_addr().unwrap());
+/// rt.shutdown();
+/// ```
+pub struct RuntimeBuilder {
+    config: Config,
+    executors: Option<usize>,
+    pin: bool,
+    listen: Option<SocketAddr>,
+    limits: Limits,
+    factory: ListenerFactory,
+    io_memory: usize,
+    name: String,
+}
+
+impl RuntimeBuilder {
+    /// A builder with peer-core's defaults for `network`, one executor per CPU, pinned,
+    /// not listening, default [`Limits`], and [`NoopListener`]s.
+    pub fn new(network: Network) -> RuntimeBuilder {
+        RuntimeBuilder::with_config(Config::new(network))
+    }
+
+    /// A builder with a complete peer configuration.
+    pub fn with_config(config: Config) -> RuntimeBuilder {
+        RuntimeBuilder {
+            config,
+            executors: None,
+            pin: true,
+            listen: None,
+            limits: Limits::default(),
+            factory: Arc::new(|_| Box::new(NoopListener)),
+            io_memory: DEFAULT_IO_MEMORY,
+            name: "peerwire".into(),
+        }
+    }
+
+    /// Adjusts the peer configuration in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut Config)) -> RuntimeBuilder {
+        f(&mut self.config);
+        self
+    }
+
+    /// How many executors (threads) to run. Default: one per available CPU.
+    pub fn executors(mut self, n: usize) -> RuntimeBuilder {
+        self.executors = Some(n.max(1));
+        self
+    }
+
+    /// Whether executor `i` is pinned to the `i`-th online CPU (default: yes). Turn off
+    /// when several runtimes share a machine's CPUs unevenly.
+    pub fn pin(mut self, pin: bool) -> RuntimeBuilder {
+        self.pin = pin;
+        self
+    }
+
+    /// Accept inbound peers on `addr`; every executor gets its own `SO_REUSEPORT`
+    /// socket on it, and the kernel spreads connections over them. Port 0 picks a free
+    /// port (see [`Runtime::local_addr`]).
+    pub fn listen(mut self, addr: SocketAddr) -> RuntimeBuilder {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Connection limits.
+    pub fn limits(mut self, limits: Limits) -> RuntimeBuilder {
+        self.limits = limits;
+        self
+    }
+
+    /// Makes each peer's listener (called on the peer's executor, with the peer's
+    /// handle, before the peer's task starts).
+    pub fn listener_factory<F>(mut self, f: F) -> RuntimeBuilder
+    where
+        F: Fn(&PeerHandle) -> Box<dyn Listener> + Send + Sync + 'static,
+    {
+        self.factory = Arc::new(f);
+        self
+    }
+
+    /// io_uring buffer memory per executor (default [`DEFAULT_IO_MEMORY`]).
+    pub fn io_memory(mut self, bytes: usize) -> RuntimeBuilder {
+        self.io_memory = bytes;
+        self
+    }
+
+    /// Prefix of the executor threads' names (default `peerwire`).
+    pub fn thread_name(mut self, name: &str) -> RuntimeBuilder {
+        self.name = name.into();
+        self
+    }
+
+    /// Starts the executors (and their listeners). Fails if the configuration is
+    /// invalid, an executor cannot start, or the address cannot be bound; nothing keeps
+    /// running then.
+    pub fn start(self) -> Result<Runtime, Error> {
+        self.config
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let n = self.executors.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        });
+        let cpus = if self.pin { online_cpus() } else { Vec::new() };
+        let cores: Vec<Arc<CoreShared>> = (0..n).map(|i| Arc::new(CoreShared::new(i))).collect();
+        let shared = Arc::new(RuntimeShared::new(
+            Arc::new(self.config),
+            self.factory,
+            Arc::new(Gate::new(self.limits)),
+            cores.clone(),
+        ));
+        let mut runtime = Runtime {
+            shared: shared.clone(),
+            threads: Mutex::new(Vec::with_capacity(n)),
+            local_addr: None,
+            next: AtomicUsize::new(0),
+        };
+        let mut listen = self.listen;
+        for (i, core) in cores.into_iter().enumerate() {
+            let placement = match cpus.get(i % cpus.len().max(1)) {
+                Some(cpu) if self.pin => Placement::Fixed(*cpu),
+                _ => Placement::Unbound,
+            };
+            let builder = LocalExecutorBuilder::new(placement).io_memory(self.io_memory);
+            let (tx, rx) = mpsc::channel::<Result<Option<SocketAddr>, Error>>();
+            let rt = shared.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-{i}", self.name))
+                .spawn(move || run_executor(i, builder, rt, core, listen, tx));
+            let thread = match spawned {
+                Ok(t) => t,
+                Err(e) => {
+                    return Err(Error::ExecutorStart {
+                        executor: i,
+                        reason: e.to_string(),
+                    })
+                }
+            };
+            runtime.lock_threads().push(thread);
+            match rx.recv() {
+                Ok(Ok(bound)) => {
+                    // Later executors bind the port the first one got (port 0 case).
+                    if let Some(addr) = bound {
+                        listen = Some(addr);
+                        runtime.local_addr = Some(addr);
+                    }
+                }
+                Ok(Err(e)) => return Err(e), // `runtime` drops: started executors stop
+                Err(_) => {
+                    return Err(Error::ExecutorStart {
+                        executor: i,
+                        reason: "executor thread ended during start".into(),
+                    })
+                }
+            }
+        }
+        debug!(executors = n, listen = ?runtime.local_addr, "runtime started");
+        Ok(runtime)
+    }
+}
+
+/// CPU ids that are online, in order.
+fn online_cpus() -> Vec<usize> {
+    let mut cpus: Vec<usize> = CpuSet::online()
+        .map(|set| set.into_iter().map(|l| l.cpu).collect())
+        .unwrap_or_default();
+    cpus.sort_unstable();
+    cpus.dedup();
+    cpus
+}
+
+/// The body of one executor thread.
+fn run_executor(
+    index: usize,
+    builder: LocalExecutorBuilder,
+    rt: Arc<RuntimeShared>,
+    core: Arc<CoreShared>,
+    listen: Option<SocketAddr>,
+    started: mpsc::Sender<Result<Option<SocketAddr>, Error>>,
+) {
+    let ex = match builder.make() {
+        Ok(ex) => ex,
+        Err(e) => {
+            let _ = started.send(Err(Error::ExecutorStart {
+                executor: index,
+                reason: e.to_string(),
+            }));
+            return;
+        }
+    };
+    ex.run(async move {
+        let listener = match listen {
+            None => None,
+            Some(addr) => match TcpListener::bind(addr) {
+                Ok(l) => Some(l),
+                Err(e) => {
+                    let _ = started.send(Err(Error::Bind {
+                        addr,
+                        source: e.into(),
+                    }));
+                    return;
+                }
+            },
+        };
+        let bound = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let _ = started.send(Ok(bound));
+        core_main(Rc::new(CoreLocal::new(rt, core)), listener).await;
+    });
+}
+
+/// A thread-per-core peer runtime: executors pinned one per CPU, each with its own
+/// listener, driving `peer_core` peers over io_uring sockets.
+///
+/// `Send + Sync`: share it (in an `Arc`) with any thread that connects peers or reads
+/// statistics. Dropping it shuts it down (see [`Runtime::shutdown`]).
+///
+/// ```
+/// use peer_runtime::{Error, Runtime};
+/// use wire_codec::Network;
+///
+/// let rt = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+/// // A port nobody listens on: the answer says why there is no peer.
+/// let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+/// match rt.connect(closed).wait() {
+///     Ok(peer) => println!("connected to {}", peer.addr()),
+///     Err(e) => assert!(matches!(e, Error::Connect { .. }), "{e}"),
+/// }
+/// assert_eq!(rt.stats().connect_failures, 1);
+/// rt.shutdown();
+/// ```
+pub struct Runtime {
+    shared: Arc<RuntimeShared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    local_addr: Option<SocketAddr>,
+    next: AtomicUsize,
+}
+
+impl Runtime {
+    /// A [`RuntimeBuilder`] for `network`.
+    pub fn builder(network: Network) -> RuntimeBuilder {
+        RuntimeBuilder::new(network)
+    }
+
+    fn lock_threads(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.threads.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The address the runtime listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local_addr
+    }
+
+    /// How many executors run.
+    pub fn executors(&self) -> usize {
+        self.shared.cores.len()
+    }
+
+    /// The peer configuration every peer of this runtime uses.
+    pub fn config(&self) -> &Arc<Config> {
+        &self.shared.config
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        self.shared.gate.limits()
+    }
+
+    fn next_core(&self) -> &Arc<CoreShared> {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.shared.cores.len();
+        &self.shared.cores[i]
+    }
+
+    fn request(&self, make: impl FnOnce(crate::core::PeerReply) -> Control) -> PeerRequest {
+        let (reply, answer) = pending(|| Err(Error::ShuttingDown));
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return answer; // `reply` drops: answered ShuttingDown
+        }
+        // A refused push drops the request and with it the resolver: ShuttingDown.
+        let _ = self.next_core().control.push(make(reply));
+        answer
+    }
+
+    /// Connects to `addr` on the next executor (round robin); the answer is the peer
+    /// (its handshake runs on) or why it could not be made.
+    pub fn connect(&self, addr: SocketAddr) -> PeerRequest {
+        self.request(|reply| Control::Connect {
+            addr,
+            listener: None,
+            reply,
+        })
+    }
+
+    /// Like [`Runtime::connect`], with this peer's own listener instead of one from
+    /// the factory.
+    pub fn connect_with(
+        &self,
+        addr: SocketAddr,
+        listener: Box<dyn Listener + Send>,
+    ) -> PeerRequest {
+        self.request(|reply| Control::Connect {
+            addr,
+            listener: Some(listener),
+            reply,
+        })
+    }
+
+    /// Takes over a connection the caller made (through a proxy, a custom dialer, or
+    /// its own listener). `direction` says who opened it: an outbound peer sends its
+    /// version first, an inbound one waits for the remote's.
+    pub fn add_connection(&self, stream: std::net::TcpStream, direction: Direction) -> PeerRequest {
+        self.request(|reply| Control::Adopt {
+            stream,
+            direction,
+            listener: None,
+            reply,
+        })
+    }
+
+    /// Like [`Runtime::add_connection`], with this peer's own listener.
+    pub fn add_connection_with(
+        &self,
+        stream: std::net::TcpStream,
+        direction: Direction,
+        listener: Box<dyn Listener + Send>,
+    ) -> PeerRequest {
+        self.request(|reply| Control::Adopt {
+            stream,
+            direction,
+            listener: Some(listener),
+            reply,
+        })
+    }
+
+    /// Handles of every running peer.
+    pub fn peers(&self) -> Vec<PeerHandle> {
+        self.shared
+            .cores
+            .iter()
+            .flat_map(|c| c.peers().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+
+    /// Counters summed over all executors.
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats::sum(self.shared.cores.iter().map(|c| &*c.counters))
+    }
+
+    /// Stops accepting, disconnects every peer (their pending notifications are
+    /// answered `Failed`), waits for every peer task to end and joins the executors.
+    /// Requests made during or after shutdown are answered [`Error::ShuttingDown`].
+    pub fn shutdown(self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&self) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        for core in &self.shared.cores {
+            let _ = core.control.push(Control::Shutdown);
+        }
+        let me = std::thread::current().id();
+        let threads: Vec<JoinHandle<()>> = self.lock_threads().drain(..).collect();
+        for t in threads {
+            if t.thread().id() == me {
+                // Dropped on one of its own executors: that thread cannot wait for
+                // itself; it ends when its executor finishes shutting down.
+                continue;
+            }
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("executors", &self.executors())
+            .field("local_addr", &self.local_addr)
+            .field("peers", &self.shared.gate.total())
+            .finish()
+    }
+}
+
+/// The answer to a connect or add-connection request: the new peer, or why not.
+pub type PeerRequest = Pending<Result<PeerHandle, Error>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn online_cpus_are_sorted_and_unique() {
+        let cpus = online_cpus();
+        assert!(!cpus.is_empty());
+        assert!(cpus.windows(2).all(|w| w[0] < w[1]));
+    }
+}

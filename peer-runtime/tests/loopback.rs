@@ -1,0 +1,497 @@
+//! Two runtimes in one process, talking over loopback TCP.
+//!
+//! Timeouts are generous and nothing asserts on timing: the tests must pass on a noisy
+//! two-core machine.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use peer_core::{Config, DisconnectReason, Listener, NonceSet, Peer};
+use peer_runtime::{Delivery, Direction, Limits, Notification, PeerHandle, Runtime};
+use wire_codec::message::{Ping, ServiceFlags};
+use wire_codec::{Message, Network};
+
+const LONG: Duration = Duration::from_secs(30);
+
+/// A config with its own nonce set: two runtimes in one process are two nodes, not a
+/// self-connection.
+fn config() -> Config {
+    let mut c = Config::new(Network::Regtest);
+    c.services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
+    c.nonces = Some(Arc::new(NonceSet::new()));
+    c
+}
+
+fn server(executors: usize, limits: Limits, pings: Arc<PingLog>) -> Runtime {
+    Runtime::builder(Network::Regtest)
+        .configure(|c| *c = config())
+        .executors(executors)
+        .limits(limits)
+        .io_memory(128 * 1024)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .listener_factory(move |_h| {
+            Box::new(PingRecorder { log: pings.clone() }) as Box<dyn Listener>
+        })
+        .start()
+        .expect("server starts")
+}
+
+fn client(executors: usize) -> Runtime {
+    Runtime::builder(Network::Regtest)
+        .configure(|c| *c = config())
+        .executors(executors)
+        .io_memory(128 * 1024)
+        .start()
+        .expect("client starts")
+}
+
+/// Every ping nonce each server-side peer received, in order.
+#[derive(Default)]
+struct PingLog {
+    by_peer: Mutex<HashMap<SocketAddr, Vec<u64>>>,
+    total: AtomicUsize,
+}
+
+struct PingRecorder {
+    log: Arc<PingLog>,
+}
+
+impl Listener for PingRecorder {
+    fn on_ping(&mut self, peer: &mut Peer, msg: Ping) {
+        self.log
+            .by_peer
+            .lock()
+            .unwrap()
+            .entry(peer.remote_addr())
+            .or_default()
+            .push(msg.nonce);
+        self.log.total.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + LONG;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn ping(nonce: u64) -> Message {
+    Message::Ping(Ping { nonce })
+}
+
+#[test]
+fn many_peers_handshake_and_every_notification_resolves_sent() {
+    let log = Arc::new(PingLog::default());
+    let srv = server(2, Limits::default(), log.clone());
+    let cli = client(2);
+    let addr = srv.local_addr().unwrap();
+
+    const PEERS: usize = 200;
+    const PER_PEER: u64 = 5;
+    let requests: Vec<_> = (0..PEERS).map(|_| cli.connect(addr)).collect();
+    let peers: Vec<PeerHandle> = requests
+        .into_iter()
+        .map(|r| r.wait_timeout(LONG).expect("answered").expect("connected"))
+        .collect();
+    // Both executors got outbound peers (round robin).
+    assert!(peers.iter().any(|p| p.executor() == 0));
+    assert!(peers.iter().any(|p| p.executor() == 1));
+    for p in &peers {
+        let v = p
+            .wait_for_handshake_timeout(LONG)
+            .expect("handshake in time")
+            .expect("handshake succeeded");
+        assert_eq!(v, 70016);
+        assert_eq!(p.direction(), Direction::Outbound);
+    }
+    wait_until("server handshakes", || srv.stats().handshaken == PEERS);
+
+    let notes: Vec<Notification> = peers
+        .iter()
+        .flat_map(|p| (0..PER_PEER).map(move |i| p.queue_message(ping(1000 + i))))
+        .collect();
+    for n in notes {
+        assert_eq!(n.wait_timeout(LONG).ok(), Some(Delivery::Sent));
+    }
+    let want = PEERS * PER_PEER as usize;
+    wait_until("server to see every ping", || {
+        log.total.load(Ordering::SeqCst) == want
+    });
+    let by_peer = log.by_peer.lock().unwrap();
+    assert_eq!(by_peer.len(), PEERS);
+    for nonces in by_peer.values() {
+        assert_eq!(nonces, &(1000..1000 + PER_PEER).collect::<Vec<_>>());
+    }
+    drop(by_peer);
+
+    let s = srv.stats();
+    assert_eq!(s.peers, PEERS);
+    assert_eq!(s.inbound, PEERS);
+    assert!(s.bytes_in > 0 && s.bytes_out > 0);
+    assert!(s.messages_in >= want as u64);
+    // The inbound side was spread over both executors by SO_REUSEPORT (not guaranteed
+    // for tiny counts, but 200 connections from distinct ports land on both).
+    let mut per_exec = [0usize; 2];
+    for p in srv.peers() {
+        per_exec[p.executor()] += 1;
+    }
+    assert_eq!(per_exec.iter().sum::<usize>(), PEERS);
+
+    cli.shutdown();
+    wait_until("server peers to end", || srv.stats().peers == 0);
+    srv.shutdown();
+}
+
+#[test]
+fn handle_is_usable_from_foreign_threads_and_keeps_per_thread_order() {
+    let log = Arc::new(PingLog::default());
+    let srv = server(1, Limits::default(), log.clone());
+    let cli = client(1);
+    let peer = cli
+        .connect(srv.local_addr().unwrap())
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    peer.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+
+    const THREADS: u64 = 4;
+    const EACH: u64 = 250;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let h = peer.clone();
+            std::thread::spawn(move || {
+                let notes: Vec<_> = (0..EACH)
+                    .map(|i| h.queue_message(ping((t << 32) | i)))
+                    .collect();
+                notes
+                    .into_iter()
+                    .map(|n| n.wait_timeout(LONG).ok())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        for answer in t.join().unwrap() {
+            assert_eq!(answer, Some(Delivery::Sent));
+        }
+    }
+    wait_until("all pings", || {
+        log.total.load(Ordering::SeqCst) == (THREADS * EACH) as usize
+    });
+    let by_peer = log.by_peer.lock().unwrap();
+    let nonces = by_peer.values().next().unwrap();
+    for t in 0..THREADS {
+        let mine: Vec<u64> = nonces
+            .iter()
+            .filter(|n| *n >> 32 == t)
+            .map(|n| n & 0xffff_ffff)
+            .collect();
+        assert_eq!(mine, (0..EACH).collect::<Vec<_>>(), "thread {t} order");
+    }
+    drop(by_peer);
+
+    // Statistics through the handle, from this (foreign) thread.
+    let stats = peer.stats_snapshot().wait_timeout(LONG).unwrap().unwrap();
+    assert!(stats.messages_sent >= THREADS * EACH);
+    assert!(stats.bytes_sent > 0);
+    assert_eq!(stats.addr, srv.local_addr().unwrap());
+
+    cli.shutdown();
+    srv.shutdown();
+}
+
+#[test]
+fn disconnect_from_either_side_ends_both() {
+    let log = Arc::new(PingLog::default());
+    let srv = server(1, Limits::default(), log);
+    let cli = client(1);
+    let addr = srv.local_addr().unwrap();
+
+    // Client side disconnects.
+    let a = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    a.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    wait_until("server sees a", || srv.stats().handshaken == 1);
+    let a_remote = srv.peers().pop().unwrap();
+    a.disconnect();
+    assert_eq!(
+        a.wait_for_disconnect_timeout(LONG),
+        Some(DisconnectReason::LocalRequest)
+    );
+    assert!(!a.connected());
+    assert_eq!(
+        a_remote.wait_for_disconnect_timeout(LONG),
+        Some(DisconnectReason::RemoteClosed)
+    );
+
+    // Server side disconnects.
+    let b = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    b.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    wait_until("server sees b", || srv.stats().handshaken == 1);
+    let b_remote = srv.peers().pop().unwrap();
+    b_remote.disconnect();
+    assert_eq!(
+        b.wait_for_disconnect_timeout(LONG),
+        Some(DisconnectReason::RemoteClosed)
+    );
+    assert_eq!(
+        b_remote.wait_for_disconnect_timeout(LONG),
+        Some(DisconnectReason::LocalRequest)
+    );
+
+    // An ended peer answers at once: messages fail, statistics are the last ones.
+    assert_eq!(
+        b.queue_message(ping(1)).wait_timeout(LONG).ok(),
+        Some(Delivery::Failed)
+    );
+    let last = b.stats_snapshot().wait_timeout(LONG).unwrap().unwrap();
+    assert!(last.bytes_received > 0);
+    wait_until("server empty", || srv.stats().peers == 0);
+    assert_eq!(srv.stats().disconnects, 2);
+
+    cli.shutdown();
+    srv.shutdown();
+}
+
+#[test]
+fn shutdown_answers_every_queued_notification() {
+    let log = Arc::new(PingLog::default());
+    let srv = server(1, Limits::default(), log);
+    let cli = client(2);
+    let addr = srv.local_addr().unwrap();
+    let peers: Vec<PeerHandle> = (0..20)
+        .map(|_| cli.connect(addr))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|r| r.wait_timeout(LONG).unwrap().unwrap())
+        .collect();
+    // Half of them handshaken; the rest may still be negotiating: both kinds must
+    // answer everything queued.
+    for p in peers.iter().take(10) {
+        p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    }
+    let mut notes = Vec::new();
+    for p in &peers {
+        for i in 0..200 {
+            notes.push(p.queue_message(ping(i)));
+        }
+    }
+    cli.shutdown();
+    let (mut sent, mut failed) = (0, 0);
+    for n in notes {
+        match n.wait_timeout(LONG) {
+            Ok(Delivery::Sent) => sent += 1,
+            Ok(Delivery::Failed) => failed += 1,
+            Err(_) => panic!("a notification was never answered"),
+        }
+    }
+    assert_eq!(sent + failed, 20 * 200);
+    for p in &peers {
+        assert!(!p.connected());
+        assert_eq!(p.queue_message(ping(0)).wait(), Delivery::Failed);
+    }
+    wait_until("server empty", || srv.stats().peers == 0);
+    srv.shutdown();
+}
+
+#[test]
+fn caller_owned_streams_can_be_handed_over() {
+    let log = Arc::new(PingLog::default());
+    let srv = server(1, Limits::default(), log.clone());
+    let cli = client(1);
+
+    // Outbound: the caller dialled.
+    let stream = StdStream::connect(srv.local_addr().unwrap()).unwrap();
+    let out = cli
+        .add_connection(stream, Direction::Outbound)
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    out.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    assert_eq!(
+        out.queue_message(ping(5)).wait_timeout(LONG).ok(),
+        Some(Delivery::Sent)
+    );
+    wait_until("ping", || log.total.load(Ordering::SeqCst) == 1);
+
+    // Inbound: the caller accepted on its own listener.
+    let own = StdListener::bind("127.0.0.1:0").unwrap();
+    let dial = cli.connect(own.local_addr().unwrap());
+    let (accepted, _) = own.accept().unwrap();
+    let inbound = srv
+        .add_connection(accepted, Direction::Inbound)
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    assert!(inbound.is_inbound());
+    let dialer = dial.wait_timeout(LONG).unwrap().unwrap();
+    assert_eq!(inbound.wait_for_handshake_timeout(LONG), Some(Ok(70016)));
+    assert_eq!(dialer.wait_for_handshake_timeout(LONG), Some(Ok(70016)));
+
+    cli.shutdown();
+    srv.shutdown();
+}
+
+#[test]
+fn inbound_per_ip_limit_refuses_extra_connections() {
+    let log = Arc::new(PingLog::default());
+    let mut limits = Limits::default();
+    limits.max_inbound_per_ip = 2;
+    let srv = server(1, limits, log);
+    let cli = client(1);
+    let addr = srv.local_addr().unwrap();
+    let peers: Vec<PeerHandle> = (0..3)
+        .map(|_| cli.connect(addr).wait_timeout(LONG).unwrap().unwrap())
+        .collect();
+    let outcomes: Vec<_> = peers
+        .iter()
+        .map(|p| p.wait_for_handshake_timeout(LONG).expect("decided"))
+        .collect();
+    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(ok, 2, "{outcomes:?}");
+    assert_eq!(srv.stats().refused, 1);
+    assert_eq!(srv.stats().peers, 2);
+
+    // A slot freed is a slot available again.
+    let i = outcomes.iter().position(|o| o.is_ok()).unwrap();
+    peers[i].disconnect();
+    wait_until("slot freed", || srv.stats().peers == 1);
+    let again = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    assert!(again.wait_for_handshake_timeout(LONG).unwrap().is_ok());
+
+    cli.shutdown();
+    srv.shutdown();
+}
+
+#[test]
+fn connect_failure_is_reported() {
+    let cli = client(1);
+    // A port nobody listens on: bind, read the port, close.
+    let port = StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = cli
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(err, peer_runtime::Error::Connect { .. }), "{err}");
+    assert_eq!(cli.stats().connect_failures, 1);
+    cli.shutdown();
+}
+
+/// Panics on ping nonce 666 (application bug stand-in).
+struct Fragile;
+
+impl Listener for Fragile {
+    fn on_ping(&mut self, _peer: &mut Peer, msg: Ping) {
+        assert_ne!(msg.nonce, 666, "listener bug");
+    }
+}
+
+#[test]
+fn a_panicking_listener_ends_only_its_peer() {
+    let srv = Runtime::builder(Network::Regtest)
+        .configure(|c| *c = config())
+        .executors(1)
+        .io_memory(128 * 1024)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .listener_factory(|_| Box::new(Fragile) as Box<dyn Listener>)
+        .start()
+        .unwrap();
+    let cli = client(1);
+    let addr = srv.local_addr().unwrap();
+    let a = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    let b = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    for p in [&a, &b] {
+        p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    }
+    wait_until("server handshakes", || srv.stats().handshaken == 2);
+    let a_local = a.local_addr().unwrap();
+    let a_remote = srv
+        .peers()
+        .into_iter()
+        .find(|p| p.addr() == a_local)
+        .unwrap();
+
+    a.queue_message_detached(ping(666));
+    match a_remote.wait_for_disconnect_timeout(LONG) {
+        Some(DisconnectReason::Io(msg)) => assert!(msg.contains("listener bug"), "{msg}"),
+        other => panic!("unexpected end: {other:?}"),
+    }
+    assert_eq!(
+        a.wait_for_disconnect_timeout(LONG),
+        Some(DisconnectReason::RemoteClosed)
+    );
+    // The executor and its other peer go on.
+    assert_eq!(
+        b.queue_message(ping(1)).wait_timeout(LONG).ok(),
+        Some(Delivery::Sent)
+    );
+    let stats = b.stats_snapshot().wait_timeout(LONG).unwrap().unwrap();
+    assert!(b.connected(), "{stats:?}");
+    assert_eq!(srv.stats().peers, 1);
+    cli.shutdown();
+    srv.shutdown();
+}
+
+/// Answers every ping with its own ping queued with a notification token, and records
+/// the tokens the runtime hands back through `on_sent` / `on_failed`.
+struct TokenEcho {
+    sent: Arc<Mutex<Vec<u64>>>,
+}
+
+impl Listener for TokenEcho {
+    fn on_ping(&mut self, peer: &mut Peer, msg: Ping) {
+        peer.queue_message(ping(msg.nonce), Some(msg.nonce));
+    }
+    fn on_sent(&mut self, _peer: &mut Peer, token: u64) {
+        self.sent.lock().unwrap().push(token);
+    }
+    fn on_failed(&mut self, _peer: &mut Peer, token: u64) {
+        self.sent.lock().unwrap().push(u64::MAX - token);
+    }
+}
+
+#[test]
+fn tokens_queued_by_a_listener_come_back_to_the_listener() {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let s = sent.clone();
+    let srv = Runtime::builder(Network::Regtest)
+        .configure(|c| *c = config())
+        .executors(1)
+        .io_memory(128 * 1024)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .listener_factory(move |_| Box::new(TokenEcho { sent: s.clone() }) as Box<dyn Listener>)
+        .start()
+        .unwrap();
+    let cli = client(1);
+    let p = cli
+        .connect(srv.local_addr().unwrap())
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    // Handle notifications (runtime tokens) resolve as before ...
+    for nonce in [0u64, 1, 2] {
+        assert_eq!(
+            p.queue_message(ping(nonce)).wait_timeout(LONG).ok(),
+            Some(Delivery::Sent)
+        );
+    }
+    // ... and the listener's own tokens, including ones equal to the runtime's first
+    // counters, reach the listener's on_sent exactly once each.
+    wait_until("listener tokens", || sent.lock().unwrap().len() == 3);
+    std::thread::sleep(Duration::from_millis(50));
+    let mut got = sent.lock().unwrap().clone();
+    got.sort_unstable();
+    assert_eq!(got, vec![0, 1, 2]);
+    cli.shutdown();
+    srv.shutdown();
+}

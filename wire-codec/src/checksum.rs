@@ -1,0 +1,23 @@
+//! The frame checksum: the first four bytes of double SHA-256 of the payload.
+
+use sha2::{Digest, Sha256};
+
+/// The checksum of an empty payload (`5df6e0e2`), used by every payload-less message.
+pub const EMPTY_CHECKSUM: [u8; 4] = [0x5d, 0xf6, 0xe0, 0xe2];
+
+/// First four bytes of `SHA256(SHA256(payload))`.
+///
+/// The `sha2` crate picks the SHA-NI instructions at run time where the CPU has them.
+///
+/// ```
+/// assert_eq!(wire_codec::checksum(&[]), wire_codec::EMPTY_CHECKSUM);
+/// ```
+#[inline]
+pub fn checksum(payload: &[u8]) -> [u8; 4] {
+    if payload.is_empty() {
+        return EMPTY_CHECKSUM;
+    }
+    let first = Sha256::digest(payload);
+    let second = Sha256::digest(first);
+    [second[0], second[1], second[2], second[3]]
+}

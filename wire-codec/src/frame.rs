@@ -1,0 +1,190 @@
+//! The streaming frame decoder and the frame encoder.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::checksum::checksum;
+use crate::error::{Error, Result};
+use crate::header::{FrameHeader, HEADER_LEN};
+use crate::message::{Context, Message};
+use crate::network::Network;
+
+/// One frame as received: its header and its payload, checksum already verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The header.
+    pub header: FrameHeader,
+    /// The payload, split off the read buffer without copying.
+    pub payload: Bytes,
+}
+
+impl Frame {
+    /// Bytes this frame took on the wire (header included).
+    pub fn wire_len(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+
+    /// Decodes the payload into a typed message.
+    pub fn decode(&self, ctx: &Context) -> Result<Message> {
+        Message::decode(self.header.command, self.payload.clone(), ctx)
+    }
+}
+
+/// Splits a byte stream into frames.
+///
+/// Feed it the connection's read buffer after every read; it takes whole frames off
+/// the front. Magic and length are checked as soon as the 24 header bytes are there,
+/// so an oversized or foreign frame is refused before a byte of its payload is
+/// buffered, and the decoder never reserves memory itself: how much to read next is
+/// the caller's choice ([`FrameDecoder::bytes_needed`] tells what would complete the
+/// current frame). The checksum is verified exactly once, before any typed decode.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use wire_codec::{encode_frame, Context, FrameDecoder, Message, Network};
+/// let ctx = Context::new(Network::Regtest, 70016);
+/// let mut wire = BytesMut::new();
+/// encode_frame(Network::Regtest.magic(), &Message::Verack, &ctx, &mut wire).unwrap();
+///
+/// let mut dec = FrameDecoder::new(Network::Regtest);
+/// let mut buf = BytesMut::new();
+/// buf.extend_from_slice(&wire[..10]);
+/// assert!(dec.decode(&mut buf).unwrap().is_none());  // not a whole frame yet
+/// buf.extend_from_slice(&wire[10..]);
+/// let frame = dec.decode(&mut buf).unwrap().unwrap();
+/// assert_eq!(frame.header.command.as_str(), "verack");
+/// assert_eq!(frame.decode(&ctx).unwrap(), Message::Verack);
+/// ```
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    magic: [u8; 4],
+    max_payload: u32,
+    pending: Option<FrameHeader>,
+}
+
+impl FrameDecoder {
+    /// A decoder for `network`, with its maximum payload.
+    pub fn new(network: Network) -> FrameDecoder {
+        FrameDecoder::with_limits(network.magic(), network.max_payload())
+    }
+
+    /// A decoder for any magic and payload maximum.
+    pub fn with_limits(magic: [u8; 4], max_payload: u32) -> FrameDecoder {
+        FrameDecoder {
+            magic,
+            max_payload,
+            pending: None,
+        }
+    }
+
+    /// The largest payload accepted.
+    pub fn max_payload(&self) -> u32 {
+        self.max_payload
+    }
+
+    /// Changes the largest payload accepted (e.g. a smaller cap before the handshake).
+    /// Applies to headers not yet parsed.
+    pub fn set_max_payload(&mut self, max: u32) {
+        self.max_payload = max;
+    }
+
+    /// The header of a frame whose payload has not fully arrived yet.
+    pub fn pending_header(&self) -> Option<&FrameHeader> {
+        self.pending.as_ref()
+    }
+
+    /// How many more bytes `buf` needs before [`FrameDecoder::decode`] can return a
+    /// frame (at least 1 when it would return `None`).
+    pub fn bytes_needed(&self, buf: &BytesMut) -> usize {
+        match &self.pending {
+            Some(h) => (h.length as usize).saturating_sub(buf.len()),
+            None => HEADER_LEN.saturating_sub(buf.len()),
+        }
+    }
+
+    /// Takes the next frame off the front of `buf`, if it is complete.
+    ///
+    /// A checksum mismatch consumes the frame (the stream can go on); a bad magic, a
+    /// bad command field or an oversized length leaves the header in place and keeps
+    /// failing, because the stream cannot be resynchronised after it.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>> {
+        let header = match self.pending {
+            Some(h) => h,
+            None => {
+                if buf.len() < HEADER_LEN {
+                    return Ok(None);
+                }
+                let mut raw = [0u8; HEADER_LEN];
+                raw.copy_from_slice(&buf[..HEADER_LEN]);
+                let magic = [raw[0], raw[1], raw[2], raw[3]];
+                if magic != self.magic {
+                    return Err(Error::BadMagic {
+                        expected: self.magic,
+                        actual: magic,
+                    });
+                }
+                let length = u32::from_le_bytes([raw[16], raw[17], raw[18], raw[19]]);
+                if length > self.max_payload {
+                    return Err(Error::PayloadTooLarge {
+                        len: u64::from(length),
+                        max: u64::from(self.max_payload),
+                    });
+                }
+                let h = FrameHeader::parse(&raw)?;
+                // Dropping the header bytes moves the start; no reference count is touched.
+                bytes::Buf::advance(buf, HEADER_LEN);
+                self.pending = Some(h);
+                h
+            }
+        };
+        let len = header.length as usize;
+        if buf.len() < len {
+            return Ok(None);
+        }
+        self.pending = None;
+        let payload = buf.split_to(len).freeze();
+        let actual = checksum(&payload);
+        if actual != header.checksum {
+            return Err(Error::ChecksumMismatch {
+                expected: header.checksum,
+                actual,
+            });
+        }
+        Ok(Some(Frame { header, payload }))
+    }
+}
+
+/// Encodes `msg` as one frame appended to `out`, returning the bytes written.
+///
+/// The payload is serialized once, straight into `out`; the checksum is computed over
+/// those written bytes and patched into the header.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use wire_codec::{encode_frame, message::Ping, Context, Message, Network};
+/// let mut out = BytesMut::new();
+/// let n = encode_frame(Network::Mainnet.magic(), &Message::Ping(Ping { nonce: 0 }),
+///                      &Context::new(Network::Mainnet, 70016), &mut out).unwrap();
+/// assert_eq!(n, 32);
+/// assert_eq!(&out[20..24], &[0x7e, 0xf0, 0xca, 0x62]);
+/// ```
+pub fn encode_frame(
+    magic: [u8; 4],
+    msg: &Message,
+    ctx: &Context,
+    out: &mut BytesMut,
+) -> Result<usize> {
+    let start = out.len();
+    out.reserve(HEADER_LEN + msg.size_hint());
+    out.extend_from_slice(&magic);
+    out.extend_from_slice(&msg.command().to_bytes());
+    out.extend_from_slice(&[0u8; 8]);
+    if let Err(e) = msg.encode_payload(out, ctx) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let payload_len = out.len() - start - HEADER_LEN;
+    let sum = checksum(&out[start + HEADER_LEN..]);
+    out[start + 16..start + 20].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    out[start + 20..start + 24].copy_from_slice(&sum);
+    Ok(out.len() - start)
+}
