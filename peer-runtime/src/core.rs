@@ -157,7 +157,9 @@ impl CoreLocal {
     }
 
     pub(crate) fn unregister(&self, id: u64) {
-        self.me.peers().remove(&id);
+        let mut peers = self.me.peers();
+        peers.remove(&id);
+        shrink_when_sparse(&mut peers);
     }
 
     fn task_started(&self) {
@@ -252,10 +254,21 @@ impl Drop for Stopped<'_> {
         if let Some(key) = self.key {
             let mut wakers = self.core.stop_wakers.borrow_mut();
             wakers.remove(&key);
-            if wakers.is_empty() && wakers.capacity() > 64 {
-                *wakers = HashMap::new();
-            }
+            shrink_when_sparse(&mut wakers);
         }
+    }
+}
+
+/// Gives a per-peer table's memory back once a surge of peers has left.
+///
+/// Why: a hash table keeps the capacity of its peak, and the tombstones that removals
+/// leave can make it grow again during the next surge of the same size; a server that
+/// once held 10,000 peers would keep (and add to) tables sized for them. Shrinking
+/// when under a quarter full keeps the amortised cost constant (a table halves at most
+/// once per quarter of its capacity removed) and memory near what the peers now hold.
+fn shrink_when_sparse<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 64 && map.len() * 4 < map.capacity() {
+        map.shrink_to(map.len() * 2);
     }
 }
 
@@ -489,4 +502,23 @@ fn adopt(
     Ok(start_peer(
         core, stream, remote, direction, admission, listener,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shrink_when_sparse;
+    use std::collections::HashMap;
+
+    #[test]
+    fn a_table_shrinks_once_a_surge_has_left_and_keeps_what_remains() {
+        let mut map: HashMap<u64, u64> = (0..10_000).map(|i| (i, i * 2)).collect();
+        let peak = map.capacity();
+        for i in 0..9_990 {
+            map.remove(&i);
+            shrink_when_sparse(&mut map);
+        }
+        assert!(map.capacity() < peak / 64, "{} of {peak}", map.capacity());
+        assert_eq!(map.len(), 10);
+        assert!((9_990..10_000).all(|i| map.get(&i) == Some(&(i * 2))));
+    }
 }

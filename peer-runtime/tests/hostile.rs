@@ -1272,15 +1272,20 @@ fn ten_thousand_silent_connections_are_reaped_by_the_handshake_timeout() {
          ({} B per peer) -> {heap_after1} B reaped -> peak {heap_peak2} B -> {heap_after2} B",
         (heap_peak1 - heap_base) / peak_peers.max(1)
     );
-    // Everything the peers held is freed: the live heap is back near its baseline —
-    // tables sized for the peak keep their capacity (about 110 bytes per peer of the
-    // peak) — and a second wave of the same size adds nothing to it.
+    // Everything the peers held is freed: the live heap is back near its baseline (the
+    // runtime's own per-peer tables shrink once the surge has left) and a second wave of
+    // the same size does not add a peer's worth of anything. The slack is for hash
+    // tables that are not ours: glommio indexes timers in a hash map keyed by
+    // ever-increasing ids, whose tombstones make it regrow to the next power of two
+    // during a later surge (seen: +204,800 B at 10,000 peers; the step after that would
+    // be +409,600 B). 48 B per connection of the wave stays above that and far below
+    // a leak of any per-peer structure (~2.6 KB live per silent peer, so 26 MB a wave).
     assert!(
         heap_after1.saturating_sub(heap_base) < 4 << 20,
         "live heap {heap_base} B -> {heap_after1} B after the first wave was reaped"
     );
     assert!(
-        heap_after2.saturating_sub(heap_after1) < 64 * 1024,
+        heap_after2.saturating_sub(heap_after1) < 48 * n,
         "live heap {heap_after1} B -> {heap_after2} B after the second wave: a leak"
     );
     let timeouts = lock(&srv.rec.log)
