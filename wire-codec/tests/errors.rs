@@ -488,3 +488,62 @@ fn class_names_are_the_vectors_names() {
     };
     assert_eq!(e.class(), ErrorClass::Malformed);
 }
+
+/// `headers` reads whole records in one pass while every transaction count is the byte
+/// 0; a bad count anywhere (first, middle or last record) still gets its precise error,
+/// and the headers before it are not mistaken for the whole message.
+#[test]
+fn headers_bad_transaction_count_at_any_position() {
+    let record = |i: u8| {
+        let mut r = vec![i; 80];
+        r[0] = 1; // version 1
+        r
+    };
+    for bad_at in [0usize, 2, 4] {
+        for (count, canonical) in [(&[1u8][..], true), (&[0xfd, 0, 0][..], false)] {
+            let mut p = vec![5u8];
+            for i in 0..5u8 {
+                p.extend_from_slice(&record(i));
+                p.extend_from_slice(if usize::from(i) == bad_at {
+                    count
+                } else {
+                    &[0]
+                });
+            }
+            let e = decode(command::HEADERS, &p).unwrap_err();
+            if canonical {
+                assert!(
+                    matches!(
+                        e,
+                        Error::Malformed {
+                            what: "headers",
+                            ..
+                        }
+                    ),
+                    "bad count at {bad_at}: {e:?}"
+                );
+            } else {
+                assert!(
+                    matches!(e, Error::NonCanonicalCompactSize { .. }),
+                    "non-canonical zero at {bad_at}: {e:?}"
+                );
+            }
+        }
+    }
+    // All counts zero: every header comes back, in order.
+    let mut p = vec![5u8];
+    for i in 0..5u8 {
+        p.extend_from_slice(&record(i));
+        p.push(0);
+    }
+    match decode(command::HEADERS, &p) {
+        Ok(Message::Headers(h)) => {
+            assert_eq!(h.headers.len(), 5);
+            for (i, h) in h.headers.iter().enumerate() {
+                assert_eq!(h.prev_block.0, [i as u8; 32]);
+                assert_eq!(h.nonce, u32::from_le_bytes([i as u8; 4]));
+            }
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -49,6 +49,7 @@ impl BlockHeader {
     }
 
     /// Parses exactly `kind.len()` bytes (the caller checked the length).
+    #[inline]
     fn from_raw(raw: &[u8], kind: HeaderKind) -> BlockHeader {
         let u32_at = |i: usize| u32::from_le_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
         let hash_at = |i: usize| {
@@ -91,6 +92,26 @@ impl BlockHeader {
         out.put_u32_le(self.time);
         out.put_u32_le(self.bits);
         out.put_u32_le(self.nonce);
+    }
+
+    /// Writes the header into the front of `rec` (80 or 112 bytes; the caller's array
+    /// is 113 so a zero transaction count can follow, as in `headers`). The rest of
+    /// `rec` is left as it was, but for the byte after the header, set to 0.
+    fn write_to(&self, rec: &mut [u8; 113]) {
+        rec[0..4].copy_from_slice(&self.version.to_le_bytes());
+        rec[4..36].copy_from_slice(&self.prev_block.0);
+        rec[36..68].copy_from_slice(&self.merkle_root.0);
+        let tail = match &self.claim_trie {
+            Some(c) => {
+                rec[68..100].copy_from_slice(&c.0);
+                100
+            }
+            None => 68,
+        };
+        rec[tail..tail + 4].copy_from_slice(&self.time.to_le_bytes());
+        rec[tail + 4..tail + 8].copy_from_slice(&self.bits.to_le_bytes());
+        rec[tail + 8..tail + 12].copy_from_slice(&self.nonce.to_le_bytes());
+        rec[tail + 12] = 0;
     }
 
     /// The serialized header.
@@ -150,6 +171,20 @@ impl BlockHeader {
     }
 }
 
+/// Parses `header + 0u8` records of `STRIDE` bytes up to the first whose transaction
+/// count byte is not 0. A constant stride lets the compiler drop every bounds check.
+fn parse_records<const STRIDE: usize>(records: &[u8], kind: HeaderKind) -> Vec<BlockHeader> {
+    debug_assert_eq!(STRIDE, kind.len() + 1);
+    let records = records.chunks_exact(STRIDE);
+    let mut headers = Vec::with_capacity(records.len());
+    headers.extend(
+        records
+            .take_while(|rec| rec[STRIDE - 1] == 0)
+            .map(|rec| BlockHeader::from_raw(&rec[..STRIDE - 1], kind)),
+    );
+    headers
+}
+
 /// `headers`: up to 2,000 block headers, each followed by a transaction count that must
 /// be zero.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -161,9 +196,21 @@ pub struct Headers {
 impl Payload for Headers {
     fn decode(r: &mut Reader<'_>, ctx: &Context) -> Result<Self> {
         let kind = ctx.header_kind;
-        let n = r.count("headers", ctx.limits.max_headers, kind.len() + 1)?;
-        let mut headers = Vec::with_capacity(n);
-        for _ in 0..n {
+        let stride = kind.len() + 1;
+        let n = r.count("headers", ctx.limits.max_headers, stride)?;
+        // `count` checked that n records of header + one-byte count are present, so the
+        // common case (every transaction count is the single byte 0) is one pass over
+        // fixed-size records with no per-field length checks. The first record whose
+        // count byte is not 0 is read again through the general path below, which gives
+        // the precise error (a non-zero count, or a non-canonical encoding of zero).
+        let records = r.rest().get(..n * stride).unwrap_or(&[]);
+        let mut headers = match kind {
+            HeaderKind::Bitcoin => parse_records::<81>(records, kind),
+            HeaderKind::Lbry => parse_records::<113>(records, kind),
+        };
+        let good = headers.len();
+        r.skip("headers", good * stride)?;
+        for _ in good..n {
             let h = BlockHeader::decode_kind(r, kind)?;
             if r.compact_size()? != 0 {
                 return Err(Error::Malformed {
@@ -195,9 +242,13 @@ impl Payload for Headers {
         }
         out.reserve(3 + n * (ctx.header_kind.len() + 1));
         compact_size::write(out, n as u64);
+        // Each record is assembled on the stack and appended with one copy: `BufMut`'s
+        // per-field puts each re-check the capacity, which was a third of the encode time.
+        let stride = ctx.header_kind.len() + 1;
+        let mut rec = [0u8; 113];
         for h in &self.headers {
-            h.write(out);
-            out.put_u8(0);
+            h.write_to(&mut rec);
+            out.extend_from_slice(&rec[..stride]);
         }
         Ok(())
     }
