@@ -1,7 +1,5 @@
 //! The frame checksum: the first four bytes of double SHA-256 of the payload.
 
-use sha2::{Digest, Sha256};
-
 /// The checksum of an empty payload (`5df6e0e2`), used by every payload-less message.
 pub const EMPTY_CHECKSUM: [u8; 4] = [0x5d, 0xf6, 0xe0, 0xe2];
 
@@ -17,7 +15,6 @@ pub fn checksum(payload: &[u8]) -> [u8; 4] {
     if payload.is_empty() {
         return EMPTY_CHECKSUM;
     }
-    let first = Sha256::digest(payload);
-    let second = Sha256::digest(first);
-    [second[0], second[1], second[2], second[3]]
+    let h = crate::sha256d::sha256d(payload);
+    [h[0], h[1], h[2], h[3]]
 }

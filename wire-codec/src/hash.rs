@@ -24,8 +24,7 @@ impl Hash256 {
 
     /// SHA-256 applied twice, as Bitcoin hashes everything.
     pub fn sha256d(data: &[u8]) -> Hash256 {
-        let first = Sha256::digest(data);
-        Hash256(Sha256::digest(first).into())
+        Hash256(crate::sha256d::sha256d(data))
     }
 
     /// Double SHA-256 of several slices as if concatenated (used for txids, which skip

@@ -48,6 +48,7 @@ pub mod limits;
 pub mod message;
 pub mod network;
 pub mod reader;
+mod sha256d;
 pub mod version;
 
 pub use checksum::{checksum, EMPTY_CHECKSUM};
