@@ -20,7 +20,6 @@
 //! mainnet (the reactions tested are those of a public node); one test checks the
 //! regtest tolerance itself.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv6Addr, Shutdown, SocketAddr, TcpStream};
@@ -40,6 +39,10 @@ use wire_codec::message::{
 use wire_codec::{checksum, encode_frame, Context, Error as CodecError, FrameDecoder, Hash256};
 use wire_codec::{Message, Network};
 
+// Also installs the counting global allocator that `heap()` reads.
+mod support;
+use support::{heap, rss_kib, serial};
+
 /// Upper bound on any wait: only reached when something is broken.
 const WAIT: Duration = Duration::from_secs(30);
 const NEGOTIATE: Duration = Duration::from_millis(1500);
@@ -50,63 +53,9 @@ const OUTPUT_CAP: usize = 1 << 20;
 // Harness
 // ---------------------------------------------------------------------------------
 
-/// The system allocator, counting live bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees hold; the counter is only arithmetic on the sizes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            LIVE.fetch_add(new_size, Ordering::Relaxed);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Live heap bytes of this process.
-fn heap() -> usize {
-    LIVE.load(Ordering::Relaxed)
-}
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-/// One test at a time: memory figures must belong to one attack.
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
+/// Poison-tolerant: a listener that panicked must not hide what the others recorded.
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Resident set size of this process (server and clients), in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line")
 }
 
 /// Asserts the RSS grew by less than `mib` MiB since `baseline_kib`.

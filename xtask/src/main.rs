@@ -29,7 +29,9 @@ tasks:
                            seed-server + peer-bench on 127.0.0.1 (default 5000 peers, 20 s)
   bench [--quick]          criterion benches + quick peer-bench -> target/bench-report.md
   release                  release builds into dist/ with SHA256SUMS, cargo package checks
-  fuzz [--seconds N]       run each fuzz target N seconds (needs cargo-fuzz + nightly)
+  fuzz [--seconds N] [--target NAME]
+                           run each fuzz target (or NAME) N seconds, default 60 (needs
+                           cargo-fuzz + nightly); seeds empty corpora from the vectors
 ";
 
 fn main() -> ExitCode {

@@ -7,13 +7,18 @@
 //! libraries are packaged together so their path dependencies resolve to each other's
 //! freshly packaged versions instead of a registry).
 //!
-//! fuzz: runs every target of `fuzz/fuzz_targets` for N seconds with cargo-fuzz on a
-//! nightly toolchain, or says exactly what is missing.
+//! fuzz: runs every target of `fuzz/fuzz_targets` (or the one named by `--target`) for
+//! N seconds with cargo-fuzz on a nightly toolchain, or says exactly what is missing. An
+//! empty corpus is seeded from the shared wire vectors first, so a fresh checkout (the
+//! corpora are git-ignored) starts from real frames instead of from nothing. A crash does
+//! not stop the run: the other targets still get their time, and the end of the output
+//! says where each crash input is and how to keep it as a stable regression test.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cmd::{cargo, output, run as run_cmd, workspace_root, Failure};
+use crate::cmd::{cargo, output, run as run_cmd, shared_dir, workspace_root, Failure};
 
 /// The libraries that must be usable on their own, in dependency order.
 const LIBRARIES: [&str; 4] = ["wire-codec", "peer-core", "peer-helpers", "peer-runtime"];
@@ -113,9 +118,52 @@ pub fn run() -> Result<(), Failure> {
     Ok(())
 }
 
-/// Entry point of `cargo xtask fuzz [--seconds N]`.
+/// What `cargo xtask fuzz` needs to know about one target of `fuzz/fuzz_targets`.
+struct FuzzTarget {
+    name: &'static str,
+    /// libFuzzer's `-max_len`, the largest input it generates.
+    max_len: u32,
+    /// The package whose `fuzz_regressions` test replays `fuzz/regressions/<name>/` on
+    /// stable, where a crash input is kept once found.
+    replayed_by: &'static str,
+}
+
+/// Every fuzz target. The `-max_len` bounds are small because larger inputs slow the
+/// fuzzer (each execution decodes, re-encodes and compares all of it) without reaching
+/// new code: the frame decoder only needs a header plus a payload to reach every path,
+/// and the codec checks every count and length prefix against its limit and against the
+/// bytes left before reading on, so the "too many" and "too long" rules are reached by a
+/// few bytes too. A `peer` script reaches every state of the peer with a handshake and a
+/// few frames fed in 255-byte chunks, well within 8 KiB.
+const FUZZ_TARGETS: [FuzzTarget; 3] = [
+    FuzzTarget {
+        name: "frame_decode",
+        max_len: 16_384,
+        replayed_by: "wire-codec",
+    },
+    FuzzTarget {
+        name: "message_decode",
+        max_len: 16_384,
+        replayed_by: "wire-codec",
+    },
+    FuzzTarget {
+        name: "peer",
+        max_len: 8_192,
+        replayed_by: "peer-core",
+    },
+];
+
+/// A target whose `cargo fuzz run` exited non-zero, with the inputs it left behind.
+struct FuzzFailure {
+    target: &'static FuzzTarget,
+    /// Files that appeared in `fuzz/artifacts/<target>/` during the run (file names).
+    artifacts: Vec<String>,
+}
+
+/// Entry point of `cargo xtask fuzz [--seconds N] [--target NAME]`.
 pub fn fuzz(args: &[String]) -> Result<(), Failure> {
     let mut seconds = 60u64;
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -125,30 +173,31 @@ pub fn fuzz(args: &[String]) -> Result<(), Failure> {
                     .and_then(|v| v.parse().ok())
                     .ok_or_else(|| Failure("--seconds needs a whole number".into()))?;
             }
+            "--target" => {
+                only = Some(
+                    it.next()
+                        .cloned()
+                        .ok_or_else(|| Failure("--target needs a fuzz target name".into()))?,
+                );
+            }
             other => return Err(Failure(format!("fuzz: unknown option {other:?}"))),
         }
     }
     let root = workspace_root();
-    let targets_dir = root.join("fuzz").join("fuzz_targets");
-    let mut targets: Vec<String> = std::fs::read_dir(&targets_dir)
-        .map_err(|e| {
-            Failure(format!(
-                "fuzz: no fuzz targets in {}: {e}",
-                targets_dir.display()
-            ))
-        })?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
-    targets.sort();
-    if targets.is_empty() {
-        return Err(Failure(format!(
-            "fuzz: no *.rs in {}",
-            targets_dir.display()
-        )));
-    }
+    let fuzz_dir = root.join("fuzz");
+    let targets = fuzz_targets(&fuzz_dir.join("fuzz_targets"))?;
+    let targets: Vec<&'static FuzzTarget> = match &only {
+        None => targets,
+        Some(name) => vec![*targets
+            .iter()
+            .find(|t| t.name == name.as_str())
+            .ok_or_else(|| {
+                Failure(format!(
+                    "fuzz: no target {name:?}; the targets are {}",
+                    names(&targets)
+                ))
+            })?],
+    };
     let mut missing = Vec::new();
     let nightly = Command::new("rustup")
         .args(["run", "nightly", "rustc", "--version"])
@@ -170,23 +219,209 @@ pub fn fuzz(args: &[String]) -> Result<(), Failure> {
         return Err(Failure(format!(
             "fuzz: cannot run the {} targets ({}): missing {}",
             targets.len(),
-            targets.join(", "),
+            names(&targets),
             missing.join(" and ")
         )));
     }
     let max_time = format!("-max_total_time={seconds}");
-    for t in &targets {
-        println!("\n==> fuzz {t} for {seconds} s");
+    let mut failures = Vec::new();
+    for &t in &targets {
+        let corpus = fuzz_dir.join("corpus").join(t.name);
+        if count_files(&corpus) == 0 {
+            seed_corpora(&fuzz_dir)?;
+            let seeded = count_files(&corpus);
+            if seeded == 0 {
+                return Err(Failure(format!(
+                    "fuzz: seeding left {} empty",
+                    corpus.display()
+                )));
+            }
+            println!("seeded fuzz/corpus/{}: {seeded} inputs", t.name);
+        }
+        let artifacts = fuzz_dir.join("artifacts").join(t.name);
+        let before = file_names(&artifacts);
+        println!(
+            "\n==> fuzz {} for {seconds} s (corpus: {} inputs)",
+            t.name,
+            count_files(&corpus)
+        );
+        let corpus_arg = format!("fuzz/corpus/{}", t.name);
+        let max_len = format!("-max_len={}", t.max_len);
         // `cargo +nightly`: the proxy picks the toolchain, so call cargo itself, not $CARGO.
-        run_cmd(
+        let run = run_cmd(
             "cargo",
-            &["+nightly", "fuzz", "run", t, "--", &max_time],
+            &[
+                "+nightly",
+                "fuzz",
+                "run",
+                t.name,
+                &corpus_arg,
+                "--",
+                &max_time,
+                &max_len,
+            ],
             &[],
-        )?;
+        );
+        match run {
+            Ok(()) => println!(
+                "fuzz {}: no crash; corpus now {} inputs",
+                t.name,
+                count_files(&corpus)
+            ),
+            Err(Failure(why)) => {
+                let mut new: Vec<String> = file_names(&artifacts)
+                    .into_iter()
+                    .filter(|f| !before.contains(f))
+                    .collect();
+                new.sort();
+                println!("fuzz {}: FAILED: {why}", t.name);
+                failures.push(FuzzFailure {
+                    target: t,
+                    artifacts: new,
+                });
+            }
+        }
     }
-    println!(
-        "\nfuzz: {} targets ran {seconds} s each without a crash",
-        targets.len()
+    if failures.is_empty() {
+        println!(
+            "\nfuzz: {} target(s) ran {seconds} s each without a crash: {}",
+            targets.len(),
+            names(&targets)
+        );
+        return Ok(());
+    }
+    println!("\n==> fuzz findings (commands run from {})", root.display());
+    for f in &failures {
+        report_failure(f);
+    }
+    let failed: Vec<&str> = failures.iter().map(|f| f.target.name).collect();
+    Err(Failure(format!(
+        "fuzz: {} of {} target(s) failed: {}",
+        failed.len(),
+        targets.len(),
+        failed.join(", ")
+    )))
+}
+
+/// The targets in `dir` (one `<name>.rs` each), which must be exactly those of
+/// [`FUZZ_TARGETS`]: a new target needs its `-max_len` and its stable replay test
+/// decided, and a stale entry would run a target that no longer exists.
+fn fuzz_targets(dir: &Path) -> Result<Vec<&'static FuzzTarget>, Failure> {
+    let on_disk: HashSet<String> = std::fs::read_dir(dir)
+        .map_err(|e| Failure(format!("fuzz: no fuzz targets in {}: {e}", dir.display())))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    let mut unknown: Vec<&str> = on_disk
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !FUZZ_TARGETS.iter().any(|t| t.name == *n))
+        .collect();
+    unknown.sort_unstable();
+    let gone: Vec<&str> = FUZZ_TARGETS
+        .iter()
+        .map(|t| t.name)
+        .filter(|n| !on_disk.contains(*n))
+        .collect();
+    if !unknown.is_empty() || !gone.is_empty() {
+        return Err(Failure(format!(
+            "fuzz: FUZZ_TARGETS in xtask/src/release.rs is out of date with {} \
+             (not in the table: [{}]; no such file: [{}])",
+            dir.display(),
+            unknown.join(", "),
+            gone.join(", ")
+        )));
+    }
+    Ok(FUZZ_TARGETS.iter().collect())
+}
+
+fn names(targets: &[&FuzzTarget]) -> String {
+    targets
+        .iter()
+        .map(|t| t.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The names of the files in `dir`; none if it does not exist.
+fn file_names(dir: &Path) -> HashSet<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn count_files(dir: &Path) -> usize {
+    file_names(dir).len()
+}
+
+/// Writes the vector seeds into every corpus with `fuzz/seed_corpus.py` (which fills
+/// all three at once; a seed already there is rewritten with the same bytes, so
+/// corpora that were not empty only gain the seeds they lacked).
+///
+/// Vectors come from `$PEERWIRE_VECTORS` (as for the vector tests), else `vectors/` of
+/// the shared directory (as for `cargo xtask interop`). Frames larger than the
+/// largest `-max_len` are left out: libFuzzer would only cut them short, and the full
+/// frames are replayed by wire-codec's `fuzz_regressions` test anyway.
+fn seed_corpora(fuzz_dir: &Path) -> Result<(), Failure> {
+    let vectors = std::env::var_os("PEERWIRE_VECTORS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| shared_dir().join("vectors"));
+    let max_bytes = FUZZ_TARGETS
+        .iter()
+        .map(|t| t.max_len)
+        .max()
+        .unwrap_or(16_384)
+        .to_string();
+    let script = fuzz_dir.join("seed_corpus.py");
+    println!("\n==> seeding the fuzz corpora from {}", vectors.display());
+    run_cmd(
+        "python3",
+        &[
+            &script.to_string_lossy(),
+            "--vectors",
+            &vectors.to_string_lossy(),
+            "--max-bytes",
+            &max_bytes,
+        ],
+        &[],
+    )
+    .map_err(|Failure(why)| Failure(format!("fuzz: seeding the corpora failed: {why}")))
+}
+
+/// Says where a failed target's crash inputs are and how to keep each one as a
+/// regression that the stable tests replay from then on.
+fn report_failure(f: &FuzzFailure) {
+    let t = f.target.name;
+    let test = format!(
+        "cargo test -p {} --test fuzz_regressions",
+        f.target.replayed_by
     );
-    Ok(())
+    if f.artifacts.is_empty() {
+        println!(
+            "{t}: failed without leaving an input in fuzz/artifacts/{t}/ \
+             (a build error or an interrupted run: see its output above)"
+        );
+        return;
+    }
+    println!("{t}: libFuzzer saved in fuzz/artifacts/{t}/:");
+    for a in &f.artifacts {
+        println!("  fuzz/artifacts/{t}/{a}");
+        println!("    reproduce:  cargo +nightly fuzz run {t} fuzz/artifacts/{t}/{a}");
+        println!("    keep it:    cp fuzz/artifacts/{t}/{a} fuzz/regressions/{t}/{a} && {test}");
+    }
+    // The stable replay only sees panics: an out-of-memory, timeout or leak report comes
+    // from libFuzzer or AddressSanitizer, so its input may pass there.
+    println!(
+        "  (rename a kept file to say what it breaks; the replay fails on a crash-* input \
+         until the bug is fixed, but an oom-*, timeout-* or leak-* one may pass it: \
+         reproduce those with the first command)"
+    );
 }
