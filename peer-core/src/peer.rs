@@ -335,6 +335,36 @@ impl Peer {
         self.stats.last_announced_block = Some(hash);
     }
 
+    /// Tells the peer the height of a block of the remote's chain (typically the one
+    /// it just announced, once the application has connected it): raises
+    /// [`last_block`](Self::last_block) as [`update_last_block_height`] does, and makes
+    /// the block the anchor from which `headers` announcements are followed — each
+    /// `headers` message whose first header builds on the anchor moves the height on
+    /// by its count without the application's help (BIP130 announcements, and each
+    /// batch of a header sync). Heights are advisory, as btcd's: the headers are not
+    /// validated here.
+    ///
+    /// [`update_last_block_height`]: Self::update_last_block_height
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::{Hash256, Network};
+    /// let mut peer = Peer::new_outbound(
+    ///     Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:18444".parse().unwrap(),
+    ///     std::time::Instant::now(),
+    ///     1_700_000_000,
+    ///     1,
+    /// );
+    /// peer.update_last_block(Hash256([1; 32]), 500);
+    /// assert_eq!(peer.last_block(), 500);
+    /// ```
+    pub fn update_last_block(&mut self, hash: wire_codec::Hash256, height: i32) {
+        self.stats.height_anchor = Some((hash, height));
+        self.stats.update_last_block_height(height);
+    }
+
     /// A copy of the statistics.
     pub fn stats_snapshot(&self, now: Instant) -> StatsSnapshot {
         let _ = now;
@@ -792,8 +822,9 @@ impl Peer {
                 }
             }
             Message::Headers(h) => {
-                if let Some(last) = h.headers.last() {
-                    self.stats.last_announced_block = Some(last.hash());
+                if let (Some(first), Some(last)) = (h.headers.first(), h.headers.last()) {
+                    self.stats
+                        .on_headers(first.prev_block, last.hash(), h.headers.len());
                 }
             }
             _ => {}

@@ -103,6 +103,9 @@ pub(crate) struct Stats {
     pub(crate) starting_height: i32,
     pub(crate) last_block: i32,
     pub(crate) last_announced_block: Option<Hash256>,
+    /// A block of the remote's chain whose height is known: (hash, height). Headers
+    /// that continue from it move `last_block` on by their count.
+    pub(crate) height_anchor: Option<(Hash256, i32)>,
     pub(crate) last_ping_nonce: u64,
     pub(crate) last_ping_time: Option<Instant>,
     pub(crate) last_ping_latency: Option<Duration>,
@@ -118,5 +121,28 @@ impl Stats {
         if height > self.last_block {
             self.last_block = height;
         }
+    }
+
+    /// A `headers` announcement: `first_prev` is the first header's previous-block
+    /// hash, `last` the hash of the last of `count` headers. When they continue from
+    /// the anchor, the remote's height is the anchor's plus `count`, and the last
+    /// header becomes the anchor. Headers from elsewhere (a fork, a reply to an old
+    /// locator) leave the height alone: only the application knows their heights.
+    pub(crate) fn on_headers(&mut self, first_prev: Hash256, last: Hash256, count: usize) {
+        self.last_announced_block = Some(last);
+        let Some((anchor, height)) = self.height_anchor else {
+            return;
+        };
+        if first_prev != anchor {
+            return;
+        }
+        let Some(h) = i32::try_from(count)
+            .ok()
+            .and_then(|c| height.checked_add(c))
+        else {
+            return;
+        };
+        self.height_anchor = Some((last, h));
+        self.update_last_block_height(h);
     }
 }

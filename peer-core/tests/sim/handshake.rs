@@ -655,3 +655,66 @@ fn inbound_newest_block_error_fails_on_accept() {
     );
     assert!(s.node.peer.transmit().is_empty());
 }
+
+/// A chain of `n` headers building on `prev`.
+fn header_chain(mut prev: Hash256, n: usize, salt: u32) -> Vec<wire_codec::message::BlockHeader> {
+    (0..n)
+        .map(|i| {
+            let h = wire_codec::message::BlockHeader {
+                version: 4,
+                prev_block: prev,
+                merkle_root: Hash256([salt as u8; 32]),
+                claim_trie: None,
+                time: 1_700_000_000 + i as u32,
+                bits: 0x207f_ffff,
+                nonce: salt + i as u32,
+            };
+            prev = h.hash();
+            h
+        })
+        .collect()
+}
+
+/// btcd's UpdateLastBlockHeight/UpdateLastAnnouncedBlock, done by the peer: once the
+/// application pins the height of a block of the remote's chain, `headers` that build
+/// on it move the height on by their count (a BIP130 announcement, a sync batch);
+/// headers from elsewhere only record the announced hash.
+#[test]
+fn last_block_height_follows_headers_that_build_on_a_known_block() {
+    let mut p = Pair::connected(config(Network::Mainnet), config(Network::Mainnet));
+    let send = |p: &mut Pair, headers: Vec<wire_codec::message::BlockHeader>| {
+        p.a.peer.queue_message(
+            Message::Headers(wire_codec::message::Headers { headers }),
+            None,
+        );
+        p.drive();
+    };
+    // Unanchored: the hash is recorded, the height stays.
+    let before = p.b.peer.last_block();
+    let stray = header_chain(Hash256([5; 32]), 3, 1);
+    send(&mut p, stray.clone());
+    assert_eq!(p.b.peer.last_block(), before);
+    assert_eq!(p.b.peer.last_announced_block(), Some(stray[2].hash()));
+
+    // Anchored at height 1,000: a batch of 2,000, then one announced header.
+    let anchor = Hash256([9; 32]);
+    p.b.peer.update_last_block(anchor, 1_000);
+    assert_eq!(p.b.peer.last_block(), 1_000);
+    let batch = header_chain(anchor, 2_000, 2);
+    send(&mut p, batch.clone());
+    assert_eq!(p.b.peer.last_block(), 3_000);
+    let next = header_chain(batch[1_999].hash(), 1, 3);
+    send(&mut p, next.clone());
+    assert_eq!(p.b.peer.last_block(), 3_001);
+    assert_eq!(p.b.peer.last_announced_block(), Some(next[0].hash()));
+    assert_eq!(p.b.peer.stats_snapshot(p.now).last_block, 3_001);
+
+    // A fork from below the tip, or a repeat of an old batch, does not move it.
+    send(&mut p, header_chain(anchor, 5, 4));
+    assert_eq!(p.b.peer.last_block(), 3_001);
+    // The height never goes down, even when the application pins a lower block.
+    p.b.peer.update_last_block(Hash256([1; 32]), 10);
+    assert_eq!(p.b.peer.last_block(), 3_001);
+    send(&mut p, header_chain(Hash256([1; 32]), 7, 5));
+    assert_eq!(p.b.peer.last_block(), 3_001);
+}
