@@ -101,6 +101,15 @@ pub enum DisconnectReason {
         /// The configured bound.
         limit: usize,
     },
+    /// Application code run for this peer panicked (a listener callback, the listener
+    /// factory, a closure run on the peer). A driver catches the panic, ends this peer
+    /// and keeps its other peers running; the remote did nothing wrong.
+    ApplicationPanicked {
+        /// Which code: `listener`, `listener factory`, `with_peer closure`, …
+        what: String,
+        /// The panic's message.
+        message: String,
+    },
 }
 
 impl DisconnectReason {
@@ -180,6 +189,9 @@ impl fmt::Display for DisconnectReason {
                 f,
                 "output queue full: {bytes} bytes would exceed the bound of {limit}"
             ),
+            DisconnectReason::ApplicationPanicked { what, message } => {
+                write!(f, "{what} panicked: {message}")
+            }
         }
     }
 }

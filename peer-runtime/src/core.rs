@@ -11,6 +11,7 @@ use std::future::{poll_fn, Future};
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use glommio::net::{TcpListener, TcpStream};
 use glommio::timer::Timer;
-use peer_core::{Config, Listener, Peer};
+use peer_core::{Config, DisconnectReason, Listener, Peer};
 use tracing::{debug, warn, Instrument};
 
 use crate::counters::{bump, CoreCounters};
@@ -259,6 +260,12 @@ impl Drop for Stopped<'_> {
     }
 }
 
+/// The listener of a peer whose listener factory panicked: the peer is closed before
+/// its driver starts, so nothing is ever dispatched to it.
+struct NoListener;
+
+impl Listener for NoListener {}
+
 /// Gives a per-peer table's memory back once a surge of peers has left.
 ///
 /// Why: a hash table keeps the capacity of its peak, and the tombstones that removals
@@ -291,7 +298,7 @@ fn start_peer(
     let seed = core.rt.next_seed();
     let config = core.rt.config.clone();
     let our_version = config.max_protocol_version();
-    let peer = match direction {
+    let mut peer = match direction {
         Direction::Inbound => Peer::new_inbound(config, remote, now, unix, seed),
         Direction::Outbound => Peer::new_outbound(config, remote, now, unix, seed),
     };
@@ -306,7 +313,23 @@ fn start_peer(
     let handle = PeerHandle {
         shared: shared.clone(),
     };
-    let listener = listener.unwrap_or_else(|| (core.rt.factory)(&handle));
+    let listener = match listener {
+        Some(l) => l,
+        // The factory is application code: a panic in it ends this peer (with the
+        // reason, for whoever waits on it), not the executor and its other peers.
+        None => match catch_unwind(AssertUnwindSafe(|| (core.rt.factory)(&handle))) {
+            Ok(l) => l,
+            Err(panic) => {
+                let message = crate::driver::panic_message(&*panic);
+                tracing::error!(panic = %message, "listener factory panicked; disconnecting the peer");
+                peer.disconnect(DisconnectReason::ApplicationPanicked {
+                    what: "listener factory".into(),
+                    message,
+                });
+                Box::new(NoListener)
+            }
+        },
+    };
     core.me.peers().insert(handle.id(), handle.clone());
     let span = peer.span().clone();
     let driver = Box::new(Driver::new(

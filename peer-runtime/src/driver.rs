@@ -69,6 +69,15 @@ pub(crate) struct Driver {
 /// `Sent`/`Failed` events are dispatched to the listener (`on_sent` / `on_failed`).
 pub const RUNTIME_TOKEN_BIT: u64 = 1 << 63;
 
+/// The message of a caught panic (`panic!` with a literal or a formatted string).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}
+
 /// What one wake-up found.
 #[derive(Default)]
 struct Progress {
@@ -118,6 +127,7 @@ impl Driver {
             self.apply_commands(now);
             self.drain_events(now);
             if self.peer.is_closed() {
+                self.shared.life.set_closing();
                 break;
             }
             let progress = poll_fn(|cx| self.poll_io(cx)).await;
@@ -335,14 +345,12 @@ impl Driver {
     /// Application code panicked while handling this peer: the peer ends (its
     /// notifications are answered), the executor and its other peers go on.
     fn application_panicked(&mut self, what: &str, panic: &(dyn std::any::Any + Send)) {
-        let msg = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "non-string panic".into());
+        let msg = panic_message(panic);
         tracing::error!(what, panic = %msg, "application code panicked; disconnecting the peer");
-        self.peer
-            .disconnect(DisconnectReason::Io(format!("{what} panicked: {msg}")));
+        self.peer.disconnect(DisconnectReason::ApplicationPanicked {
+            what: what.into(),
+            message: msg,
+        });
     }
 
     fn io_failed(&mut self, e: io::Error) {

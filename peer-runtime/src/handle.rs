@@ -243,10 +243,15 @@ impl PeerHandle {
         self.shared.executor
     }
 
-    /// Whether the peer is still running (connected, handshaken or not). It becomes
-    /// false once, when the peer ended (btcd `Connected`).
+    /// Whether the peer is still connected (handshaken or not) and not on its way out
+    /// (btcd `Connected`). It turns false for good as soon as [`disconnect`] is called
+    /// or the peer closes for any reason — before its driver has written a farewell
+    /// and ended; [`wait_for_disconnect`] waits for the end itself.
+    ///
+    /// [`disconnect`]: Self::disconnect
+    /// [`wait_for_disconnect`]: Self::wait_for_disconnect
     pub fn connected(&self) -> bool {
-        self.shared.life.ended().is_none()
+        !self.shared.life.is_closing()
     }
 
     /// Whether the handshake completed (and the peer has not ended).
@@ -313,6 +318,7 @@ impl PeerHandle {
     /// Disconnects the peer (btcd `Disconnect`). Pending notifications are answered
     /// [`Delivery::Failed`]. Idempotent.
     pub fn disconnect(&self) {
+        self.shared.life.set_closing();
         self.shared.post(Command::Disconnect);
     }
 

@@ -6,6 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -28,6 +29,10 @@ struct State {
 pub(crate) struct Lifecycle {
     state: Mutex<State>,
     changed: Condvar,
+    /// Set the moment a disconnect is requested or the peer closes, before its driver
+    /// has written a farewell and ended (which can take up to the farewell timeout):
+    /// `connected()` turns false at once, as btcd's does when `Disconnect` is called.
+    closing: AtomicBool,
 }
 
 /// What a waiter waits for.
@@ -74,6 +79,16 @@ impl Lifecycle {
             st.ended = Some(reason);
             self.notify(st);
         }
+    }
+
+    /// The peer is on its way out: a disconnect was asked for, or it closed.
+    pub(crate) fn set_closing(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// Whether the peer is closing or has ended.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire) || self.lock().ended.is_some()
     }
 
     pub(crate) fn handshake(&self) -> Option<u32> {

@@ -422,7 +422,10 @@ fn a_panicking_listener_ends_only_its_peer() {
 
     a.queue_message_detached(ping(666));
     match a_remote.wait_for_disconnect_timeout(LONG) {
-        Some(DisconnectReason::Io(msg)) => assert!(msg.contains("listener bug"), "{msg}"),
+        Some(DisconnectReason::ApplicationPanicked { what, message }) => {
+            assert_eq!(what, "listener");
+            assert!(message.contains("listener bug"), "{message}");
+        }
         other => panic!("unexpected end: {other:?}"),
     }
     assert_eq!(
@@ -492,6 +495,103 @@ fn tokens_queued_by_a_listener_come_back_to_the_listener() {
     let mut got = sent.lock().unwrap().clone();
     got.sort_unstable();
     assert_eq!(got, vec![0, 1, 2]);
+    cli.shutdown();
+    srv.shutdown();
+}
+
+/// A listener factory that panics for every second peer it is asked for.
+#[test]
+fn a_panicking_listener_factory_ends_only_that_peer() {
+    let made = Arc::new(AtomicUsize::new(0));
+    let m = made.clone();
+    let srv = Runtime::builder(Network::Regtest)
+        .configure(|c| *c = config())
+        .executors(1)
+        .io_memory(128 * 1024)
+        .listen("127.0.0.1:0".parse().unwrap())
+        .listener_factory(move |_| {
+            if m.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+                panic!("factory bug");
+            }
+            Box::new(Fragile) as Box<dyn Listener>
+        })
+        .start()
+        .unwrap();
+    let cli = client(1);
+    let addr = srv.local_addr().unwrap();
+    let good = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    good.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    wait_until("the first server peer", || srv.stats().handshaken == 1);
+    // The second accepted peer gets the panic: the server ends it with the reason,
+    // the client sees the connection close, and the executor goes on.
+    let bad = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    assert_eq!(
+        bad.wait_for_disconnect_timeout(LONG),
+        Some(DisconnectReason::RemoteClosed)
+    );
+    wait_until("the server to drop the peer", || srv.stats().peers == 1);
+    assert_eq!(made.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        good.queue_message(ping(1)).wait_timeout(LONG).ok(),
+        Some(Delivery::Sent)
+    );
+    // A third connection is served normally.
+    let third = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    third.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    assert!(good.connected() && third.connected());
+    cli.shutdown();
+    srv.shutdown();
+}
+
+/// A panic in the factory of an outbound peer ends it with the reason the handle reports.
+#[test]
+fn a_panicking_factory_of_an_outbound_peer_reports_why() {
+    let srv = server(1, Limits::default(), Arc::default());
+    let cli = Runtime::builder(Network::Regtest)
+        .configure(|c| *c = config())
+        .executors(1)
+        .io_memory(128 * 1024)
+        .listener_factory(|_| panic!("outbound factory bug"))
+        .start()
+        .unwrap();
+    let p = cli
+        .connect(srv.local_addr().unwrap())
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    match p.wait_for_disconnect_timeout(LONG) {
+        Some(DisconnectReason::ApplicationPanicked { what, message }) => {
+            assert_eq!(what, "listener factory");
+            assert!(message.contains("outbound factory bug"), "{message}");
+        }
+        other => panic!("unexpected end: {other:?}"),
+    }
+    assert!(!p.connected());
+    cli.shutdown();
+    srv.shutdown();
+}
+
+/// `connected()` turns false the moment `disconnect()` is called (btcd's `Connected`),
+/// not only once the driver has ended the peer.
+#[test]
+fn connected_is_false_as_soon_as_disconnect_is_called() {
+    let srv = server(1, Limits::default(), Arc::default());
+    let cli = client(1);
+    let p = cli
+        .connect(srv.local_addr().unwrap())
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    assert!(p.connected() && p.handshake_complete());
+    p.disconnect();
+    assert!(!p.connected());
+    assert!(!p.handshake_complete());
+    assert_eq!(
+        p.wait_for_disconnect_timeout(LONG),
+        Some(DisconnectReason::LocalRequest)
+    );
+    assert!(!p.connected());
     cli.shutdown();
     srv.shutdown();
 }
