@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use wire_codec::message::{InvType, InvVect};
 
+use crate::keyed_hash::KeyedState;
 use crate::mru::MruSet;
 use crate::timer::tick_after;
 
@@ -26,7 +27,8 @@ pub const MAX_PENDING_INVENTORY: usize = 50_000;
 /// Per-peer inventory state.
 #[derive(Debug)]
 pub(crate) struct InventoryState {
-    known: MruSet<InvVect>,
+    /// Keyed with a per-peer secret: the remote chooses the hashes it announces.
+    known: MruSet<InvVect, KeyedState>,
     pending: Vec<InvVect>,
     deadline: Option<Instant>,
 }
@@ -34,7 +36,7 @@ pub(crate) struct InventoryState {
 impl Default for InventoryState {
     fn default() -> Self {
         InventoryState {
-            known: MruSet::new(MAX_KNOWN_INVENTORY),
+            known: MruSet::with_hasher(MAX_KNOWN_INVENTORY, KeyedState::new()),
             pending: Vec::new(),
             deadline: None,
         }

@@ -43,6 +43,7 @@ pub mod fuzzing;
 pub mod handshake;
 pub mod inventory;
 pub mod keepalive;
+mod keyed_hash;
 pub mod listener;
 pub mod log;
 pub mod mru;

@@ -10,8 +10,9 @@
 //! cache key, so two announcements of the same item never matched — btcd-peer.md §10.
 //! Keying by value is what the original map did and what the filter needs.)
 
+use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash};
 
 const NIL: u32 = u32::MAX;
 
@@ -35,8 +36,8 @@ struct Slot<K> {
 /// assert!(s.contains(&1) && s.contains(&3) && !s.contains(&2));
 /// ```
 #[derive(Debug, Clone)]
-pub struct MruSet<K> {
-    map: HashMap<K, u32>,
+pub struct MruSet<K, S = RandomState> {
+    map: HashMap<K, u32, S>,
     slots: Vec<Slot<K>>,
     /// Most recently used.
     head: u32,
@@ -49,8 +50,24 @@ impl<K: Hash + Eq + Copy> MruSet<K> {
     /// An empty set holding at most `capacity` keys (0: holds nothing). Allocates
     /// nothing until the first insertion.
     pub fn new(capacity: usize) -> MruSet<K> {
+        MruSet::with_hasher(capacity, RandomState::new())
+    }
+}
+
+impl<K: Hash + Eq + Copy, S: BuildHasher + Clone> MruSet<K, S> {
+    /// An empty set with the given hash builder (keys chosen by a remote need a keyed
+    /// one). Allocates nothing until the first insertion.
+    ///
+    /// ```
+    /// use std::collections::hash_map::RandomState;
+    /// use peer_core::MruSet;
+    /// let mut s = MruSet::with_hasher(1, RandomState::new());
+    /// s.insert(5u32);
+    /// assert!(s.contains(&5));
+    /// ```
+    pub fn with_hasher(capacity: usize, hasher: S) -> MruSet<K, S> {
         MruSet {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(hasher),
             slots: Vec::new(),
             head: NIL,
             tail: NIL,
@@ -148,7 +165,7 @@ impl<K: Hash + Eq + Copy> MruSet<K> {
 
     /// Forgets every key and releases the memory.
     pub fn clear(&mut self) {
-        self.map = HashMap::new();
+        self.map = HashMap::with_hasher(self.map.hasher().clone());
         self.slots = Vec::new();
         self.head = NIL;
         self.tail = NIL;
