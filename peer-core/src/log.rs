@@ -203,12 +203,12 @@ mod tests {
             Summary(&loc).to_string(),
             format!("no locator, stop {}", Hash256::ZERO)
         );
-        let rej = Message::Reject(Reject {
+        let rej = Message::Reject(Box::new(Reject {
             message: "block\n".into(),
             code: RejectCode::DUPLICATE,
             reason: "dupe (block)".into(),
             hash: Some(h),
-        });
+        }));
         assert_eq!(
             Summary(&rej).to_string(),
             format!("cmd block, code REJECT_DUPLICATE, reason dupe block, hash {h}")

@@ -616,7 +616,7 @@ impl Peer {
         }
     }
 
-    fn on_handshake_reject(&mut self, r: Reject) {
+    fn on_handshake_reject(&mut self, r: Box<Reject>) {
         let reason = DisconnectReason::RejectedByRemote {
             message: r.message.clone(),
             reason: r.reason.clone(),
@@ -625,7 +625,7 @@ impl Peer {
         self.fail(reason, None);
     }
 
-    fn on_remote_version(&mut self, v: Version, now: Instant) {
+    fn on_remote_version(&mut self, v: Box<Version>, now: Instant) {
         // btcd readRemoteVersionMsg step 2: self-connection detection (no reject).
         if !self.config.allow_self_connections && self.nonces.contains(v.nonce) {
             self.fail(DisconnectReason::SelfConnection { nonce: v.nonce }, None);
@@ -640,7 +640,7 @@ impl Peer {
         self.stats.last_block = v.start_height;
         self.stats.time_offset = v.timestamp.saturating_sub(self.unix_time(now) as i64);
         let remote_version = v.version;
-        self.remote_version = Some(Box::new(v.clone()));
+        self.remote_version = Some(v.clone());
         // btcd checks the minimum after OnVersion; checking first spares the
         // application obsolete peers. The reject goes out only where the protocol has
         // one (negotiated >= 70002), so with the default minimum of 209 it never does.
@@ -661,7 +661,7 @@ impl Peer {
             return;
         }
         self.phase = Phase::AwaitingDecision;
-        self.events.push_back(Event::Version(Box::new(v)));
+        self.events.push_back(Event::Version(v));
     }
 
     /// Accepts the remote's version (after [`Event::Version`]): sends ours if we are
@@ -1011,7 +1011,7 @@ impl Peer {
         match build_version(&self.config, &inputs) {
             Ok(v) => {
                 self.nonces.insert(nonce);
-                self.send_handshake_message(&Message::Version(v));
+                self.send_handshake_message(&Message::Version(Box::new(v)));
             }
             Err(reason) => self.fail(reason, None),
         }
@@ -1230,7 +1230,7 @@ impl Peer {
         self.held_bytes = 0;
         self.held_frames = VecDeque::new();
         if let (Some(r), true) = (farewell, can_reject) {
-            let msg = Message::Reject(r);
+            let msg = Message::Reject(Box::new(r));
             debug!("sending reject {}", Summary(&msg));
             self.output.push_farewell(self.magic, &msg, &self.ctx());
         }

@@ -102,12 +102,12 @@ pub fn push_reject<Q: MessageQueue + ?Sized>(
     if version < version::REJECT {
         return Ok(RejectOutcome::SkippedOldVersion { version });
     }
-    let msg = Message::Reject(Reject {
+    let msg = Message::Reject(Box::new(Reject {
         message: command.to_owned(),
         code,
         reason: reason.to_owned(),
         hash,
-    });
+    }));
     queue.queue_message(msg, notify);
     Ok(RejectOutcome::Queued)
 }

@@ -311,7 +311,7 @@ fn frame_of(net: Network, version: u32, msg: &Message) -> BytesMut {
 
 fn version_msg(version: u32, nonce: u64) -> Message {
     let services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
-    Message::Version(Version {
+    Message::Version(Box::new(Version {
         version,
         services,
         timestamp: 1_700_000_000,
@@ -322,7 +322,7 @@ fn version_msg(version: u32, nonce: u64) -> Message {
         start_height: 0,
         relay: true,
         relay_present: version >= 70001,
-    })
+    }))
 }
 
 /// A frame with any command, length field and payload (valid checksum unless told).

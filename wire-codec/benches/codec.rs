@@ -302,7 +302,7 @@ fn block_case(rng: &mut Rng) -> Case {
     );
     Case::new(
         "block",
-        Message::Block(block),
+        Message::Block(Box::new(block)),
         NetworkMessage::Block(theirs),
     )
     .with_payload_decode(decode_as::<bitcoin::Block>)

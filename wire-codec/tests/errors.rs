@@ -439,7 +439,7 @@ fn invalid_utf8_user_agent_decodes_and_re_encodes() {
     assert!(v.user_agent.len() <= 256);
     assert!(v.user_agent.chars().all(|c| c == '\u{fffd}'));
     assert_eq!(v.user_agent.chars().count(), 85);
-    let msg = Message::Version(v);
+    let msg = Message::Version(Box::new(v));
     let mut out = BytesMut::new();
     msg.encode_payload(&mut out, &ctx).unwrap();
     assert_eq!(

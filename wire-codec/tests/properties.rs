@@ -371,7 +371,9 @@ fn plain_arms(ctx: Context) -> Vec<BoxedStrategy<Message>> {
     let kind = ctx.header_kind;
     let with_time = pver >= wire_codec::version::NET_ADDRESS_TIME;
     let arms: Vec<BoxedStrategy<Message>> = vec![
-        version_msg().prop_map(Message::Version).boxed(),
+        version_msg()
+            .prop_map(|v| Message::Version(Box::new(v)))
+            .boxed(),
         Just(Message::Verack).boxed(),
         // Up to BIP31 (60000) ping has no nonce; it reads back as 0.
         any::<u64>()
@@ -404,7 +406,7 @@ fn plain_arms(ctx: Context) -> Vec<BoxedStrategy<Message>> {
             .prop_map(|headers| Message::Headers(Headers { headers }))
             .boxed(),
         Just(Message::MemPool).boxed(),
-        reject().prop_map(Message::Reject).boxed(),
+        reject().prop_map(|r| Message::Reject(Box::new(r))).boxed(),
         Just(Message::SendHeaders).boxed(),
         any::<i64>()
             .prop_map(|feerate| Message::FeeFilter(FeeFilter { feerate }))
@@ -425,12 +427,12 @@ fn plain_arms(ctx: Context) -> Vec<BoxedStrategy<Message>> {
         Just(Message::FilterClear).boxed(),
         (header(kind), any::<u32>(), vec(hash(), 0..10), bytes(20))
             .prop_map(|(header, total_transactions, hashes, flags)| {
-                Message::MerkleBlock(MerkleBlock {
+                Message::MerkleBlock(Box::new(MerkleBlock {
                     header,
                     total_transactions,
                     hashes,
                     flags,
-                })
+                }))
             })
             .boxed(),
         (any::<u8>(), any::<u32>(), hash())
@@ -462,12 +464,12 @@ fn plain_arms(ctx: Context) -> Vec<BoxedStrategy<Message>> {
             .boxed(),
         (any::<u8>(), hash(), hash(), vec(hash(), 0..20))
             .prop_map(|(filter_type, stop_hash, prev, filter_hashes)| {
-                Message::CFHeaders(CFHeaders {
+                Message::CFHeaders(Box::new(CFHeaders {
                     filter_type,
                     stop_hash,
                     previous_filter_header: prev,
                     filter_hashes,
-                })
+                }))
             })
             .boxed(),
         (any::<u8>(), hash())
@@ -523,7 +525,7 @@ fn tx_arms(ctx: Context) -> Vec<BoxedStrategy<Message>> {
     let arms: Vec<BoxedStrategy<Message>> = vec![
         transaction().prop_map(Message::Tx).boxed(),
         (header(kind), vec(transaction(), 0..5))
-            .prop_map(|(header, txs)| Message::Block(Block { header, txs }))
+            .prop_map(|(header, txs)| Message::Block(Box::new(Block { header, txs })))
             .boxed(),
         (
             header(kind),
@@ -538,12 +540,12 @@ fn tx_arms(ctx: Context) -> Vec<BoxedStrategy<Message>> {
                     .zip(txs)
                     .map(|(index, tx)| PrefilledTx { index, tx })
                     .collect();
-                Message::CmpctBlock(CmpctBlock {
+                Message::CmpctBlock(Box::new(CmpctBlock {
                     header,
                     nonce,
                     short_ids,
                     prefilled,
-                })
+                }))
             })
             .boxed(),
         (hash(), vec(transaction(), 0..5))

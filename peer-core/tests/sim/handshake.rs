@@ -159,7 +159,10 @@ fn negotiate_timeout_is_configurable_and_covers_missing_verack() {
     let mut cfg = config(Network::Mainnet);
     cfg.timeouts.negotiate = Duration::from_secs(5);
     let mut s = Solo::inbound(cfg);
-    s.feed(70016, &Message::Version(remote_version(70016, 42)));
+    s.feed(
+        70016,
+        &Message::Version(Box::new(remote_version(70016, 42))),
+    );
     assert_eq!(s.node.peer.phase(), Phase::AwaitingVerack);
     let out = s.take_output(70016);
     let cmds: Vec<_> = out.iter().map(|m| m.command().to_string()).collect();
@@ -178,7 +181,7 @@ fn unsupported_version_disconnects_silently() {
     let mut s = Solo::outbound(config(Network::Mainnet));
     let out = s.take_output(70016);
     assert!(matches!(out.as_slice(), [Message::Version(_)]));
-    s.feed(70016, &Message::Version(remote_version(1, 3)));
+    s.feed(70016, &Message::Version(Box::new(remote_version(1, 3))));
     assert_eq!(
         s.node.peer.disconnect_reason(),
         Some(&DisconnectReason::VersionTooOld {
@@ -199,7 +202,7 @@ fn too_old_version_gets_a_reject_where_the_protocol_has_one() {
     let mut cfg = config(Network::Mainnet);
     cfg.min_protocol_version = 70012;
     let mut s = Solo::inbound(cfg);
-    s.feed(70011, &Message::Version(remote_version(70011, 3)));
+    s.feed(70011, &Message::Version(Box::new(remote_version(70011, 3))));
     let out = s.take_output(70011);
     match out.as_slice() {
         [Message::Reject(r)] => {
@@ -218,7 +221,8 @@ fn too_old_version_gets_a_reject_where_the_protocol_has_one() {
 fn duplicate_version_disconnects() {
     let mut p = Pair::connected(config(Network::Mainnet), config(Network::Mainnet));
     let v = p.b.rec.versions[0].clone();
-    p.a.peer.queue_message(Message::Version(v), Some(1));
+    p.a.peer
+        .queue_message(Message::Version(Box::new(v)), Some(1));
     p.drive();
     assert_eq!(p.a.rec.sent(), vec![1]);
     assert_eq!(
@@ -276,7 +280,7 @@ fn verack_or_ping_before_version_is_a_violation() {
 #[test]
 fn between_version_and_verack_only_features_and_unknown_are_allowed() {
     let mut s = Solo::inbound(config(Network::Mainnet));
-    s.feed(70016, &Message::Version(remote_version(70016, 9)));
+    s.feed(70016, &Message::Version(Box::new(remote_version(70016, 9))));
     let unknown = Message::Unknown {
         command: wire_codec::Command::new("feature").unwrap(),
         payload: bytes::Bytes::from_static(b"\x01\x02"),
@@ -613,7 +617,7 @@ fn frames_during_the_version_decision_are_held_then_processed() {
     let mut bytes = frame(
         Network::Mainnet,
         70016,
-        &Message::Version(remote_version(70016, 5)),
+        &Message::Version(Box::new(remote_version(70016, 5))),
     );
     let unknown = Message::Unknown {
         command: wire_codec::Command::new("feature").unwrap(),
@@ -646,7 +650,7 @@ fn inbound_newest_block_error_fails_on_accept() {
     let mut cfg = config(Network::Mainnet);
     cfg.newest_block = Some(Arc::new(|| Err("reindexing".into())));
     let mut s = Solo::inbound(cfg);
-    s.feed(70016, &Message::Version(remote_version(70016, 8)));
+    s.feed(70016, &Message::Version(Box::new(remote_version(70016, 8))));
     assert_eq!(
         s.node.peer.disconnect_reason(),
         Some(&DisconnectReason::NewestBlockUnavailable {

@@ -117,7 +117,7 @@ pub trait IntoMessage {
 macro_rules! into_message {
     ($($t:ident => $v:ident),* $(,)?) => {
         $(impl IntoMessage for wire_codec::message::$t {
-            fn into_message(self) -> Message { Message::$v(self) }
+            fn into_message(self) -> Message { Message::$v(self.into()) }
         })*
     };
 }

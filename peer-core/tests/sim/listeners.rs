@@ -58,10 +58,10 @@ fn all_messages() -> Vec<Message> {
         }),
         Message::MemPool,
         Message::Tx(tx()),
-        Message::Block(Block {
+        Message::Block(Box::new(Block {
             header: header(),
             txs: vec![tx()],
-        }),
+        })),
         Message::Inv(inv.clone()),
         Message::Headers(Headers {
             headers: vec![header()],
@@ -89,12 +89,12 @@ fn all_messages() -> Vec<Message> {
             block_hash: Hash256::ZERO,
             filter: Bytes::from_static(b"payload"),
         }),
-        Message::CFHeaders(CFHeaders {
+        Message::CFHeaders(Box::new(CFHeaders {
             filter_type: 0,
             stop_hash: Hash256::ZERO,
             previous_filter_header: Hash256::ZERO,
             filter_hashes: vec![Hash256([1; 32])],
-        }),
+        })),
         Message::CFCheckpt(CFCheckpt {
             filter_type: 0,
             stop_hash: Hash256::ZERO,
@@ -111,18 +111,18 @@ fn all_messages() -> Vec<Message> {
             tweak: 0,
             flags: 0,
         }),
-        Message::MerkleBlock(MerkleBlock {
+        Message::MerkleBlock(Box::new(MerkleBlock {
             header: header(),
             total_transactions: 1,
             hashes: vec![Hash256([3; 32])],
             flags: Bytes::from_static(&[1]),
-        }),
-        Message::Reject(Reject {
+        })),
+        Message::Reject(Box::new(Reject {
             message: "block".into(),
             code: RejectCode::DUPLICATE,
             reason: "dupe block".into(),
             hash: Some(Hash256::ZERO),
-        }),
+        })),
         Message::SendHeaders,
         Message::SendCmpct(SendCmpct {
             announce: false,

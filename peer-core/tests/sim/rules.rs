@@ -234,7 +234,10 @@ fn no_malformed_reject_below_70002() {
 #[test]
 fn regtest_loopback_tolerates_malformed_frames() {
     let mut s = Solo::new(config(Network::Regtest), true, "127.0.0.1:40000");
-    s.feed(70016, &Message::Version(remote_version(70016, 99)));
+    s.feed(
+        70016,
+        &Message::Version(Box::new(remote_version(70016, 99))),
+    );
     s.feed(70016, &Message::Verack);
     assert!(s.node.peer.handshake_complete());
     let mut bad = frame(Network::Regtest, 70016, &Message::Ping(Ping { nonce: 1 }));
@@ -259,7 +262,10 @@ fn regtest_loopback_tolerates_malformed_frames() {
     ));
     // The same frames from a non-loopback regtest peer disconnect.
     let mut s = Solo::new(config(Network::Regtest), true, "10.1.1.1:40000");
-    s.feed(70016, &Message::Version(remote_version(70016, 99)));
+    s.feed(
+        70016,
+        &Message::Version(Box::new(remote_version(70016, 99))),
+    );
     s.feed(70016, &Message::Verack);
     s.feed_raw(&bad);
     assert!(s.node.peer.is_closed());
@@ -272,7 +278,7 @@ fn wrong_network_disconnects() {
     s.feed_raw(&frame(
         Network::Testnet3,
         70016,
-        &Message::Version(remote_version(70016, 1)),
+        &Message::Version(Box::new(remote_version(70016, 1))),
     ));
     assert!(matches!(
         s.node.peer.disconnect_reason(),
@@ -301,7 +307,10 @@ fn reason_classes() {
 #[test]
 fn tolerated_error_mid_buffer_keeps_reading() {
     let mut s = Solo::new(config(Network::Regtest), true, "127.0.0.1:40000");
-    s.feed(70016, &Message::Version(remote_version(70016, 99)));
+    s.feed(
+        70016,
+        &Message::Version(Box::new(remote_version(70016, 99))),
+    );
     s.feed(70016, &Message::Verack);
     let mut bad = frame(Network::Regtest, 70016, &Message::Ping(Ping { nonce: 3 }));
     bad[20] ^= 0xff;

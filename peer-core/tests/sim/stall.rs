@@ -207,7 +207,7 @@ fn version_expects_verack() {
     let v = p.b.rec.versions[0].clone();
     // Keep b from seeing it: a's version never arrives, so no verack comes back.
     p.a.link_up = false;
-    p.a.peer.queue_message(Message::Version(v), None);
+    p.a.peer.queue_message(Message::Version(Box::new(v)), None);
     // The frame is only "sent" once written; write it to nowhere.
     let n = p.a.peer.transmit().len();
     let now = p.now;

@@ -55,7 +55,7 @@ pub(crate) fn check_header_kind(header: &BlockHeader, ctx: &Context) -> Result<(
 /// assert!(block.merkle_root_matches());
 ///
 /// let ctx = Context::new(Network::Regtest, 70016);
-/// let msg = Message::Block(block.clone());
+/// let msg = Message::Block(Box::new(block.clone()));
 /// let mut payload = bytes::BytesMut::new();
 /// msg.encode_payload(&mut payload, &ctx).unwrap();
 /// assert_eq!(Message::decode(msg.command(), payload.freeze(), &ctx).unwrap(), msg);
@@ -184,10 +184,10 @@ impl Payload for Block {
 ///     version: 1, prev_block: Hash256::ZERO, merkle_root: Hash256([9; 32]), claim_trie: None,
 ///     time: 0, bits: 0x207fffff, nonce: 0,
 /// };
-/// let mb = Message::MerkleBlock(MerkleBlock {
+/// let mb = Message::MerkleBlock(Box::new(MerkleBlock {
 ///     header, total_transactions: 1, hashes: vec![Hash256([9; 32])],
 ///     flags: Bytes::from_static(&[1]),
-/// });
+/// }));
 /// let ctx = Context::new(Network::Regtest, 70016);
 /// let mut payload = bytes::BytesMut::new();
 /// mb.encode_payload(&mut payload, &ctx).unwrap();
@@ -285,7 +285,7 @@ mod tests {
 
     fn decode_block(payload: Bytes, ctx: &Context) -> Result<Block> {
         match Message::decode(command::BLOCK, payload, ctx)? {
-            Message::Block(b) => Ok(b),
+            Message::Block(b) => Ok(*b),
             other => panic!("not a block: {other:?}"),
         }
     }
@@ -500,7 +500,7 @@ mod tests {
             let raw = encode(&mb, &ctx).unwrap();
             assert_eq!(raw.len(), ctx.header_kind.len() + 4 + 1 + 64 + 2);
             let back = Message::decode(command::MERKLEBLOCK, raw.freeze(), &ctx).unwrap();
-            assert_eq!(back, Message::MerkleBlock(mb));
+            assert_eq!(back, Message::MerkleBlock(Box::new(mb)));
         }
         let ctx = Context::new(Network::Mainnet, 70016);
         let mut raw = header(HeaderKind::Bitcoin).to_bytes();

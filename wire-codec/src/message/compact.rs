@@ -59,7 +59,7 @@ pub struct PrefilledTx {
 /// assert_eq!(id.len(), 6);
 ///
 /// let ctx = Context::new(Network::Regtest, 70016);
-/// let msg = Message::CmpctBlock(block);
+/// let msg = Message::CmpctBlock(Box::new(block));
 /// let mut payload = bytes::BytesMut::new();
 /// msg.encode_payload(&mut payload, &ctx).unwrap();
 /// assert_eq!(Message::decode(msg.command(), payload.freeze(), &ctx).unwrap(), msg);
@@ -462,7 +462,7 @@ mod tests {
         assert_eq!(cb.prefilled[0].index, 0);
         assert!(cb.prefilled[0].tx.is_coinbase());
         assert_eq!(cb.tx_count(), 1);
-        assert_eq!(encode(&cb).unwrap(), raw);
+        assert_eq!(encode(&*cb).unwrap(), raw);
     }
 
     #[test]
