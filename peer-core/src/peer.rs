@@ -524,7 +524,10 @@ impl Peer {
     fn on_frame(&mut self, frame: Frame, now: Instant) {
         let cmd = frame.header.command;
         let bytes = frame.wire_len();
-        let msg = match frame.decode(&self.ctx()) {
+        if tracing::enabled!(Level::TRACE) {
+            trace!(payload = %Hex(&frame.payload), "received {cmd}");
+        }
+        let msg = match frame.into_message(&self.ctx()) {
             Ok(m) => m,
             Err(e) => {
                 self.on_decode_error(e, Some(cmd), bytes, now);
@@ -539,9 +542,6 @@ impl Peer {
             });
         }
         debug!("received {cmd} {}", Summary(&msg));
-        if tracing::enabled!(Level::TRACE) {
-            trace!(payload = %Hex(&frame.payload), "received {cmd}");
-        }
         self.stats.last_recv = Some(now);
         self.stats.messages_received += 1;
         self.keepalive.on_receive(now);

@@ -338,7 +338,7 @@ fn bench_case(c: &mut Criterion, case: &Case) {
             || read_buffer(&case.wire),
             |mut buf| {
                 let frame = decoder.decode(&mut buf).unwrap().unwrap();
-                let msg = frame.decode(&ctx).unwrap();
+                let msg = frame.into_message(&ctx).unwrap();
                 black_box(&msg);
                 buf
             },
@@ -455,7 +455,7 @@ fn bench_stream(c: &mut Criterion, ping: &Case) {
             |mut buf| {
                 for _ in 0..N {
                     let frame = decoder.decode(&mut buf).unwrap().unwrap();
-                    let msg = frame.decode(&ctx).unwrap();
+                    let msg = frame.into_message(&ctx).unwrap();
                     black_box(&msg);
                 }
                 buf
