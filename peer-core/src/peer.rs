@@ -1138,6 +1138,29 @@ impl Peer {
         self.stall.add_processing_time(d);
     }
 
+    /// Whether [`add_processing_time`](Self::add_processing_time) would change anything
+    /// now: some stall deadline is pending. A driver can skip timing its callbacks (two
+    /// clock reads) while this is false; a deadline set by a callback opens only when
+    /// its request is written, after the callbacks.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let peer = Peer::new_inbound(
+    ///     Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:50000".parse().unwrap(),
+    ///     std::time::Instant::now(),
+    ///     1_700_000_000,
+    ///     1,
+    /// );
+    /// // An inbound peer expects nothing until it has sent a request.
+    /// assert!(!peer.needs_processing_time());
+    /// ```
+    pub fn needs_processing_time(&self) -> bool {
+        self.stall.has_pending()
+    }
+
     fn trim_output_if_idle(&mut self) {
         if self.trim_output && self.output.is_empty() {
             self.trim_output = false;

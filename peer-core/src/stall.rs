@@ -176,9 +176,9 @@ impl StallDetector {
     }
 
     /// Whether any response is expected.
-    #[cfg(test)]
+    #[inline]
     pub(crate) fn has_pending(&self) -> bool {
-        self.pending().next().is_some()
+        self.slots.iter().any(|p| p.deadline != u64::MAX)
     }
 
     /// Stops detection and forgets all deadlines.

@@ -173,15 +173,17 @@ impl Driver {
     fn drain_events(&mut self, now: Instant) {
         // The time the listener takes is measured per batch, from `now` (read just
         // before the handles' commands, which run application closures too), not per
-        // event: two clock reads per event were a fifth of a busy server's CPU in an inv
-        // flood, and stall accounting only needs the sum.
+        // event — two clock reads per event were a fifth of a busy server's CPU in an inv
+        // flood, and stall accounting only needs the sum — and only while a stall
+        // deadline is pending, the only time it changes anything.
+        let timed = self.peer.needs_processing_time();
         let mut dispatched = false;
         loop {
             while let Some(ev) = self.peer.poll_event() {
                 dispatched = true;
                 self.on_event(ev, now);
             }
-            if std::mem::take(&mut dispatched) {
+            if std::mem::take(&mut dispatched) && timed {
                 self.peer.add_processing_time(now.elapsed());
             }
             // A version decision may have unpaused reading with whole frames waiting.

@@ -230,3 +230,28 @@ fn stall_timeouts_are_configurable() {
     let (at, _) = stalled_at(&mut p, s(600)).unwrap();
     assert_eq!(at, s(5));
 }
+
+/// Once the handshake is done and nothing was requested, no deadline is pending, so a
+/// driver need not time its callbacks; a request makes it pending until answered.
+#[test]
+fn processing_time_is_needed_only_while_a_response_is_expected() {
+    let mut p = Pair::connected(config(Network::Mainnet), config(Network::Mainnet));
+    assert!(!p.a.peer.needs_processing_time());
+    assert!(!p.b.peer.needs_processing_time());
+    p.a.peer.queue_message(
+        Message::GetHeaders(wire_codec::message::BlockLocator {
+            version: 70016,
+            locator: vec![Hash256::ZERO],
+            stop: Hash256::ZERO,
+        }),
+        None,
+    );
+    p.drive();
+    assert!(p.a.peer.needs_processing_time());
+    p.b.peer.queue_message(
+        Message::Headers(wire_codec::message::Headers { headers: vec![] }),
+        None,
+    );
+    p.drive();
+    assert!(!p.a.peer.needs_processing_time());
+}
