@@ -9,10 +9,8 @@
 //! same program with `--client`), so their memory is not counted and each stays under
 //! the 20,000-descriptor limit. The kernel's socket memory is not part of either figure.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -20,38 +18,11 @@ use peer_runtime::Runtime;
 use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
 
-/// The system allocator, counting live bytes.
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged, so
-// `System`'s guarantees hold; the counter is only arithmetic on the sizes.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = System.realloc(ptr, layout, new_size);
-        if !p.is_null() {
-            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-            LIVE.fetch_add(new_size, Ordering::Relaxed);
-        }
-        p
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+// The counting allocator and the VmRSS reader the hostile and soak tests use, so the
+// three measure memory the same way. (`serial` is only for tests.)
+#[allow(dead_code)]
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 #[derive(Parser, Debug)]
 #[command(about = "Heap and RSS per idle handshaken peer")]
@@ -83,14 +54,7 @@ fn runtime(executors: usize) -> Runtime {
 }
 
 fn rss_bytes() -> usize {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| {
-            s.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<usize>().ok())
-        })
-        .map_or(0, |pages| pages * 4096)
+    usize::try_from(support::rss_kib()).unwrap_or(usize::MAX / 1024) * 1024
 }
 
 fn client(server: SocketAddr, peers: usize, hold: u64) {
@@ -118,7 +82,7 @@ fn main() -> ExitCode {
     let rt = runtime(args.executors);
     let addr = rt.local_addr().expect("listening");
     std::thread::sleep(Duration::from_millis(200));
-    let (heap0, rss0) = (LIVE.load(Ordering::Relaxed), rss_bytes());
+    let (heap0, rss0) = (support::heap(), rss_bytes());
     let exe = std::env::current_exe().expect("own path");
     let per = args.peers.div_ceil(args.clients.max(1));
     let mut children = Vec::new();
@@ -141,7 +105,7 @@ fn main() -> ExitCode {
     // Let every peer settle (trimming happens when the handshake's bursts are over).
     std::thread::sleep(Duration::from_secs(3));
     let s = rt.stats();
-    let (heap1, rss1) = (LIVE.load(Ordering::Relaxed), rss_bytes());
+    let (heap1, rss1) = (support::heap(), rss_bytes());
     let n = s.handshaken.max(1) as f64;
     println!(
         "peers={} handshaken={} heap={:.1}MiB (+{:.0} B/peer) rss={:.1}MiB (+{:.0} B/peer)",

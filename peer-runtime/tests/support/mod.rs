@@ -1,4 +1,5 @@
-//! Memory measurement shared by the `hostile` and `soak` tests: a counting global
+//! Memory measurement shared by the `hostile` and `soak` tests (and the `idle-memory`
+//! example, which includes this file by path): a counting global
 //! allocator with its live-heap reader, the resident set size, and the lock that keeps
 //! the measuring tests of one binary from running at once.
 //!
