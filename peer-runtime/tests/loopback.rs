@@ -48,6 +48,13 @@ fn client(executors: usize) -> Runtime {
         .expect("client starts")
 }
 
+/// Connects `cli` to `addr` and waits for the handshake to complete.
+fn handshaken(cli: &Runtime, addr: SocketAddr) -> PeerHandle {
+    let p = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    p
+}
+
 /// Every ping nonce each server-side peer received, in order.
 #[derive(Default)]
 struct PingLog {
@@ -152,12 +159,7 @@ fn handle_is_usable_from_foreign_threads_and_keeps_per_thread_order() {
     let log = Arc::new(PingLog::default());
     let srv = server(1, Limits::default(), log.clone());
     let cli = client(1);
-    let peer = cli
-        .connect(srv.local_addr().unwrap())
-        .wait_timeout(LONG)
-        .unwrap()
-        .unwrap();
-    peer.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let peer = handshaken(&cli, srv.local_addr().unwrap());
 
     const THREADS: u64 = 4;
     const EACH: u64 = 250;
@@ -213,8 +215,7 @@ fn disconnect_from_either_side_ends_both() {
     let addr = srv.local_addr().unwrap();
 
     // Client side disconnects.
-    let a = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
-    a.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let a = handshaken(&cli, addr);
     wait_until("server sees a", || srv.stats().handshaken == 1);
     let a_remote = srv.peers().pop().unwrap();
     a.disconnect();
@@ -229,8 +230,7 @@ fn disconnect_from_either_side_ends_both() {
     );
 
     // Server side disconnects.
-    let b = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
-    b.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let b = handshaken(&cli, addr);
     wait_until("server sees b", || srv.stats().handshaken == 1);
     let b_remote = srv.peers().pop().unwrap();
     b_remote.disconnect();
@@ -475,12 +475,7 @@ fn tokens_queued_by_a_listener_come_back_to_the_listener() {
         .start()
         .unwrap();
     let cli = client(1);
-    let p = cli
-        .connect(srv.local_addr().unwrap())
-        .wait_timeout(LONG)
-        .unwrap()
-        .unwrap();
-    p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let p = handshaken(&cli, srv.local_addr().unwrap());
     // Handle notifications (runtime tokens) resolve as before ...
     for nonce in [0u64, 1, 2] {
         assert_eq!(
@@ -519,8 +514,7 @@ fn a_panicking_listener_factory_ends_only_that_peer() {
         .unwrap();
     let cli = client(1);
     let addr = srv.local_addr().unwrap();
-    let good = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
-    good.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let good = handshaken(&cli, addr);
     wait_until("the first server peer", || srv.stats().handshaken == 1);
     // The second accepted peer gets the panic: the server ends it with the reason,
     // the client sees the connection close, and the executor goes on.
@@ -536,8 +530,7 @@ fn a_panicking_listener_factory_ends_only_that_peer() {
         Some(Delivery::Sent)
     );
     // A third connection is served normally.
-    let third = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
-    third.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let third = handshaken(&cli, addr);
     assert!(good.connected() && third.connected());
     cli.shutdown();
     srv.shutdown();
@@ -577,12 +570,7 @@ fn a_panicking_factory_of_an_outbound_peer_reports_why() {
 fn connected_is_false_as_soon_as_disconnect_is_called() {
     let srv = server(1, Limits::default(), Arc::default());
     let cli = client(1);
-    let p = cli
-        .connect(srv.local_addr().unwrap())
-        .wait_timeout(LONG)
-        .unwrap()
-        .unwrap();
-    p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let p = handshaken(&cli, srv.local_addr().unwrap());
     assert!(p.connected() && p.handshake_complete());
     p.disconnect();
     assert!(!p.connected());
