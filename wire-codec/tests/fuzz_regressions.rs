@@ -118,7 +118,7 @@ fn message_decode_covers_every_known_command() {
         "fuzz/src/lib.rs COMMANDS differs from the codec's"
     );
     let ctx = wire_codec::Context::new(wire_codec::Network::Mainnet, 70016);
-    for command in fuzz_logic::COMMANDS {
+    for &command in fuzz_logic::COMMANDS {
         // A payload that is wrong for every message: the decoder must say so (or, for
         // empty messages, accept nothing but an empty payload) — not call it unknown.
         let decoded =

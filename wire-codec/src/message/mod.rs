@@ -96,6 +96,16 @@ pub mod command {
     macro_rules! commands {
         ($($name:ident = $s:literal),* $(,)?) => {
             $(#[doc = concat!("`", $s, "`")] pub const $name: Command = Command::from_static($s);)*
+
+            /// Every command this codec decodes into a typed message, in the order of the
+            /// table above (anything else becomes [`Message::Unknown`](super::Message::Unknown)).
+            ///
+            /// ```
+            /// use wire_codec::message::command;
+            /// assert_eq!(command::ALL.len(), 37);
+            /// assert!(command::ALL.contains(&command::WTXIDRELAY));
+            /// ```
+            pub const ALL: &[Command] = &[$($name),*];
         };
     }
     commands! {
