@@ -386,6 +386,45 @@ fn connect_failure_is_reported() {
     cli.shutdown();
 }
 
+/// A connect that gets no answer ends with `TimedOut` after `Limits::connect_timeout`.
+/// The listener never accepts; once its accept queue is full the kernel drops further
+/// SYNs, so a connect hangs as it would towards a black-holed address.
+#[test]
+fn connect_times_out_when_syns_go_unanswered() {
+    let listener = StdListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut fillers = Vec::new();
+    // std listens with a backlog of 128: fill it (and then some) with completed handshakes.
+    for _ in 0..400 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    let mut limits = Limits::default();
+    limits.connect_timeout = Duration::from_millis(300);
+    let cli = Runtime::builder(Network::Regtest)
+        .configure(|c| *c = config())
+        .executors(1)
+        .limits(limits)
+        .io_memory(128 * 1024)
+        .start()
+        .unwrap();
+    let started = Instant::now();
+    let err = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap_err();
+    match &err {
+        peer_runtime::Error::Connect { source, .. } => {
+            assert_eq!(source.kind(), std::io::ErrorKind::TimedOut, "{err}")
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    // Bounded, not timed: the attempt ended well before the test's own wait.
+    assert!(started.elapsed() < LONG, "{:?}", started.elapsed());
+    assert_eq!(cli.stats().connect_failures, 1);
+    cli.shutdown();
+    drop(fillers);
+}
+
 /// Panics on ping nonce 666 (application bug stand-in).
 struct Fragile;
 
