@@ -74,6 +74,7 @@ impl Lifecycle {
     }
 
     pub(crate) fn set_ended(&self, reason: DisconnectReason) {
+        self.set_closing();
         let mut st = self.lock();
         if st.ended.is_none() {
             st.ended = Some(reason);
@@ -86,9 +87,9 @@ impl Lifecycle {
         self.closing.store(true, Ordering::Release);
     }
 
-    /// Whether the peer is closing or has ended.
+    /// Whether the peer is closing or has ended (ending sets it too).
     pub(crate) fn is_closing(&self) -> bool {
-        self.closing.load(Ordering::Acquire) || self.lock().ended.is_some()
+        self.closing.load(Ordering::Acquire)
     }
 
     pub(crate) fn handshake(&self) -> Option<u32> {

@@ -83,20 +83,15 @@ impl BlockHeader {
 
     /// Appends the serialized header (80 or 112 bytes).
     pub fn write(&self, out: &mut impl BufMut) {
-        out.put_i32_le(self.version);
-        out.put_slice(&self.prev_block.0);
-        out.put_slice(&self.merkle_root.0);
-        if let Some(c) = &self.claim_trie {
-            out.put_slice(&c.0);
-        }
-        out.put_u32_le(self.time);
-        out.put_u32_le(self.bits);
-        out.put_u32_le(self.nonce);
+        let mut rec = [0u8; 113];
+        self.write_to(&mut rec);
+        out.put_slice(&rec[..self.kind().len()]);
     }
 
-    /// Writes the header into the front of `rec` (80 or 112 bytes; the caller's array
-    /// is 113 so a zero transaction count can follow, as in `headers`). The rest of
-    /// `rec` is left as it was, but for the byte after the header, set to 0.
+    /// Writes the header into the front of `rec` (80 or 112 bytes; the array is 113 so
+    /// a zero transaction count can follow, as in `headers`), and 0 in the byte after
+    /// it. The one place the header layout is written: `write`, `hash` and the
+    /// `headers` encoder all go through it.
     fn write_to(&self, rec: &mut [u8; 113]) {
         rec[0..4].copy_from_slice(&self.version.to_le_bytes());
         rec[4..36].copy_from_slice(&self.prev_block.0);
@@ -123,10 +118,9 @@ impl BlockHeader {
 
     /// The block hash: double SHA-256 of the serialized header.
     pub fn hash(&self) -> Hash256 {
-        let mut buf = [0u8; 112];
-        let mut s = &mut buf[..];
-        self.write(&mut s);
-        Hash256::sha256d(&buf[..self.kind().len()])
+        let mut rec = [0u8; 113];
+        self.write_to(&mut rec);
+        Hash256::sha256d(&rec[..self.kind().len()])
     }
 
     /// The proof-of-work target encoded by `bits`, as a 256-bit little-endian number
