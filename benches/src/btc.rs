@@ -203,8 +203,19 @@ pub struct BtcConn {
 impl Client for std::rc::Rc<BtcClient> {
     type Conn = BtcConn;
 
-    async fn connect(&self, target: SocketAddr) -> io::Result<BtcConn> {
-        let stream = TcpStream::connect(target).await?;
+    async fn connect(&self, target: SocketAddr, source: Option<IpAddr>) -> io::Result<BtcConn> {
+        let stream = match source {
+            None => TcpStream::connect(target).await?,
+            Some(ip) => {
+                let socket = if target.is_ipv4() {
+                    tokio::net::TcpSocket::new_v4()?
+                } else {
+                    tokio::net::TcpSocket::new_v6()?
+                };
+                socket.bind(SocketAddr::new(ip, 0))?;
+                socket.connect(target).await?
+            }
+        };
         stream.set_nodelay(true)?;
         let mut framed = Framed::new(stream, Magic::REGTEST);
         framed.send(version_message(0xc1)).await?;
@@ -290,7 +301,7 @@ mod tests {
                 let _ = serve_conn(s, 1).await;
             });
             let client = std::rc::Rc::new(BtcClient::default());
-            let mut conn = client.connect(addr).await.unwrap();
+            let mut conn = client.connect(addr, None).await.unwrap();
             conn.round_trip(42).await.unwrap();
             assert_eq!(conn.flood(10).await.unwrap(), 610);
             conn.round_trip(43).await.unwrap();

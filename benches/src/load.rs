@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::{Duration, Instant};
@@ -22,9 +22,14 @@ use crate::protocol::{Command, Outcome, Report};
 pub trait Client: 'static {
     /// An open, handshaken connection.
     type Conn: Conn + 'static;
-    /// Opens a connection to `target` and completes the handshake (for the raw limit:
-    /// until the server's first byte arrives, i.e. the server has accepted).
-    fn connect(&self, target: SocketAddr) -> impl Future<Output = io::Result<Self::Conn>>;
+    /// Opens a connection to `target` (from `source` when given, any free port) and
+    /// completes the handshake (for the raw limit: until the server's first byte
+    /// arrives, i.e. the server has accepted).
+    fn connect(
+        &self,
+        target: SocketAddr,
+        source: Option<IpAddr>,
+    ) -> impl Future<Output = io::Result<Self::Conn>>;
 }
 
 /// One open connection of a client.
@@ -56,6 +61,10 @@ pub struct Plan {
     pub window: usize,
     /// The first nonce (distinct per worker so pongs cannot be confused).
     pub nonce_base: u64,
+    /// The local address this worker connects from (`None`: the kernel's choice). Each
+    /// address has its own ephemeral port range, so spreading workers over
+    /// `127.0.0.x` opens more connections to one server than one address can.
+    pub source: Option<IpAddr>,
 }
 
 /// Counters shared by the tasks of one phase.
@@ -161,7 +170,7 @@ pub async fn drive<C: Client, E: Exec>(
                             next.set(i + 1);
                             let target = plan.targets[i % plan.targets.len()];
                             let t = Instant::now();
-                            match client.connect(target).await {
+                            match client.connect(target, plan.source).await {
                                 Ok(c) => {
                                     tally.latency.borrow_mut().record(micros(t.elapsed()));
                                     tally.ok.set(tally.ok.get() + 1);
@@ -351,6 +360,7 @@ mod tests {
             count: 20,
             window: 4,
             nonce_base: 0,
+            source: None,
         };
         tokio::task::LocalSet::new().block_on(
             &rt,

@@ -11,6 +11,7 @@
 //! Each worker runs one executor, unpinned: the server's executors are pinned one per
 //! CPU, and the clients share the machine with them.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -449,7 +450,11 @@ fn connect_all(
             let target = plan.targets[issued % plan.targets.len()];
             let nonce_base = plan.nonce_base.wrapping_add((issued as u64) << 24);
             let listener = BenchPeer::new(shared.clone(), nonce_base);
-            requests.push(rt.connect_with(target, Box::new(listener)));
+            let listener = Box::new(listener);
+            requests.push(match plan.source {
+                None => rt.connect_with(target, listener),
+                Some(ip) => rt.connect_from_with(target, SocketAddr::new(ip, 0), listener),
+            });
             issued += 1;
         }
         thread::sleep(Duration::from_micros(500));

@@ -49,6 +49,24 @@ fn parse_cpu(stat: &str) -> Option<Duration> {
     Some(Duration::from_secs_f64((utime + stime) as f64 / USER_HZ))
 }
 
+/// How many ephemeral ports the kernel hands out per local address
+/// (`/proc/sys/net/ipv4/ip_local_port_range`; 28,232 by default): the most
+/// connections one local address can open to one server.
+///
+/// ```
+/// assert!(benches::procfs::ephemeral_ports().unwrap() > 1_000);
+/// ```
+pub fn ephemeral_ports() -> Option<usize> {
+    let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    parse_port_range(&text)
+}
+
+fn parse_port_range(text: &str) -> Option<usize> {
+    let mut it = text.split_whitespace().map(|f| f.parse::<usize>().ok());
+    let (low, high) = (it.next()??, it.next()??);
+    (high >= low).then(|| high - low + 1)
+}
+
 /// The kernel's count of connections dropped because a listen queue was full
 /// (`TcpExt: ListenOverflows` of `/proc/net/netstat`, machine-wide). A connect storm
 /// that overflows the server's backlog measures SYN retransmission timers (1 s), not
@@ -155,6 +173,15 @@ fn parse_open_files(limits: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_the_port_range() {
+        assert_eq!(parse_port_range("32768\t60999\n"), Some(28_232));
+        assert_eq!(parse_port_range("1024 1024"), Some(1));
+        assert_eq!(parse_port_range("60999 32768"), None);
+        assert_eq!(parse_port_range("32768"), None);
+        assert_eq!(parse_port_range("a b"), None);
+    }
 
     #[test]
     fn parses_status_and_stat() {

@@ -11,7 +11,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -205,10 +205,15 @@ pub struct RawConn {
 impl Client for Rc<RawClient> {
     type Conn = RawConn;
 
-    async fn connect(&self, target: SocketAddr) -> io::Result<RawConn> {
-        let mut stream = TcpStream::connect(target)
-            .await
-            .map_err(|e| io::Error::other(e.to_string()))?;
+    async fn connect(&self, target: SocketAddr, source: Option<IpAddr>) -> io::Result<RawConn> {
+        let mut stream = match source {
+            None => TcpStream::connect(target)
+                .await
+                .map_err(|e| io::Error::other(e.to_string()))?,
+            Some(ip) => peer_runtime::dial::connect_from(SocketAddr::new(ip, 0), target)
+                .await
+                .map_err(io::Error::other)?,
+        };
         stream
             .set_nodelay(true)
             .map_err(|e| io::Error::other(e.to_string()))?;
@@ -305,6 +310,8 @@ mod tests {
             count: 10,
             window: 3,
             nonce_base: 0,
+            // Connections from another loopback address work the same.
+            source: Some(IpAddr::from([127, 0, 0, 4])),
         };
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(IO_MEMORY)

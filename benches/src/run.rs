@@ -32,6 +32,9 @@ pub struct RunConfig {
     pub client: Option<Kind>,
     /// Connects in flight per worker.
     pub window: usize,
+    /// Local addresses the workers connect from (see [`source_addresses`]; empty: the
+    /// kernel's choice).
+    pub sources: Vec<IpAddr>,
     /// Executor / worker threads of the baseline servers.
     pub server_threads: usize,
     /// The seed-server binary (found beside peer-bench when `None`).
@@ -47,6 +50,53 @@ pub struct RunConfig {
 }
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+/// The loopback addresses the client workers connect from: empty (the kernel's
+/// choice) or `127.0.0.1` … `127.0.0.n`, worker `w` using the `w % n`-th.
+///
+/// Why: one local address reaches one server through at most its ephemeral port range
+/// (`ports`, 28,232 by default), and sockets in TIME_WAIT from earlier rounds hold
+/// ports too. `asked` > 0 sets `n`; 0 picks it: one address per three quarters of the
+/// range of peers per target. One worker uses one address, so `n` is at most `workers`.
+/// Spreading needs loopback targets (every `127/8` address is this machine's).
+///
+/// ```
+/// use benches::run::source_addresses;
+/// let lo = ["127.0.0.1:8333".parse().unwrap()];
+/// assert!(source_addresses(0, 10_000, 2, 28_232, &lo).unwrap().is_empty());
+/// let three = source_addresses(0, 60_000, 7, 28_232, &lo).unwrap();
+/// assert_eq!(three.len(), 3);
+/// assert_eq!(three[2].to_string(), "127.0.0.3");
+/// ```
+pub fn source_addresses(
+    asked: usize,
+    peers: usize,
+    workers: usize,
+    ports: usize,
+    targets: &[SocketAddr],
+) -> Result<Vec<IpAddr>, String> {
+    let per_address = (ports * 3 / 4).max(1);
+    let per_target = peers.div_ceil(targets.len().max(1));
+    let n = if asked > 0 {
+        asked
+    } else {
+        per_target.div_ceil(per_address)
+    }
+    .min(workers.max(1))
+    .min(254);
+    if n <= 1 {
+        return Ok(Vec::new());
+    }
+    if let Some(t) = targets.iter().find(|t| !t.ip().is_loopback()) {
+        return Err(format!(
+            "spreading connections over {n} 127.0.0.x source addresses needs loopback \
+             targets, and {t} is not"
+        ));
+    }
+    Ok((1..=n as u8)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, i)))
+        .collect())
+}
 
 fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
     let port = free_port(LOCALHOST).map_err(|e| SuiteError(format!("no free port: {e}")))?;
@@ -137,6 +187,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 peers: cfg.peers,
                 workers: cfg.workers,
                 window: cfg.window,
+                sources: cfg.sources.clone(),
                 phases: cfg.phases.clone(),
                 progress: cfg.progress,
             };
@@ -233,4 +284,59 @@ pub fn one_line(s: &SuiteResult) -> String {
         parts.push(format!("{part}{failed}{overflows}"));
     }
     parts.join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::source_addresses;
+    use std::net::SocketAddr;
+
+    fn lo(n: usize) -> Vec<SocketAddr> {
+        (0..n)
+            .map(|i| SocketAddr::from(([127, 0, 0, 1], 18_444 + i as u16)))
+            .collect()
+    }
+
+    #[test]
+    fn one_address_while_one_port_range_suffices() {
+        assert!(source_addresses(0, 21_174, 3, 28_232, &lo(1))
+            .unwrap()
+            .is_empty());
+        let two = source_addresses(0, 21_175, 3, 28_232, &lo(1)).unwrap();
+        assert_eq!(two.len(), 2);
+        // Two targets: each gets half the peers, one range each is enough.
+        assert!(source_addresses(0, 40_000, 5, 28_232, &lo(2))
+            .unwrap()
+            .is_empty());
+        // A narrow port range needs more addresses for the same peers.
+        assert_eq!(
+            source_addresses(0, 10_000, 8, 4_000, &lo(1)).unwrap().len(),
+            4
+        );
+    }
+
+    #[test]
+    fn asked_counts_are_kept_but_never_exceed_the_workers() {
+        let four = source_addresses(4, 100, 6, 28_232, &lo(1)).unwrap();
+        let shown: Vec<String> = four.iter().map(|a| a.to_string()).collect();
+        assert_eq!(shown, ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+        assert_eq!(
+            source_addresses(4, 100, 2, 28_232, &lo(1)).unwrap().len(),
+            2
+        );
+        assert!(source_addresses(1, 100, 2, 28_232, &lo(1))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn spreading_needs_loopback_targets() {
+        let remote = ["192.0.2.7:8333".parse().unwrap()];
+        let err = source_addresses(3, 100, 3, 28_232, &remote).unwrap_err();
+        assert!(err.contains("192.0.2.7:8333"), "{err}");
+        // Without spreading, any target is fine.
+        assert!(source_addresses(0, 100, 3, 28_232, &remote)
+            .unwrap()
+            .is_empty());
+    }
 }

@@ -6,7 +6,7 @@
 //! resident memory) and the workers (CPU time).
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::{Command as Process, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -38,6 +38,9 @@ pub struct SuiteConfig {
     pub workers: usize,
     /// Connects in flight per worker.
     pub window: usize,
+    /// Local addresses the workers connect from, worker `w` from `sources[w % len]`
+    /// (empty: the kernel's choice).
+    pub sources: Vec<IpAddr>,
     /// The phases, in order (without the final close).
     pub phases: Vec<Command>,
     /// Draw a progress bar on stderr.
@@ -172,6 +175,10 @@ pub fn run(cfg: &SuiteConfig, before_close: impl FnOnce()) -> Result<SuiteResult
             "--nonce-base".into(),
             ((w as u64) << 48).to_string(),
         ];
+        if !cfg.sources.is_empty() {
+            args.push("--source".into());
+            args.push(cfg.sources[w % cfg.sources.len()].to_string());
+        }
         // Rotate the targets per worker so every address gets its share.
         for i in 0..cfg.targets.len() {
             args.push("--target".into());

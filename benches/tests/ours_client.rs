@@ -1,20 +1,28 @@
 //! Our client (peer-runtime peers driven by their listeners) against a peer-runtime
 //! server in the same process: every phase completes, counts add up, nobody is lost.
 
-use std::sync::{mpsc, Arc};
+use std::net::IpAddr;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use benches::load::{Plan, INV_FRAME_LEN, PING_FRAME_LEN};
 use benches::protocol::{Command, Outcome, Report};
 use peer_core::NonceSet;
-use peer_runtime::Runtime;
+use peer_runtime::{NoopListener, Runtime};
 use wire_codec::Network;
 
 #[test]
 fn every_phase_against_a_runtime_server() {
     // Client and server share this process: the server gets its own set of version
-    // nonces, or it would take our clients for connections to itself.
+    // nonces, or it would take our clients for connections to itself. It records where
+    // each peer came from: the worker connects from a chosen loopback address.
+    let sources: Arc<Mutex<Vec<IpAddr>>> = Arc::default();
+    let seen = sources.clone();
     let server = Runtime::builder(Network::Regtest)
+        .listener_factory(move |peer| {
+            seen.lock().unwrap().push(peer.addr().ip());
+            Box::new(NoopListener)
+        })
         .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
         .executors(1)
         .pin(false)
@@ -42,6 +50,7 @@ fn every_phase_against_a_runtime_server() {
         count: 25,
         window: 8,
         nonce_base: 1 << 40,
+        source: Some(IpAddr::from([127, 0, 0, 5])),
     };
     benches::ours::run_worker(plan, rx, move |r| {
         let _ = rtx.send(r);
@@ -78,5 +87,11 @@ fn every_phase_against_a_runtime_server() {
     let stats = server.stats();
     assert!(stats.handshakes >= 25, "{stats:?}");
     assert!(stats.messages_in >= flood.ops, "{stats:?}");
+    let sources = sources.lock().unwrap();
+    assert_eq!(sources.len(), 25);
+    assert!(
+        sources.iter().all(|ip| *ip == IpAddr::from([127, 0, 0, 5])),
+        "{sources:?}"
+    );
     server.shutdown();
 }

@@ -49,6 +49,8 @@ pub(crate) type PeerReply = Resolver<Result<PeerHandle, Error>>;
 pub(crate) enum Control {
     Connect {
         addr: SocketAddr,
+        /// The local address to connect from; `None`: the kernel's choice.
+        local: Option<SocketAddr>,
         listener: Option<SentListener>,
         reply: PeerReply,
     },
@@ -366,13 +368,14 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
             match control {
                 Control::Connect {
                     addr,
+                    local,
                     listener,
                     reply,
                 } => {
                     core.task_started();
                     let c = core.clone();
                     glommio::spawn_local(async move {
-                        connect(&c, addr, listener, reply).await;
+                        connect(&c, addr, local, listener, reply).await;
                         c.task_ended();
                     })
                     .detach();
@@ -467,6 +470,7 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
 async fn connect(
     core: &Rc<CoreLocal>,
     addr: SocketAddr,
+    local: Option<SocketAddr>,
     listener: Option<SentListener>,
     reply: PeerReply,
 ) {
@@ -479,13 +483,21 @@ async fn connect(
     // links an io_uring timeout to the connect, which sends the connect through the
     // kernel's async workers; 100 connects at once then took ~20 ms instead of ~2 ms
     // (peer-bench, 100 peers). Dropping the losing connect cancels it.
-    let attempt = async { Some(TcpStream::connect(addr).await.map_err(io::Error::from)) };
+    let attempt = async {
+        Some(match local {
+            None => TcpStream::connect(addr).await.map_err(|e| Error::Connect {
+                addr,
+                source: e.into(),
+            }),
+            Some(local) => crate::dial::connect_from(local, addr).await,
+        })
+    };
     let expired = async {
         Timer::new(timeout).await;
-        Some(Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            "connection timed out",
-        )))
+        Some(Err(Error::Connect {
+            addr,
+            source: io::Error::new(io::ErrorKind::TimedOut, "connection timed out"),
+        }))
     };
     let stop = async {
         core.stopped().await;
@@ -494,10 +506,10 @@ async fn connect(
     let attempt = futures_lite::future::or(attempt, expired);
     match futures_lite::future::or(attempt, stop).await {
         None => reply.resolve(Err(Error::ShuttingDown)),
-        Some(Err(source)) => {
+        Some(Err(e)) => {
             bump(&core.counters.connect_failures, 1);
-            debug!(%addr, error = %source, "connect failed");
-            reply.resolve(Err(Error::Connect { addr, source }));
+            debug!(%addr, error = %e, "connect failed");
+            reply.resolve(Err(e));
         }
         Some(Ok(stream)) => {
             let listener = listener.map(|l| l as Box<dyn Listener>);

@@ -30,6 +30,14 @@ pub enum Error {
         /// The operating system's error (`TimedOut` after the connect timeout).
         source: io::Error,
     },
+    /// The local address an outbound connection was to come from could not be bound
+    /// (not an address of this machine, port in use, wrong address family).
+    LocalBind {
+        /// The local address asked for.
+        local: SocketAddr,
+        /// The operating system's error.
+        source: io::Error,
+    },
     /// A caller-owned stream could not be taken over (no peer address, bad socket).
     Adopt {
         /// The operating system's error.
@@ -68,6 +76,9 @@ impl fmt::Display for Error {
             }
             Error::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             Error::Connect { addr, source } => write!(f, "cannot connect to {addr}: {source}"),
+            Error::LocalBind { local, source } => {
+                write!(f, "cannot connect from local address {local}: {source}")
+            }
             Error::Adopt { source } => write!(f, "cannot take over the stream: {source}"),
             Error::TooManyPeers { max } => write!(f, "peer limit of {max} reached"),
             Error::TooManyPeersOnCore { executor, max } => {
@@ -90,6 +101,7 @@ impl std::error::Error for Error {
         match self {
             Error::Bind { source, .. }
             | Error::Connect { source, .. }
+            | Error::LocalBind { source, .. }
             | Error::Adopt { source } => Some(source),
             _ => None,
         }

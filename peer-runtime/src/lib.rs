@@ -61,14 +61,16 @@
 //! - [`limits`][]: [`Limits`].
 //! - [`counters`][]: [`RuntimeStats`].
 //! - [`error`][]: [`Error`].
+//! - [`dial`][]: [`dial::connect_from`], a connection from a chosen local address.
 //! - internal: `core` (an executor: control, acceptor, peer start), `driver` (the per-peer
-//!   task), `read_buffer`, `mailbox`, `lifecycle`, `adopt` (the crate's only `unsafe`).
+//!   task), `read_buffer`, `mailbox`, `lifecycle`, `adopt` (caller-made streams).
 
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod adopt;
 mod core;
 pub mod counters;
+pub mod dial;
 mod driver;
 pub use driver::RUNTIME_TOKEN_BIT;
 pub mod error;

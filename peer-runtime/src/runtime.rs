@@ -329,6 +329,7 @@ impl Runtime {
     pub fn connect(&self, addr: SocketAddr) -> PeerRequest {
         self.request(|reply| Control::Connect {
             addr,
+            local: None,
             listener: None,
             reply,
         })
@@ -343,6 +344,54 @@ impl Runtime {
     ) -> PeerRequest {
         self.request(|reply| Control::Connect {
             addr,
+            local: None,
+            listener: Some(listener),
+            reply,
+        })
+    }
+
+    /// Like [`Runtime::connect`], from the local address `local` (port 0: any free
+    /// port). Each local IP address has its own range of ephemeral ports, so spreading
+    /// connections over several (`127.0.0.2`, `127.0.0.3`, … on loopback) opens more
+    /// connections to one server than one address can; on a multi-homed host it picks
+    /// the interface. An address this machine does not have fails with
+    /// [`Error::LocalBind`].
+    ///
+    /// ```
+    /// use peer_runtime::Runtime;
+    /// use wire_codec::Network;
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// let client = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+    /// let from = "127.0.0.9:0".parse().unwrap();
+    /// let peer = client.connect_from(server.local_addr().unwrap(), from).wait().unwrap();
+    /// assert_eq!(peer.local_addr().unwrap().ip().to_string(), "127.0.0.9");
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn connect_from(&self, addr: SocketAddr, local: SocketAddr) -> PeerRequest {
+        self.request(|reply| Control::Connect {
+            addr,
+            local: Some(local),
+            listener: None,
+            reply,
+        })
+    }
+
+    /// Like [`Runtime::connect_from`], with this peer's own listener.
+    pub fn connect_from_with(
+        &self,
+        addr: SocketAddr,
+        local: SocketAddr,
+        listener: Box<dyn Listener + Send>,
+    ) -> PeerRequest {
+        self.request(|reply| Control::Connect {
+            addr,
+            local: Some(local),
             listener: Some(listener),
             reply,
         })

@@ -367,6 +367,60 @@ fn inbound_per_ip_limit_refuses_extra_connections() {
     srv.shutdown();
 }
 
+/// Connections from a chosen local address: the server sees that address (its per-IP
+/// limit counts each source apart), and an address the machine lacks is a typed error.
+#[test]
+fn outbound_peers_connect_from_the_local_address_asked_for() {
+    let log = Arc::new(PingLog::default());
+    let mut limits = Limits::default();
+    limits.max_inbound_per_ip = 2;
+    let srv = server(1, limits, log);
+    let cli = client(2);
+    let addr = srv.local_addr().unwrap();
+    let from = |last: u8| SocketAddr::from(([127, 0, 0, last], 0));
+    let peers: Vec<PeerHandle> = [2, 2, 3, 3]
+        .iter()
+        .map(|&last| {
+            let p = cli
+                .connect_from(addr, from(last))
+                .wait_timeout(LONG)
+                .unwrap()
+                .unwrap();
+            p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+            assert_eq!(p.local_addr().unwrap().ip(), from(last).ip());
+            p
+        })
+        .collect();
+    // Two sources, two peers each: within the per-IP limit of 2.
+    wait_until("four inbound peers", || srv.stats().peers == 4);
+    let mut seen: Vec<_> = srv.peers().iter().map(|p| p.addr()).collect();
+    seen.sort();
+    let mut ours: Vec<_> = peers.iter().map(|p| p.local_addr().unwrap()).collect();
+    ours.sort();
+    assert_eq!(seen, ours, "the server sees each peer's chosen source");
+    // A third from 127.0.0.2 is over its limit.
+    let third = cli
+        .connect_from(addr, from(2))
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    assert!(third.wait_for_handshake_timeout(LONG).unwrap().is_err());
+    assert_eq!(srv.stats().refused, 1);
+
+    let err = cli
+        .connect_from(addr, SocketAddr::from(([192, 0, 2, 1], 0)))
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(err, peer_runtime::Error::LocalBind { .. }),
+        "{err}"
+    );
+    assert_eq!(cli.stats().connect_failures, 1);
+    cli.shutdown();
+    srv.shutdown();
+}
+
 #[test]
 fn connect_failure_is_reported() {
     let cli = client(1);

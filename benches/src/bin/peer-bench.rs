@@ -81,6 +81,11 @@ struct RunArgs {
     /// Connects in flight per worker.
     #[arg(long, default_value_t = 256)]
     window: usize,
+    /// Spread the workers over this many 127.0.0.x source addresses (0: as many as the
+    /// kernel's ephemeral port range needs; each address reaches one server through
+    /// at most that range). Adds workers when there are fewer.
+    #[arg(long, default_value_t = 0)]
+    sources: usize,
     /// Load the ours and tokio servers with this client (ours or tokio) instead of each
     /// system's own: tells server costs from client costs.
     #[arg(long)]
@@ -117,6 +122,9 @@ struct WorkerArgs {
     window: usize,
     #[arg(long, default_value_t = 0)]
     nonce_base: u64,
+    /// Connect from this local address (any free port).
+    #[arg(long)]
+    source: Option<std::net::IpAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -161,6 +169,7 @@ fn worker(w: WorkerArgs) -> Result<(), String> {
         count: w.count,
         window: w.window,
         nonce_base: w.nonce_base,
+        source: w.source,
     };
     benches::worker::run(kind(&w.kind)?, plan).map_err(|e| e.to_string())
 }
@@ -233,12 +242,33 @@ fn run(a: RunArgs) -> Result<(), String> {
         peers = budget;
     }
     let per_worker = budget.min(PEERS_PER_WORKER);
-    let workers = a.workers.unwrap_or(peers.div_ceil(per_worker)).max(1);
+    let workers = a
+        .workers
+        .unwrap_or(peers.div_ceil(per_worker))
+        .max(a.sources.min(peers))
+        .max(1);
     if peers.div_ceil(workers) > budget {
         return Err(format!(
             "{peers} peers over {workers} workers is more than one process may hold \
              ({open_files} descriptors); use --workers {}",
             peers.div_ceil(per_worker)
+        ));
+    }
+    let ports = benches::procfs::ephemeral_ports().unwrap_or(28_232);
+    // Spawned servers listen on 127.0.0.1.
+    let spawned = [SocketAddr::from(([127, 0, 0, 1], 0))];
+    let targets = if a.targets.is_empty() {
+        &spawned[..]
+    } else {
+        &a.targets[..]
+    };
+    let sources = benches::run::source_addresses(a.sources, peers, workers, ports, targets)?;
+    if !sources.is_empty() {
+        notes.push(format!(
+            "workers connect from {} source addresses ({} … {}), one per worker in turn",
+            sources.len(),
+            sources[0],
+            sources[sources.len() - 1]
         ));
     }
     for n in &notes {
@@ -254,6 +284,7 @@ fn run(a: RunArgs) -> Result<(), String> {
         workers,
         client: a.client.as_deref().map(kind).transpose()?,
         window: a.window.max(1),
+        sources,
         server_threads: a.server_threads.unwrap_or_else(benches::cpus),
         seed_server: a.seed_server,
         seed_server_args: a.seed_server_args,
