@@ -14,6 +14,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -199,5 +200,63 @@ fn bench_memory(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_memory, bench_pair);
+/// The known-inventory filters of 1,000 busy peers: every filter full (1,000 entries),
+/// new entries arriving in batches of 64 per peer, round robin — an inv flood at a busy
+/// server, where the filters do not fit in the CPU caches.
+fn bench_known_inventory(c: &mut Criterion) {
+    const PEERS: usize = 1000;
+    const PER_VISIT: u64 = 64;
+    let now = Instant::now();
+    let cfg = config(false);
+    let entry = |n: u64| {
+        let mut h = [0x5au8; 32];
+        h[..8].copy_from_slice(&n.to_le_bytes());
+        InvVect::new(InvType::TX, Hash256(h))
+    };
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut peers: Vec<Peer> = (0..PEERS)
+        .map(|i| {
+            Peer::new_inbound(
+                cfg.clone(),
+                SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 8333)),
+                now,
+                1_700_000_000,
+                i as u64,
+            )
+        })
+        .collect();
+    let empty = LIVE.load(Ordering::Relaxed);
+    let mut n = 0u64;
+    for p in &mut peers {
+        for _ in 0..1000 {
+            p.add_known_inventory(entry(n));
+            n += 1;
+        }
+    }
+    let full = LIVE.load(Ordering::Relaxed);
+    println!(
+        "known-inventory filter: {} bytes per peer with 1,000 entries ({} bytes per peer before any)",
+        (full - empty) / PEERS as isize,
+        (empty - before) / PEERS as isize
+    );
+    let mut g = c.benchmark_group("known_inventory");
+    g.throughput(Throughput::Elements(PEERS as u64 * PER_VISIT));
+    g.bench_function("add_to_full_filters_1000_peers", |bench| {
+        bench.iter(|| {
+            for p in &mut peers {
+                for _ in 0..PER_VISIT {
+                    p.add_known_inventory(entry(n));
+                    n += 1;
+                }
+            }
+        })
+    });
+    g.finish();
+    // Still a filter: the newest entry is known, the first ones were evicted long ago.
+    let newest = entry(u64::MAX);
+    peers[0].add_known_inventory(newest);
+    assert!(peers[0].knows_inventory(&newest) && !peers[0].knows_inventory(&entry(0)));
+}
+
+criterion_group!(benches, bench_memory, bench_pair, bench_known_inventory);
 criterion_main!(benches);

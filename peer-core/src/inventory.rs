@@ -5,12 +5,23 @@
 //! announcements skip the wait. Inventory the remote is known to have — it announced it
 //! to us, or we announced it to it — is filtered by a per-peer MRU of 1,000 entries keyed
 //! by type and hash.
+//!
+//! The filter stores a 64-bit keyed fingerprint of each entry, not the 36-byte entry: a
+//! full filter takes 51 KB instead of 129 KB per peer, and an insert into full filters
+//! at 1,000 busy peers (out of cache) takes 134 ns instead of 237 ns
+//! (`cargo bench -p peer-core --bench peer -- known_inventory`, which prints both). Two different entries
+//! share a fingerprint with probability 2⁻⁶⁴ per pair; at 1,000 entries a lookup is
+//! wrongly "known" about once in 10¹⁶, and the cost is one announcement not sent to one
+//! peer. The secret is per peer and never leaves the process, so a remote cannot
+//! search for colliding hashes.
 
 use std::time::{Duration, Instant};
 
 use wire_codec::message::{InvType, InvVect};
 
-use crate::keyed_hash::KeyedState;
+use std::hash::BuildHasher;
+
+use crate::keyed_hash::{KeyedState, Prehashed};
 use crate::mru::MruSet;
 use crate::timer::tick_after;
 
@@ -27,8 +38,10 @@ pub const MAX_PENDING_INVENTORY: usize = 50_000;
 /// Per-peer inventory state.
 #[derive(Debug)]
 pub(crate) struct InventoryState {
-    /// Keyed with a per-peer secret: the remote chooses the hashes it announces.
-    known: MruSet<InvVect, KeyedState>,
+    /// Fingerprints of what the remote has (see the module docs).
+    known: MruSet<u64, Prehashed>,
+    /// The fingerprints' per-peer secret: the remote chooses the hashes it announces.
+    secret: KeyedState,
     pending: Vec<InvVect>,
     deadline: Option<Instant>,
 }
@@ -36,7 +49,8 @@ pub(crate) struct InventoryState {
 impl Default for InventoryState {
     fn default() -> Self {
         InventoryState {
-            known: MruSet::with_hasher(MAX_KNOWN_INVENTORY, KeyedState::new()),
+            known: MruSet::with_hasher(MAX_KNOWN_INVENTORY, Prehashed),
+            secret: KeyedState::new(),
             pending: Vec::new(),
             deadline: None,
         }
@@ -49,14 +63,21 @@ pub(crate) fn is_immediate(kind: InvType) -> bool {
 }
 
 impl InventoryState {
+    /// The filter's key for `iv`.
+    #[inline]
+    fn fingerprint(&self, iv: &InvVect) -> u64 {
+        self.secret.hash_one(iv)
+    }
+
     /// Whether the remote is known to have `iv`.
     pub(crate) fn is_known(&self, iv: &InvVect) -> bool {
-        self.known.contains(iv)
+        self.known.contains(&self.fingerprint(iv))
     }
 
     /// Records that the remote has `iv`.
     pub(crate) fn add_known(&mut self, iv: InvVect) {
-        self.known.insert(iv);
+        let fp = self.fingerprint(&iv);
+        self.known.insert(fp);
     }
 
     /// Queues `iv` for the next trickle. `trickle` is `Some((anchor, interval, now))`
@@ -105,11 +126,12 @@ impl InventoryState {
         let mut batches: Vec<Vec<InvVect>> = Vec::new();
         let mut cur: Vec<InvVect> = Vec::new();
         for iv in pending {
-            if self.known.contains(&iv) {
+            let fp = self.fingerprint(&iv);
+            if self.known.contains(&fp) {
                 continue;
             }
             cur.push(iv);
-            self.known.insert(iv);
+            self.known.insert(fp);
             if cur.len() >= MAX_INV_TRICKLE_SIZE {
                 batches.push(core::mem::take(&mut cur));
             }

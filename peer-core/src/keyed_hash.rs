@@ -98,10 +98,57 @@ impl Hasher for KeyedHasher {
     }
 }
 
+/// A [`BuildHasher`] for keys that already are keyed hashes (the known-inventory
+/// filter's fingerprints): the key is its own hash, hashing it again would only cost.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Prehashed;
+
+impl BuildHasher for Prehashed {
+    type Hasher = PrehashedHasher;
+
+    #[inline]
+    fn build_hasher(&self) -> PrehashedHasher {
+        PrehashedHasher(0)
+    }
+}
+
+/// Passes one `u64` through (see [`Prehashed`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PrehashedHasher(u64);
+
+impl Hasher for PrehashedHasher {
+    /// Not used for `u64` keys; mixes bytes in anyway so any key type stays correct.
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn prehashed_keys_are_their_own_hash() {
+        for k in [0u64, 1, 0xdead_beef, u64::MAX] {
+            assert_eq!(Prehashed.hash_one(k), k);
+        }
+        // Other key types still hash by their bytes.
+        assert_ne!(Prehashed.hash_one([1u8, 2]), Prehashed.hash_one([2u8, 1]));
+    }
 
     #[test]
     fn equal_keys_hash_equal_and_different_secrets_differ() {
@@ -116,7 +163,11 @@ mod tests {
     fn hashes_that_differ_in_one_byte_spread_over_buckets() {
         // 1,000 keys differing in a single byte position each: the low 10 bits (the
         // bucket of a 1,024-slot table) and the top 7 (hashbrown's control byte) must
-        // both spread.
+        // both spread. The bounds hold for a uniformly random hash with overwhelming
+        // probability: it fills ~638 of 1,024 buckets (standard deviation ~9), and
+        // misses each of the 128 control values with probability (127/128)^1000 ≈ 0.0004
+        // (expected 0.05 missing; 9 or more missing is below 10⁻¹⁵). Requiring all 128
+        // failed one run in six.
         let s = KeyedState::new();
         for pos in [0usize, 7, 8, 31] {
             let mut low = HashSet::new();
@@ -130,7 +181,7 @@ mod tests {
                 top.insert(h >> 57);
             }
             assert!(low.len() > 550, "position {pos}: {} buckets", low.len());
-            assert_eq!(top.len(), 128, "position {pos}");
+            assert!(top.len() >= 120, "position {pos}: {} values", top.len());
         }
     }
 }
