@@ -168,36 +168,33 @@ pub fn serve(listen: SocketAddr, threads: usize) -> io::Result<()> {
 
 /// The tokio + bitcoin client.
 #[derive(Default)]
-pub struct BtcClient {
-    batches: std::cell::RefCell<std::collections::HashMap<u32, std::rc::Rc<Vec<u8>>>>,
-}
+pub struct BtcClient;
 
-impl BtcClient {
-    /// `n` one-entry `inv` messages, encoded once by the `bitcoin` crate and reused.
-    fn batch(&self, n: u32) -> std::rc::Rc<Vec<u8>> {
-        self.batches
-            .borrow_mut()
-            .entry(n)
-            .or_insert_with(|| {
-                let mut v = Vec::new();
-                for i in 0..n {
-                    let mut h = [0x11u8; 32];
-                    h[..4].copy_from_slice(&i.to_le_bytes());
-                    let inv = Inventory::Transaction(bitcoin::Txid::from_byte_array(h));
-                    let msg =
-                        RawNetworkMessage::new(Magic::REGTEST, NetworkMessage::Inv(vec![inv]));
-                    v.extend_from_slice(&serialize(&msg));
-                }
-                std::rc::Rc::new(v)
-            })
-            .clone()
+/// Encodes `n` one-entry `inv` messages announcing new transactions (`next` numbers
+/// them) into `out`, as a peer announcing fresh inventory does: every message is built
+/// and encoded (checksum included) by the `bitcoin` crate, as peerwire's client does
+/// with its own; one buffer, reused, holds the batch for one write.
+fn encode_inv_batch(out: &mut Vec<u8>, n: u32, next: &mut u64) {
+    use bitcoin::consensus::Encodable;
+    out.clear();
+    for _ in 0..n {
+        let mut h = [0x11u8; 32];
+        h[..8].copy_from_slice(&next.to_le_bytes());
+        *next += 1;
+        let inv = Inventory::Transaction(bitcoin::Txid::from_byte_array(h));
+        let msg = RawNetworkMessage::new(Magic::REGTEST, NetworkMessage::Inv(vec![inv]));
+        msg.consensus_encode(out)
+            .expect("encoding into a Vec cannot fail");
     }
 }
 
 /// One tokio + bitcoin connection.
 pub struct BtcConn {
     framed: Framed,
-    client: std::rc::Rc<BtcClient>,
+    /// The flood's write buffer (one batch).
+    batch: Vec<u8>,
+    /// The number of the next transaction announced.
+    next_tx: u64,
 }
 
 impl Client for std::rc::Rc<BtcClient> {
@@ -232,7 +229,8 @@ impl Client for std::rc::Rc<BtcClient> {
         }
         Ok(BtcConn {
             framed,
-            client: self.clone(),
+            batch: Vec::new(),
+            next_tx: 0,
         })
     }
 }
@@ -250,9 +248,9 @@ impl Conn for BtcConn {
     }
 
     async fn flood(&mut self, batch: u32) -> io::Result<u64> {
-        let b = self.client.batch(batch);
-        self.framed.send_raw(&b).await?;
-        Ok(b.len() as u64)
+        encode_inv_batch(&mut self.batch, batch, &mut self.next_tx);
+        self.framed.send_raw(&self.batch).await?;
+        Ok(self.batch.len() as u64)
     }
 }
 
@@ -275,15 +273,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_batch_is_whole_inv_frames_of_the_expected_size() {
-        let c = BtcClient::default();
-        let b = c.batch(3);
+    fn a_batch_is_whole_inv_frames_each_announcing_a_new_transaction() {
+        let mut b = Vec::new();
+        let mut next = 5;
+        encode_inv_batch(&mut b, 3, &mut next);
+        assert_eq!(next, 8);
         assert_eq!(b.len(), 3 * crate::load::INV_FRAME_LEN as usize);
-        // Each frame decodes back to a one-entry inv.
+        let mut seen = Vec::new();
         for frame in b.chunks(crate::load::INV_FRAME_LEN as usize) {
             let raw: RawNetworkMessage = deserialize(frame).unwrap();
-            assert!(matches!(raw.payload(), NetworkMessage::Inv(v) if v.len() == 1));
+            match raw.payload() {
+                NetworkMessage::Inv(v) if v.len() == 1 => seen.push(v[0]),
+                other => panic!("expected a one-entry inv, got {other:?}"),
+            }
         }
+        seen.dedup();
+        assert_eq!(seen.len(), 3, "every message announces another transaction");
+        // The next batch goes on numbering.
+        let first = b[..crate::load::INV_FRAME_LEN as usize].to_vec();
+        encode_inv_batch(&mut b, 3, &mut next);
+        assert_ne!(&b[..first.len()], &first[..]);
     }
 
     #[test]
@@ -300,7 +309,7 @@ mod tests {
                 let (s, _) = listener.accept().await.unwrap();
                 let _ = serve_conn(s, 1).await;
             });
-            let client = std::rc::Rc::new(BtcClient::default());
+            let client = std::rc::Rc::new(BtcClient);
             let mut conn = client.connect(addr, None).await.unwrap();
             conn.round_trip(42).await.unwrap();
             assert_eq!(conn.flood(10).await.unwrap(), 610);

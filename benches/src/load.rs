@@ -365,7 +365,7 @@ mod tests {
         tokio::task::LocalSet::new().block_on(
             &rt,
             drive(
-                Rc::new(Rc::new(BtcClient::default())),
+                Rc::new(Rc::new(BtcClient)),
                 TokioExec,
                 plan,
                 rx,

@@ -19,6 +19,9 @@ pub enum Metric {
     HandshakeP50,
     /// Handshake latency, 99th percentile (µs).
     HandshakeP99,
+    /// Handshakes per CPU-second (server + clients): the per-core cost of a
+    /// connection, whatever the latency.
+    HandshakePerCpu,
     /// Ping/pong round trips per second, all peers together.
     PingRate,
     /// Round-trip latency, median (µs).
@@ -44,10 +47,11 @@ pub enum Metric {
 }
 
 /// Every metric, in table order, with its label.
-pub const METRICS: [(Metric, &str); 14] = [
+pub const METRICS: [(Metric, &str); 15] = [
     (Metric::HandshakeRate, "handshakes/s"),
     (Metric::HandshakeP50, "handshake p50 (ms)"),
     (Metric::HandshakeP99, "handshake p99 (ms)"),
+    (Metric::HandshakePerCpu, "handshakes per CPU-s"),
     (Metric::PingRate, "ping round trips/s"),
     (Metric::PingP50, "round trip p50 (ms)"),
     (Metric::PingP99, "round trip p99 (ms)"),
@@ -68,6 +72,7 @@ impl Metric {
             Metric::HandshakeRate => "handshakes_per_s",
             Metric::HandshakeP50 => "handshake_p50_ms",
             Metric::HandshakeP99 => "handshake_p99_ms",
+            Metric::HandshakePerCpu => "handshakes_per_cpu_s",
             Metric::PingRate => "ping_rt_per_s",
             Metric::PingP50 => "ping_p50_ms",
             Metric::PingP99 => "ping_p99_ms",
@@ -100,6 +105,7 @@ impl Metric {
             Metric::PingP99 => s
                 .phase("ping")
                 .map(|p| ms(p.outcome.latency.percentile(99.0))),
+            Metric::HandshakePerCpu => s.phase("connect").and_then(|p| p.messages_per_cpu_second()),
             Metric::PingPerCpu => s.phase("ping").and_then(|p| p.messages_per_cpu_second()),
             Metric::InvRate => s.phase("flood").map(|p| p.rate()),
             Metric::InvMegabytes => s.phase("flood").map(|p| p.bytes_per_second() / 1e6),

@@ -59,7 +59,7 @@ pub fn run(kind: Kind, plan: Plan) -> io::Result<()> {
             local.block_on(
                 &rt,
                 drive(
-                    Rc::new(Rc::new(crate::btc::BtcClient::default())),
+                    Rc::new(Rc::new(crate::btc::BtcClient)),
                     crate::btc::TokioExec,
                     plan,
                     rx,
