@@ -364,13 +364,9 @@ mod tests {
         };
         tokio::task::LocalSet::new().block_on(
             &rt,
-            drive(
-                Rc::new(Rc::new(BtcClient)),
-                TokioExec,
-                plan,
-                rx,
-                move |r| sink.borrow_mut().push(r),
-            ),
+            drive(Rc::new(Rc::new(BtcClient)), TokioExec, plan, rx, move |r| {
+                sink.borrow_mut().push(r)
+            }),
         );
         let done: Vec<Outcome> = reports
             .borrow()

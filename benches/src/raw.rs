@@ -3,8 +3,13 @@
 //! Messages are records of the same sizes as the Bitcoin frames the other clients send
 //! (32 bytes for a ping, 61 for a one-entry `inv`), framed by the smallest header that
 //! can tell the server what to do: `[flag: u8][0][length: u16 LE]`. Flag 1 asks for the
-//! record back (ping → pong); flag 0 is consumed silently (inventory). On accept the
-//! server writes one byte, so the client's "handshake" is exactly TCP connect + accept.
+//! record back (ping → pong); flag 0 is consumed silently (inventory); flag 2 asks for
+//! a reply of the length its first two payload bytes give. On accept the server writes
+//! one byte, so the client's "handshake" is exactly TCP connect + accept — unless the
+//! run measures the handshake's floor (`peer-bench --raw-handshake`): then the server
+//! greets no one, and the client's handshake is the Bitcoin handshake's traffic without
+//! its protocol: a record of the client's first write out, one of the server's reply
+//! back, one of the client's second write out ([`HANDSHAKE_SIZES`]).
 //! Whatever peer-runtime does beyond this — framing checks, double SHA-256, typed
 //! decode, the state machine — is the cost the ratio "ours / raw" shows.
 
@@ -26,6 +31,16 @@ pub const HELLO: u8 = 0xA5;
 pub const ECHO: u8 = 1;
 /// Record flag: consume this record.
 pub const SINK: u8 = 0;
+/// Record flag: answer with a [`SINK`] record of the length (u16 LE) in the first two
+/// payload bytes.
+pub const REPLY: u8 = 2;
+/// The bytes of a peerwire handshake as the client sees them, one write each: its
+/// `version` frame out (24-byte header + 102-byte payload with peerwire's user agent);
+/// the server's `version`, `wtxidrelay`, `sendaddrv2` and `verack` back (BIP 339 and
+/// BIP 155 are negotiated between `version` and `verack`); its own `wtxidrelay`,
+/// `sendaddrv2` and `verack` out. (A test checks them against the bytes peer-core
+/// really writes.)
+pub const HANDSHAKE_SIZES: (u16, u16, u16) = (126, 126 + 3 * 24, 3 * 24);
 /// The record header: flag, zero, length (u16 LE, header included).
 pub const RECORD_HEADER: usize = 4;
 
@@ -81,6 +96,12 @@ pub fn scan(buf: &[u8], out: &mut Vec<u8>) -> Result<Scan, u16> {
         };
         if head[0] == ECHO {
             out.extend_from_slice(record);
+        } else if head[0] == REPLY {
+            let asked = match record.get(RECORD_HEADER..RECORD_HEADER + 2) {
+                Some(b) => u16::from_le_bytes([b[0], b[1]]),
+                None => return Err(len),
+            };
+            put_record(out, SINK, asked, 0x5a);
         }
         pos += usize::from(len);
         records += 1;
@@ -99,10 +120,13 @@ pub const IO_MEMORY: usize = 512 * 1024;
 /// idle connections cost only the socket and the task.
 const SERVER_BUF: usize = 16 * 1024;
 
-/// Serves one connection: hello, then echo/consume records until the client leaves.
-async fn serve_conn(mut s: TcpStream) -> io::Result<()> {
+/// Serves one connection: hello (if `greet`), then echo/consume/reply to records until
+/// the client leaves.
+async fn serve_conn(mut s: TcpStream, greet: bool) -> io::Result<()> {
     s.set_nodelay(true)?;
-    s.write_all(&[HELLO]).await?;
+    if greet {
+        s.write_all(&[HELLO]).await?;
+    }
     // Wait for data before allocating the buffer.
     let mut probe = [0u8; 1];
     if s.peek(&mut probe).await? == 0 {
@@ -131,8 +155,9 @@ async fn serve_conn(mut s: TcpStream) -> io::Result<()> {
 
 /// Runs the raw echo server on `threads` glommio executors, each with its own
 /// `SO_REUSEPORT` listener on `listen` (as peer-runtime does), until the process is
-/// killed. Prints `listening <addr>` once every executor is bound.
-pub fn serve(listen: SocketAddr, threads: usize) -> io::Result<()> {
+/// killed. Prints `listening <addr>` once every executor is bound. `greet`: write
+/// [`HELLO`] to every accepted connection (off for handshake-sized exchanges).
+pub fn serve(listen: SocketAddr, threads: usize, greet: bool) -> io::Result<()> {
     let threads = threads.max(1);
     let ready = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
     let mut handles = Vec::new();
@@ -154,7 +179,7 @@ pub fn serve(listen: SocketAddr, threads: usize) -> io::Result<()> {
                     match listener.accept().await {
                         Ok(s) => {
                             glommio::spawn_local(async move {
-                                let _ = serve_conn(s).await;
+                                let _ = serve_conn(s, greet).await;
                             })
                             .detach();
                         }
@@ -178,9 +203,20 @@ pub fn serve(listen: SocketAddr, threads: usize) -> io::Result<()> {
 #[derive(Default)]
 pub struct RawClient {
     batches: RefCell<HashMap<u32, Rc<Vec<u8>>>>,
+    /// Connect with the handshake's traffic ([`HANDSHAKE_SIZES`]) instead of waiting
+    /// for the server's hello (the server must not greet).
+    handshake: bool,
 }
 
 impl RawClient {
+    /// A client whose connects exchange the handshake's traffic (see the module docs).
+    pub fn handshake_sized() -> RawClient {
+        RawClient {
+            handshake: true,
+            ..RawClient::default()
+        }
+    }
+
     fn batch(&self, n: u32) -> Rc<Vec<u8>> {
         self.batches
             .borrow_mut()
@@ -217,13 +253,32 @@ impl Client for Rc<RawClient> {
         stream
             .set_nodelay(true)
             .map_err(|e| io::Error::other(e.to_string()))?;
-        let mut hello = [0u8; 1];
-        stream.read_exact(&mut hello).await?;
-        if hello[0] != HELLO {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "not the raw echo server",
-            ));
+        if self.handshake {
+            let (version, reply, verack) = HANDSHAKE_SIZES;
+            let mut out = Vec::with_capacity(usize::from(version));
+            put_record(&mut out, REPLY, version, 0);
+            out[RECORD_HEADER..RECORD_HEADER + 2].copy_from_slice(&reply.to_le_bytes());
+            stream.write_all(&out).await?;
+            let mut back = vec![0u8; usize::from(reply)];
+            stream.read_exact(&mut back).await?;
+            if back[..RECORD_HEADER] != [SINK, 0, reply.to_le_bytes()[0], reply.to_le_bytes()[1]] {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not a greeting-less raw echo server",
+                ));
+            }
+            out.clear();
+            put_record(&mut out, SINK, verack, 0);
+            stream.write_all(&out).await?;
+        } else {
+            let mut hello = [0u8; 1];
+            stream.read_exact(&mut hello).await?;
+            if hello[0] != HELLO {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not the raw echo server",
+                ));
+            }
         }
         Ok(RawConn {
             stream,
@@ -280,11 +335,83 @@ mod tests {
     /// sink flood closed by an echo barrier.
     #[test]
     fn client_and_server_over_loopback() {
+        every_phase(true, RawClient::default());
+    }
+
+    /// The same with handshake-sized connects against a server that does not greet.
+    #[test]
+    fn handshake_sized_connects_over_loopback() {
+        every_phase(false, RawClient::handshake_sized());
+    }
+
+    /// A handshake-sized client cannot mistake a greeting server for a silent one.
+    #[test]
+    fn a_handshake_sized_client_notices_a_greeting_server() {
+        let port = crate::spawn::free_port("127.0.0.1".parse().unwrap()).unwrap();
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        std::thread::spawn(move || serve(addr, 1, true));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let client = Rc::new(RawClient::handshake_sized());
+        let res = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(IO_MEMORY)
+            .make()
+            .unwrap()
+            .run(async move { client.connect(addr, None).await.map(|_| ()) });
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::InvalidData);
+    }
+
+    /// The handshake the raw client imitates is byte for byte as long as peerwire's.
+    #[test]
+    fn handshake_sizes_are_peerwires() {
+        use peer_core::{Config, Listener, Peer};
+        use std::time::Instant;
+        struct NoOne;
+        impl Listener for NoOne {}
+        // The seed-server's configuration (the defaults); both ends in one process.
+        let cfg = || {
+            let mut c = Config::new(wire_codec::Network::Regtest);
+            c.allow_self_connections = true;
+            std::sync::Arc::new(c)
+        };
+        let now = Instant::now();
+        let addr: SocketAddr = "127.0.0.1:18444".parse().unwrap();
+        let mut out = Peer::new_outbound(cfg(), addr, now, 1_700_000_000, 1);
+        let mut inb = Peer::new_inbound(cfg(), addr, now, 1_700_000_000, 2);
+        let sent = |p: &mut Peer| {
+            let n = p.transmit().len();
+            p.advance_transmit(n, now);
+            n
+        };
+        let relay = |from: &mut Peer, to: &mut Peer| {
+            let mut bytes = bytes::BytesMut::from(from.transmit());
+            let n = bytes.len();
+            from.advance_transmit(n, now);
+            to.handle_read(&mut bytes, now);
+            while let Some(ev) = to.poll_event() {
+                peer_core::dispatch(to, ev, &mut NoOne, now);
+            }
+            n
+        };
+        let version = relay(&mut out, &mut inb);
+        let reply = relay(&mut inb, &mut out);
+        let verack = sent(&mut out);
+        let (v, r, a) = HANDSHAKE_SIZES;
+        assert_eq!(
+            (version, reply, verack),
+            (usize::from(v), usize::from(r), usize::from(a))
+        );
+    }
+
+    fn every_phase(greet: bool, client: RawClient) {
         use crate::load::{drive, Plan};
         use crate::protocol::{Command, Report};
         let port = crate::spawn::free_port("127.0.0.1".parse().unwrap()).unwrap();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        std::thread::spawn(move || serve(addr, 1));
+        std::thread::spawn(move || serve(addr, 1, greet));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(addr).is_err() {
             assert!(std::time::Instant::now() < deadline, "server did not start");
@@ -318,7 +445,7 @@ mod tests {
             .make()
             .unwrap()
             .run(drive(
-                Rc::new(Rc::new(RawClient::default())),
+                Rc::new(Rc::new(client)),
                 GlommioExec,
                 plan,
                 rx,
@@ -346,6 +473,20 @@ mod tests {
         let mut out = Vec::new();
         assert_eq!(scan(&[1, 0, 3, 0, 9, 9], &mut out), Err(3));
         assert!(out.is_empty());
+        // A reply request too short to say how much it wants is garbage too.
+        assert_eq!(scan(&[REPLY, 0, 5, 0, 9], &mut out), Err(5));
+    }
+
+    #[test]
+    fn a_reply_request_gets_a_sink_record_of_the_length_asked() {
+        let mut buf = Vec::new();
+        put_record(&mut buf, REPLY, 126, 0);
+        buf[RECORD_HEADER..RECORD_HEADER + 2].copy_from_slice(&150u16.to_le_bytes());
+        let mut out = Vec::new();
+        let s = scan(&buf, &mut out).unwrap();
+        assert_eq!((s.consumed, s.records), (126, 1));
+        assert_eq!(out.len(), 150);
+        assert_eq!(&out[..RECORD_HEADER], &[SINK, 0, 150, 0]);
     }
 
     proptest! {

@@ -171,6 +171,9 @@ pub struct RunReport {
     pub peers: usize,
     /// Worker processes per system.
     pub workers: usize,
+    /// The raw system's connects exchanged the handshake's traffic (the floor of any
+    /// Bitcoin handshake) instead of TCP connect + accept alone.
+    pub raw_handshake: bool,
     /// One entry per round: the systems measured in it.
     pub rounds: Vec<Vec<SuiteResult>>,
 }
@@ -250,7 +253,13 @@ impl RunReport {
             }
         };
         at_least(
-            "handshakes/s ≥ 0.7 × raw TCP connect+accept".into(),
+            if self.raw_handshake {
+                "handshakes/s ≥ 0.7 × raw handshake-sized exchange (the floor; the issue's \
+                 goal is against connect+accept)"
+                    .into()
+            } else {
+                "handshakes/s ≥ 0.7 × raw TCP connect+accept".into()
+            },
             self.ratio(Kind::Raw, Metric::HandshakeRate),
             0.7,
         );
@@ -333,7 +342,11 @@ impl RunReport {
         let mut header = String::from("| metric |");
         let mut rule = String::from("|---|");
         for k in &kinds {
-            header.push_str(&format!(" {} |", k.label()));
+            if *k == Kind::Raw && self.raw_handshake {
+                header.push_str(" raw glommio (handshake-sized connects) |");
+            } else {
+                header.push_str(&format!(" {} |", k.label()));
+            }
             rule.push_str("---:|");
         }
         let others: Vec<Kind> = kinds.iter().copied().filter(|k| *k != Kind::Ours).collect();
@@ -463,6 +476,7 @@ impl RunReport {
             },
             "peers": self.peers,
             "workers": self.workers,
+            "raw_handshake": self.raw_handshake,
             "medians": medians,
             "ratios": ratios,
             "goals": goals,
@@ -578,6 +592,7 @@ mod tests {
             notes: Vec::new(),
             peers: 1000,
             workers: 1,
+            raw_handshake: false,
             rounds,
         }
     }

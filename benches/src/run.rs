@@ -35,6 +35,9 @@ pub struct RunConfig {
     /// Local addresses the workers connect from (see [`source_addresses`]; empty: the
     /// kernel's choice).
     pub sources: Vec<IpAddr>,
+    /// The raw system's connects exchange the handshake's traffic
+    /// ([`crate::raw::HANDSHAKE_SIZES`]) instead of TCP connect + accept alone.
+    pub raw_handshake: bool,
     /// Executor / worker threads of the baseline servers.
     pub server_threads: usize,
     /// The seed-server binary (found beside peer-bench when `None`).
@@ -133,7 +136,7 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
         }
         Kind::Raw | Kind::Tokio => {
             let exe = std::env::current_exe().map_err(err)?;
-            let args = vec![
+            let mut args = vec![
                 "serve".to_string(),
                 kind.name().into(),
                 "--listen".into(),
@@ -141,6 +144,9 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
                 "--threads".into(),
                 cfg.server_threads.to_string(),
             ];
+            if kind == Kind::Raw && cfg.raw_handshake {
+                args.push("--no-greeting".into());
+            }
             Server::start(&format!("{} server", kind.name()), &exe, &args, addr).map_err(err)
         }
     }
@@ -188,6 +194,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 workers: cfg.workers,
                 window: cfg.window,
                 sources: cfg.sources.clone(),
+                raw_handshake: cfg.raw_handshake,
                 phases: cfg.phases.clone(),
                 progress: cfg.progress,
             };
@@ -244,6 +251,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
         notes: cfg.notes.clone(),
         peers: cfg.peers,
         workers: cfg.workers,
+        raw_handshake: cfg.raw_handshake,
         rounds,
     })
 }

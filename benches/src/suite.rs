@@ -41,6 +41,8 @@ pub struct SuiteConfig {
     /// Local addresses the workers connect from, worker `w` from `sources[w % len]`
     /// (empty: the kernel's choice).
     pub sources: Vec<IpAddr>,
+    /// Raw clients connect with the handshake's traffic.
+    pub raw_handshake: bool,
     /// The phases, in order (without the final close).
     pub phases: Vec<Command>,
     /// Draw a progress bar on stderr.
@@ -175,6 +177,9 @@ pub fn run(cfg: &SuiteConfig, before_close: impl FnOnce()) -> Result<SuiteResult
             "--nonce-base".into(),
             ((w as u64) << 48).to_string(),
         ];
+        if cfg.raw_handshake && cfg.client == Kind::Raw {
+            args.push("--handshake-sized".into());
+        }
         if !cfg.sources.is_empty() {
             args.push("--source".into());
             args.push(cfg.sources[w % cfg.sources.len()].to_string());

@@ -20,7 +20,8 @@ fn emit(r: Report) {
 }
 
 /// Runs a worker of `kind` until `close` or the end of stdin.
-pub fn run(kind: Kind, plan: Plan) -> io::Result<()> {
+/// `handshake_sized`: raw clients connect with the handshake's traffic.
+pub fn run(kind: Kind, plan: Plan, handshake_sized: bool) -> io::Result<()> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in io::stdin().lock().lines() {
@@ -44,7 +45,11 @@ pub fn run(kind: Kind, plan: Plan) -> io::Result<()> {
                 .make()
                 .map_err(|e| io::Error::other(e.to_string()))?;
             ex.run(drive(
-                Rc::new(Rc::new(crate::raw::RawClient::default())),
+                Rc::new(Rc::new(if handshake_sized {
+                    crate::raw::RawClient::handshake_sized()
+                } else {
+                    crate::raw::RawClient::default()
+                })),
                 crate::raw::GlommioExec,
                 plan,
                 rx,

@@ -86,6 +86,11 @@ struct RunArgs {
     /// at most that range). Adds workers when there are fewer.
     #[arg(long, default_value_t = 0)]
     sources: usize,
+    /// The raw system's connects exchange the bytes of a peerwire handshake (version
+    /// out, version + negotiation + verack back, negotiation + verack out) instead of
+    /// TCP connect + accept alone: the floor any Bitcoin handshake pays.
+    #[arg(long)]
+    raw_handshake: bool,
     /// Load the ours and tokio servers with this client (ours or tokio) instead of each
     /// system's own: tells server costs from client costs.
     #[arg(long)]
@@ -125,6 +130,9 @@ struct WorkerArgs {
     /// Connect from this local address (any free port).
     #[arg(long)]
     source: Option<std::net::IpAddr>,
+    /// raw: connect with the handshake's traffic instead of waiting for a hello.
+    #[arg(long)]
+    handshake_sized: bool,
 }
 
 #[derive(Args, Debug)]
@@ -135,6 +143,9 @@ struct ServeArgs {
     listen: SocketAddr,
     #[arg(long)]
     threads: Option<usize>,
+    /// raw: do not write the hello byte on accept (handshake-sized connects).
+    #[arg(long)]
+    no_greeting: bool,
 }
 
 fn main() -> ExitCode {
@@ -171,13 +182,13 @@ fn worker(w: WorkerArgs) -> Result<(), String> {
         nonce_base: w.nonce_base,
         source: w.source,
     };
-    benches::worker::run(kind(&w.kind)?, plan).map_err(|e| e.to_string())
+    benches::worker::run(kind(&w.kind)?, plan, w.handshake_sized).map_err(|e| e.to_string())
 }
 
 fn serve(s: ServeArgs) -> Result<(), String> {
     let threads = s.threads.unwrap_or_else(benches::cpus);
     match kind(&s.kind)? {
-        Kind::Raw => benches::raw::serve(s.listen, threads),
+        Kind::Raw => benches::raw::serve(s.listen, threads, !s.no_greeting),
         Kind::Tokio => benches::btc::serve(s.listen, threads),
         Kind::Ours => return Err("ours is the seed-server example of peer-runtime".into()),
     }
@@ -285,6 +296,7 @@ fn run(a: RunArgs) -> Result<(), String> {
         client: a.client.as_deref().map(kind).transpose()?,
         window: a.window.max(1),
         sources,
+        raw_handshake: a.raw_handshake,
         server_threads: a.server_threads.unwrap_or_else(benches::cpus),
         seed_server: a.seed_server,
         seed_server_args: a.seed_server_args,
