@@ -81,9 +81,10 @@ struct RunArgs {
     /// Connects in flight per worker.
     #[arg(long, default_value_t = 256)]
     window: usize,
-    /// Spread the workers over this many 127.0.0.x source addresses (0: as many as the
-    /// kernel's ephemeral port range needs; each address reaches one server through
-    /// at most that range). Adds workers when there are fewer.
+    /// Spread the workers over this many 127.0.0.x source addresses (0: one per worker
+    /// when the targets are loopback; the kernel's free-port search slows as one
+    /// address's connections grow, and one address reaches a server through at most
+    /// its ephemeral port range). Adds workers when there are fewer.
     #[arg(long, default_value_t = 0)]
     sources: usize,
     /// The raw system's connects exchange the bytes of a peerwire handshake (version
