@@ -58,21 +58,27 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// choice) or `127.0.0.1` … `127.0.0.n`, worker `w` using the `w % n`-th.
 ///
 /// Why: one local address reaches one server through at most its ephemeral port range
-/// (`ports`, 28,232 by default; TIME_WAIT sockets of earlier rounds hold ports too), and
-/// well before that the kernel's search for a free port slows down: 19,000 connections
-/// from one address made 3,928 handshakes/s here, from three addresses 15,089. So with
-/// loopback targets (every `127/8` address is this machine's) each worker gets its own
-/// address by default; `asked` > 0 sets `n`. One worker uses one address, so `n` is at
-/// most `workers`. Targets elsewhere cannot be reached from `127.0.0.x`: asking to
-/// spread, or needing more than one port range per target, is then an error.
+/// (`ports`, 28,232 by default; TIME_WAIT sockets of earlier rounds hold ports too): past
+/// three quarters of it per target, the workers must spread over `127.0.0.x` (every
+/// `127/8` address is this machine's). `asked` > 0 sets `n` — worth it well before the
+/// range runs out (the kernel's search for a free port slows as one address's
+/// connections grow: 19,000 connections from one address made 3,928 handshakes/s here,
+/// from three 15,089), but not the default: a connection bound to a chosen port can
+/// meet the server's TIME_WAIT socket of an earlier connection on the same four-tuple
+/// (the server ports of earlier rounds come back), whose PAWS check drops the SYN
+/// (`TcpExtPAWSTimewait`) and costs a 1 s retransmission; the kernel's own port choice
+/// at `connect` avoids those. One worker uses one address, so `n` is at most
+/// `workers`. Targets elsewhere cannot be reached from `127.0.0.x`: asking to spread,
+/// or needing more than one port range per target, is then an error.
 ///
 /// ```
 /// use benches::run::source_addresses;
 /// let lo = ["127.0.0.1:8333".parse().unwrap()];
-/// assert!(source_addresses(0, 5_000, 1, 28_232, &lo).unwrap().is_empty());
-/// let three = source_addresses(0, 19_000, 3, 28_232, &lo).unwrap();
+/// assert!(source_addresses(0, 19_000, 3, 28_232, &lo).unwrap().is_empty());
+/// let three = source_addresses(0, 60_000, 7, 28_232, &lo).unwrap();
 /// assert_eq!(three.len(), 3);
 /// assert_eq!(three[2].to_string(), "127.0.0.3");
+/// assert_eq!(source_addresses(3, 19_000, 3, 28_232, &lo).unwrap().len(), 3);
 /// ```
 pub fn source_addresses(
     asked: usize,
@@ -84,16 +90,9 @@ pub fn source_addresses(
     let per_address = (ports * 3 / 4).max(1);
     let per_target = peers.div_ceil(targets.len().max(1));
     let needed = per_target.div_ceil(per_address);
-    let loopback = targets.iter().all(|t| t.ip().is_loopback());
-    let n = if asked > 0 {
-        asked
-    } else if loopback {
-        workers.max(needed)
-    } else {
-        needed
-    }
-    .min(workers.max(1))
-    .min(254);
+    let n = if asked > 0 { asked } else { needed }
+        .min(workers.max(1))
+        .min(254);
     if n <= 1 {
         return Ok(Vec::new());
     }
@@ -313,21 +312,24 @@ mod tests {
     }
 
     #[test]
-    fn with_loopback_targets_each_worker_has_its_own_address() {
-        assert!(source_addresses(0, 9_000, 1, 28_232, &lo(1))
+    fn one_address_while_one_port_range_suffices() {
+        assert!(source_addresses(0, 21_174, 3, 28_232, &lo(1))
             .unwrap()
             .is_empty());
         assert_eq!(
-            source_addresses(0, 10_000, 2, 28_232, &lo(1))
+            source_addresses(0, 21_175, 3, 28_232, &lo(1))
                 .unwrap()
                 .len(),
             2
         );
+        // Two targets: each gets half the peers, one range each is enough.
+        assert!(source_addresses(0, 40_000, 5, 28_232, &lo(2))
+            .unwrap()
+            .is_empty());
+        // A narrow port range needs more addresses for the same peers.
         assert_eq!(
-            source_addresses(0, 40_000, 5, 28_232, &lo(2))
-                .unwrap()
-                .len(),
-            5
+            source_addresses(0, 10_000, 8, 4_000, &lo(1)).unwrap().len(),
+            4
         );
     }
 

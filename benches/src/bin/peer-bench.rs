@@ -81,10 +81,9 @@ struct RunArgs {
     /// Connects in flight per worker.
     #[arg(long, default_value_t = 256)]
     window: usize,
-    /// Spread the workers over this many 127.0.0.x source addresses (0: one per worker
-    /// when the targets are loopback; the kernel's free-port search slows as one
-    /// address's connections grow, and one address reaches a server through at most
-    /// its ephemeral port range). Adds workers when there are fewer.
+    /// Spread the workers over this many 127.0.0.x source addresses (0: only when one
+    /// address's ephemeral port range is too few for the peers per target). Adds
+    /// workers when there are fewer. See the benches README on TIME_WAIT.
     #[arg(long, default_value_t = 0)]
     sources: usize,
     /// The raw system's connects exchange the bytes of a peerwire handshake (version
