@@ -347,14 +347,7 @@ mod tests {
     /// A handshake-sized client cannot mistake a greeting server for a silent one.
     #[test]
     fn a_handshake_sized_client_notices_a_greeting_server() {
-        let port = crate::spawn::free_port("127.0.0.1".parse().unwrap()).unwrap();
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        std::thread::spawn(move || serve(addr, 1, true));
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            assert!(std::time::Instant::now() < deadline, "server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let addr = start_server(true);
         let client = Rc::new(RawClient::handshake_sized());
         let res = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(IO_MEMORY)
@@ -406,9 +399,8 @@ mod tests {
         );
     }
 
-    fn every_phase(greet: bool, client: RawClient) {
-        use crate::load::{drive, Plan};
-        use crate::protocol::{Command, Report};
+    /// Starts a raw server on a free port (on its own threads) and waits until it accepts.
+    fn start_server(greet: bool) -> SocketAddr {
         let port = crate::spawn::free_port("127.0.0.1".parse().unwrap()).unwrap();
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         std::thread::spawn(move || serve(addr, 1, greet));
@@ -417,6 +409,13 @@ mod tests {
             assert!(std::time::Instant::now() < deadline, "server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+        addr
+    }
+
+    fn every_phase(greet: bool, client: RawClient) {
+        use crate::load::{drive, Plan};
+        use crate::protocol::{Command, Report};
+        let addr = start_server(greet);
         let (tx, rx) = std::sync::mpsc::channel();
         let short = Duration::from_millis(150);
         for c in [

@@ -336,12 +336,16 @@ fn caller_owned_streams_can_be_handed_over() {
     srv.shutdown();
 }
 
-#[test]
-fn inbound_per_ip_limit_refuses_extra_connections() {
-    let log = Arc::new(PingLog::default());
+/// A one-executor server that takes at most two inbound peers per IP address.
+fn server_with_two_per_ip() -> Runtime {
     let mut limits = Limits::default();
     limits.max_inbound_per_ip = 2;
-    let srv = server(1, limits, log);
+    server(1, limits, Arc::new(PingLog::default()))
+}
+
+#[test]
+fn inbound_per_ip_limit_refuses_extra_connections() {
+    let srv = server_with_two_per_ip();
     let cli = client(1);
     let addr = srv.local_addr().unwrap();
     let peers: Vec<PeerHandle> = (0..3)
@@ -371,10 +375,7 @@ fn inbound_per_ip_limit_refuses_extra_connections() {
 /// limit counts each source apart), and an address the machine lacks is a typed error.
 #[test]
 fn outbound_peers_connect_from_the_local_address_asked_for() {
-    let log = Arc::new(PingLog::default());
-    let mut limits = Limits::default();
-    limits.max_inbound_per_ip = 2;
-    let srv = server(1, limits, log);
+    let srv = server_with_two_per_ip();
     let cli = client(2);
     let addr = srv.local_addr().unwrap();
     let from = |last: u8| SocketAddr::from(([127, 0, 0, last], 0));
