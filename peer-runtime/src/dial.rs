@@ -27,6 +27,13 @@ const EINPROGRESS: i32 = 115;
 /// remote refuses or the network fails. There is no timeout here: race the future
 /// against a timer (the runtime's connects do, with [`Limits::connect_timeout`]).
 ///
+/// With port 0 the port is picked when binding, before the remote is known, so the
+/// kernel cannot steer clear of a four-tuple the remote still holds in TIME_WAIT from an
+/// earlier connection; the remote may then drop the SYN, and the connect takes a
+/// retransmission (1 s) longer. Thousands of connections to one server from one
+/// address, opened and closed again and again, meet that; a node's outbound peers (one
+/// connection per remote) hardly do.
+///
 /// ```
 /// use peer_runtime::dial::connect_from;
 ///
