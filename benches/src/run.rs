@@ -62,8 +62,8 @@ const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// three quarters of it per target, the workers must spread over `127.0.0.x` (every
 /// `127/8` address is this machine's). `asked` > 0 sets `n` — worth it well before the
 /// range runs out (the kernel's search for a free port slows as one address's
-/// connections grow: 19,000 connections from one address made 3,928 handshakes/s here,
-/// from three 15,089), but not the default: a connection bound to a chosen port can
+/// connections grow: 19,000 connections from one address made 3,928–4,404 handshakes/s here,
+/// from three 15,089–17,436), but not the default: a connection bound to a chosen port can
 /// meet the server's TIME_WAIT socket of an earlier connection on the same four-tuple
 /// (the server ports of earlier rounds come back), whose PAWS check drops the SYN
 /// (`TcpExtPAWSTimewait`) and costs a 1 s retransmission; the kernel's own port choice
