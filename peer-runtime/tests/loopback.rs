@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use peer_core::{Config, DisconnectReason, Listener, NonceSet, Peer};
-use peer_runtime::{Delivery, Direction, Limits, Notification, PeerHandle, Runtime};
+use peer_runtime::{
+    Delivery, Direction, Limits, Notification, PeerHandle, Runtime, RuntimeBuilder,
+};
 use wire_codec::message::{Ping, ServiceFlags};
 use wire_codec::{Message, Network};
 
@@ -25,12 +27,31 @@ fn config() -> Config {
     c
 }
 
-fn server(executors: usize, limits: Limits, pings: Arc<PingLog>) -> Runtime {
+/// The tests' runtimes: their own nonce set, one executor unless told, little io_uring
+/// memory.
+fn builder() -> RuntimeBuilder {
     Runtime::builder(Network::Regtest)
         .configure(|c| *c = config())
+        .executors(1)
+        .io_memory(128 * 1024)
+}
+
+/// A one-executor server on a free loopback port whose peers get `factory`'s listeners.
+fn server_with<F>(factory: F) -> Runtime
+where
+    F: Fn(&PeerHandle) -> Box<dyn Listener> + Send + Sync + 'static,
+{
+    builder()
+        .listen("127.0.0.1:0".parse().unwrap())
+        .listener_factory(factory)
+        .start()
+        .expect("server starts")
+}
+
+fn server(executors: usize, limits: Limits, pings: Arc<PingLog>) -> Runtime {
+    builder()
         .executors(executors)
         .limits(limits)
-        .io_memory(128 * 1024)
         .listen("127.0.0.1:0".parse().unwrap())
         .listener_factory(move |_h| {
             Box::new(PingRecorder { log: pings.clone() }) as Box<dyn Listener>
@@ -40,10 +61,8 @@ fn server(executors: usize, limits: Limits, pings: Arc<PingLog>) -> Runtime {
 }
 
 fn client(executors: usize) -> Runtime {
-    Runtime::builder(Network::Regtest)
-        .configure(|c| *c = config())
+    builder()
         .executors(executors)
-        .io_memory(128 * 1024)
         .start()
         .expect("client starts")
 }
@@ -458,13 +477,7 @@ fn connect_times_out_when_syns_go_unanswered() {
     }
     let mut limits = Limits::default();
     limits.connect_timeout = Duration::from_millis(300);
-    let cli = Runtime::builder(Network::Regtest)
-        .configure(|c| *c = config())
-        .executors(1)
-        .limits(limits)
-        .io_memory(128 * 1024)
-        .start()
-        .unwrap();
+    let cli = builder().limits(limits).start().unwrap();
     let started = Instant::now();
     let err = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap_err();
     match &err {
@@ -491,14 +504,7 @@ impl Listener for Fragile {
 
 #[test]
 fn a_panicking_listener_ends_only_its_peer() {
-    let srv = Runtime::builder(Network::Regtest)
-        .configure(|c| *c = config())
-        .executors(1)
-        .io_memory(128 * 1024)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .listener_factory(|_| Box::new(Fragile) as Box<dyn Listener>)
-        .start()
-        .unwrap();
+    let srv = server_with(|_| Box::new(Fragile) as Box<dyn Listener>);
     let cli = client(1);
     let addr = srv.local_addr().unwrap();
     let a = cli.connect(addr).wait_timeout(LONG).unwrap().unwrap();
@@ -560,14 +566,7 @@ impl Listener for TokenEcho {
 fn tokens_queued_by_a_listener_come_back_to_the_listener() {
     let sent = Arc::new(Mutex::new(Vec::new()));
     let s = sent.clone();
-    let srv = Runtime::builder(Network::Regtest)
-        .configure(|c| *c = config())
-        .executors(1)
-        .io_memory(128 * 1024)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .listener_factory(move |_| Box::new(TokenEcho { sent: s.clone() }) as Box<dyn Listener>)
-        .start()
-        .unwrap();
+    let srv = server_with(move |_| Box::new(TokenEcho { sent: s.clone() }) as Box<dyn Listener>);
     let cli = client(1);
     let p = handshaken(&cli, srv.local_addr().unwrap());
     // Handle notifications (runtime tokens) resolve as before ...
@@ -593,19 +592,12 @@ fn tokens_queued_by_a_listener_come_back_to_the_listener() {
 fn a_panicking_listener_factory_ends_only_that_peer() {
     let made = Arc::new(AtomicUsize::new(0));
     let m = made.clone();
-    let srv = Runtime::builder(Network::Regtest)
-        .configure(|c| *c = config())
-        .executors(1)
-        .io_memory(128 * 1024)
-        .listen("127.0.0.1:0".parse().unwrap())
-        .listener_factory(move |_| {
-            if m.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
-                panic!("factory bug");
-            }
-            Box::new(Fragile) as Box<dyn Listener>
-        })
-        .start()
-        .unwrap();
+    let srv = server_with(move |_| {
+        if m.fetch_add(1, Ordering::SeqCst) % 2 == 1 {
+            panic!("factory bug");
+        }
+        Box::new(Fragile) as Box<dyn Listener>
+    });
     let cli = client(1);
     let addr = srv.local_addr().unwrap();
     let good = handshaken(&cli, addr);
@@ -634,10 +626,7 @@ fn a_panicking_listener_factory_ends_only_that_peer() {
 #[test]
 fn a_panicking_factory_of_an_outbound_peer_reports_why() {
     let srv = server(1, Limits::default(), Arc::default());
-    let cli = Runtime::builder(Network::Regtest)
-        .configure(|c| *c = config())
-        .executors(1)
-        .io_memory(128 * 1024)
+    let cli = builder()
         .listener_factory(|_| panic!("outbound factory bug"))
         .start()
         .unwrap();
