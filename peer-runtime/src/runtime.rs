@@ -319,6 +319,21 @@ impl Runtime {
         &self.shared.cores[i]
     }
 
+    /// The one request behind the four `connect*` methods.
+    fn connect_request(
+        &self,
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+        listener: Option<Box<dyn Listener + Send>>,
+    ) -> PeerRequest {
+        self.request(|reply| Control::Connect {
+            addr,
+            local,
+            listener,
+            reply,
+        })
+    }
+
     fn request(&self, make: impl FnOnce(crate::core::PeerReply) -> Control) -> PeerRequest {
         let (reply, answer) = pending(|| Err(Error::ShuttingDown));
         if self.shared.shutting_down.load(Ordering::Acquire) {
@@ -332,12 +347,7 @@ impl Runtime {
     /// Connects to `addr` on the next executor (round robin); the answer is the peer
     /// (its handshake runs on) or why it could not be made.
     pub fn connect(&self, addr: SocketAddr) -> PeerRequest {
-        self.request(|reply| Control::Connect {
-            addr,
-            local: None,
-            listener: None,
-            reply,
-        })
+        self.connect_request(addr, None, None)
     }
 
     /// Like [`Runtime::connect`], with this peer's own listener instead of one from
@@ -347,12 +357,7 @@ impl Runtime {
         addr: SocketAddr,
         listener: Box<dyn Listener + Send>,
     ) -> PeerRequest {
-        self.request(|reply| Control::Connect {
-            addr,
-            local: None,
-            listener: Some(listener),
-            reply,
-        })
+        self.connect_request(addr, None, Some(listener))
     }
 
     /// Like [`Runtime::connect`], from the local address `local` (port 0: any free
@@ -379,12 +384,7 @@ impl Runtime {
     /// server.shutdown();
     /// ```
     pub fn connect_from(&self, addr: SocketAddr, local: SocketAddr) -> PeerRequest {
-        self.request(|reply| Control::Connect {
-            addr,
-            local: Some(local),
-            listener: None,
-            reply,
-        })
+        self.connect_request(addr, Some(local), None)
     }
 
     /// Like [`Runtime::connect_from`], with this peer's own listener.
@@ -394,12 +394,7 @@ impl Runtime {
         local: SocketAddr,
         listener: Box<dyn Listener + Send>,
     ) -> PeerRequest {
-        self.request(|reply| Control::Connect {
-            addr,
-            local: Some(local),
-            listener: Some(listener),
-            reply,
-        })
+        self.connect_request(addr, Some(local), Some(listener))
     }
 
     /// Takes over a connection the caller made (through a proxy, a custom dialer, or
