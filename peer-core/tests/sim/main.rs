@@ -1,5 +1,6 @@
 //! The simulation suite: two peers wired in memory under a virtual clock.
 
+mod driver_contract;
 mod handshake;
 mod harness;
 mod inventory;
