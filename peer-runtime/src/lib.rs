@@ -80,7 +80,6 @@ pub mod limits;
 mod mailbox;
 pub mod options;
 pub mod pending;
-mod read_buffer;
 pub mod runtime;
 
 pub use crate::core::ListenerFactory;
