@@ -40,13 +40,15 @@
 //! - [`stats`]: [`StatsSnapshot`] and [`Features`].
 //! - [`log`]: one-line message summaries and hex dumps for `tracing`.
 //! - [`error`]: the crate's error, [`Error`].
-//! - [`fuzzing`]: [`fuzzing::fuzz_peer`], the entry point of the fuzz target.
+//! - `fuzzing` (feature `fuzzing`): `fuzzing::fuzz_peer`, the
+//!   entry point of the fuzz target.
 
 #![forbid(unsafe_code)]
 
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 pub mod handshake;
 pub mod inventory;
