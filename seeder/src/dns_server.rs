@@ -75,19 +75,36 @@ pub fn start(addr: SocketAddr, workers: usize, ctx: DnsContext) -> Result<Socket
 fn udp_worker(sock: UdpSocket, ctx: DnsContext, seed: u64) {
     let mut rng = SmallRng::seed_from_u64(rand::random::<u64>() ^ seed);
     let mut buf = [0u8; 4096];
+    // The snapshot is re-read every few hundred queries (and at least every 100 ms):
+    // one shared lock per query would bounce its cache line between the workers.
+    let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
+    let mut good = current(&ctx.good);
+    let mut since = 0u32;
+    let mut answered = 0u64;
     loop {
+        since += 1;
+        if since >= 256 {
+            since = 0;
+            good = current(&ctx.good);
+            metrics::add(&ctx.metrics.dns_udp, std::mem::take(&mut answered));
+        }
         let (n, from) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
             Err(e) => {
-                debug!("dns udp recv: {e}");
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) {
+                    debug!("dns udp recv: {e}");
+                }
+                since = 256; // idle: refresh the snapshot and the counter
                 continue;
             }
         };
-        let good = current(&ctx.good);
         match respond(&ctx.zone, &good, &buf[..n], Transport::Udp, &mut rng) {
             Some(out) => {
                 let _ = sock.send_to(&out, from);
-                metrics::add(&ctx.metrics.dns_udp, 1);
+                answered += 1;
             }
             None => metrics::add(&ctx.metrics.dns_dropped, 1),
         }

@@ -56,9 +56,14 @@ fn main() -> ExitCode {
         .init();
     let a = Args::parse();
     if a.print_layout {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for (ip, b) in sim::layout(a.nodes, a.seed) {
-            println!("{ip} {b:?}");
+            if writeln!(out, "{ip} {b:?}").is_err() {
+                break; // the reader stopped reading: fine
+            }
         }
+        let _ = out.flush();
         return ExitCode::SUCCESS;
     }
     let spec = SimSpec {
