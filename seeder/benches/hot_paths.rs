@@ -8,6 +8,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use hickory_proto::rr::RecordType;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
+use seeder::answer_cache::AnswerCache;
 use seeder::db::{NodeDb, Outcome};
 use seeder::dns::{query_bytes, respond, Transport, Zone};
 use seeder::goodset::GoodSet;
@@ -52,6 +53,12 @@ fn dns(c: &mut Criterion) {
             b.iter(|| respond(&zone, &good, black_box(&q), Transport::Udp, &mut rng))
         });
     }
+    let shared = std::sync::Arc::new(good.clone());
+    let mut cache = AnswerCache::default();
+    let q = query_bytes(1, "seed.example.org.", RecordType::A);
+    g.bench_function("a_apex_pooled", |b| {
+        b.iter(|| cache.respond(&zone, &shared, black_box(&q), &mut rng))
+    });
     g.finish();
 }
 

@@ -148,6 +148,40 @@ pub fn parse_filter(label: &[u8]) -> Option<u64> {
     u64::from_str_radix(s, 16).ok()
 }
 
+/// The cache key of a query whose answer is a random set of addresses (A or AAAA at
+/// the apex or a filter name, over UDP), or `None` for every other query. The key holds
+/// the name's exact bytes (case included: resolvers check the echo), the type, the
+/// recursion-desired bit and the EDNS size.
+pub fn address_query_key(zone: &Zone, msg: &Message, key: &mut Vec<u8>) -> bool {
+    key.clear();
+    if msg.message_type() != MessageType::Query
+        || msg.op_code() != OpCode::Query
+        || msg.queries().len() != 1
+    {
+        return false;
+    }
+    let q = &msg.queries()[0];
+    if q.query_class() != DNSClass::IN
+        || !matches!(q.query_type(), RecordType::A | RecordType::AAAA)
+        || !matches!(zone.classify(q.name()), Target::Apex(_))
+    {
+        return false;
+    }
+    let edns = match msg.extensions() {
+        Some(e) if e.version() > 0 => return false,
+        Some(e) => e.max_payload().clamp(512, MAX_EDNS_PAYLOAD),
+        None => 0,
+    };
+    key.extend_from_slice(&edns.to_be_bytes());
+    key.push(u8::from(msg.recursion_desired()));
+    key.extend_from_slice(&u16::from(q.query_type()).to_be_bytes());
+    for label in q.name().iter() {
+        key.push(label.len() as u8);
+        key.extend_from_slice(label);
+    }
+    true
+}
+
 enum Target {
     /// The zone itself, or a filter name (the mask; 0 = no filter).
     Apex(u64),
@@ -180,8 +214,19 @@ pub fn respond<R: Rng + ?Sized>(
 ) -> Option<Vec<u8>> {
     let msg = match Message::from_vec(query) {
         Ok(m) => m,
-        Err(_) => return formerr(query),
+        Err(_) => return formerr_for(query),
     };
+    respond_to(zone, good, &msg, transport, rng)
+}
+
+/// [`respond`] for a query hickory-proto has already parsed.
+pub fn respond_to<R: Rng + ?Sized>(
+    zone: &Zone,
+    good: &GoodSet,
+    msg: &Message,
+    transport: Transport,
+    rng: &mut R,
+) -> Option<Vec<u8>> {
     if msg.message_type() != MessageType::Query {
         return None;
     }
@@ -289,7 +334,7 @@ fn our_edns() -> Edns {
 }
 
 /// FORMERR for a query whose header reads (and is a query); nothing otherwise.
-fn formerr(query: &[u8]) -> Option<Vec<u8>> {
+pub fn formerr_for(query: &[u8]) -> Option<Vec<u8>> {
     let header = Header::read(&mut BinDecoder::new(query)).ok()?;
     if header.message_type() != MessageType::Query {
         return None;

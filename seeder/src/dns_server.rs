@@ -13,6 +13,7 @@ use rand::SeedableRng;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{debug, warn};
 
+use crate::answer_cache::AnswerCache;
 use crate::dns::{respond, Transport, Zone};
 use crate::error::Error;
 use crate::goodset::{current, SharedGood};
@@ -79,6 +80,7 @@ fn udp_worker(sock: UdpSocket, ctx: DnsContext, seed: u64) {
     // one shared lock per query would bounce its cache line between the workers.
     let _ = sock.set_read_timeout(Some(Duration::from_millis(100)));
     let mut good = current(&ctx.good);
+    let mut cache = AnswerCache::default();
     let mut since = 0u32;
     let mut answered = 0u64;
     loop {
@@ -101,7 +103,7 @@ fn udp_worker(sock: UdpSocket, ctx: DnsContext, seed: u64) {
                 continue;
             }
         };
-        match respond(&ctx.zone, &good, &buf[..n], Transport::Udp, &mut rng) {
+        match cache.respond(&ctx.zone, &good, &buf[..n], &mut rng) {
             Some(out) => {
                 let _ = sock.send_to(&out, from);
                 answered += 1;

@@ -28,7 +28,8 @@
 //! - [`db`]: the in-memory node table and crawl schedule; [`store`]: SQLite.
 //! - [`crawler`]: probes on peer-runtime.
 //! - [`goodset`]: the good-node snapshot and answer selection; [`dns`]: answers;
-//!   [`dns_server`]: UDP and TCP.
+//!   [`answer_cache`]: per-worker pools of address answers; [`dns_server`]: UDP and
+//!   TCP.
 //! - [`seed_node`]: `--p2p-listen`. [`dump`]: `dnsseed.dump`. [`metrics`]: counters
 //!   and `/metrics`.
 //! - [`sim`]: `sim-net`, the simulated network of the tests and measurements.
@@ -37,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 pub mod addr;
+pub mod answer_cache;
 pub mod app;
 pub mod cli;
 pub mod crawler;
