@@ -315,8 +315,13 @@ pub fn respond_to<R: Rng + ?Sized>(
     if resp.answers().is_empty() {
         resp.add_name_server(zone.soa.clone()); // NODATA: the SOA for negative caching
     }
+    encode_within(&mut resp, limit)
+}
+
+/// Encodes `resp` in at most `limit` bytes: records are dropped from the end (answers,
+/// then authority) and TC is set until it fits; `None` if even the bare header does not.
+pub fn encode_within(resp: &mut Message, limit: usize) -> Option<Vec<u8>> {
     let mut bytes = resp.to_vec().ok()?;
-    // Truncation: drop records until the answer fits and say so (TC).
     while bytes.len() > limit {
         if resp.answers_mut().pop().is_none() && resp.name_servers_mut().pop().is_none() {
             return None;
@@ -500,6 +505,23 @@ mod tests {
         .unwrap();
         assert!(r.len() <= MAX_EDNS_PAYLOAD as usize && r.len() > 512);
         assert_eq!(Message::from_vec(&r).unwrap().answers().len(), MAX_ANSWERS);
+    }
+
+    #[test]
+    fn oversized_answers_are_cut_and_flagged() {
+        let m = ask("seed.test.", RecordType::A);
+        let full = m.to_vec().unwrap();
+        let mut cut = m.clone();
+        let bytes = encode_within(&mut cut, full.len() - 1).unwrap();
+        assert!(bytes.len() < full.len());
+        let back = Message::from_vec(&bytes).unwrap();
+        assert!(back.truncated());
+        assert_eq!(back.answers().len(), m.answers().len() - 1);
+        let mut tiny = m.clone();
+        assert!(encode_within(&mut tiny, 11).is_none());
+        let mut fits = m.clone();
+        let same = Message::from_vec(&encode_within(&mut fits, full.len()).unwrap()).unwrap();
+        assert!(!same.truncated());
     }
 
     proptest! {
