@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use peer_core::{DisconnectReason, Listener, Peer};
 use peer_runtime::{PeerHandle, PeerRequest, Runtime};
-use tracing::{debug, info, warn};
+use tracing::{info, trace, warn};
 use wire_codec::message::{Addr, AddrV2, Reject, Version};
 use wire_codec::Message;
 
@@ -150,7 +150,7 @@ impl Listener for ProbeListener {
             (_, _, DisconnectReason::Decode(_)) => Outcome::Garbage,
             _ => Outcome::Failure,
         };
-        debug!(seq = self.seq, %reason, ?outcome, "probe ended");
+        trace!(seq = self.seq, %reason, ?outcome, "probe ended");
         self.report(outcome);
     }
 }
