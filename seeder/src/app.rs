@@ -139,7 +139,9 @@ impl Seeder {
             metrics::serve(l, metrics.clone());
         }
 
-        let (store_tx, store_rx) = std::sync::mpsc::channel::<Vec<Node>>();
+        // Bounded: when SQLite falls behind, the crawler waits for it instead of piling
+        // up batches in memory.
+        let (store_tx, store_rx) = std::sync::mpsc::sync_channel::<Vec<Node>>(4);
         let store_thread = std::thread::Builder::new()
             .name("store".into())
             .spawn(move || {

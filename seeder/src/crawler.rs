@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -173,8 +173,8 @@ pub struct CrawlerParts {
     pub good: SharedGood,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// Changed rows go here (the store thread).
-    pub store_tx: Sender<Vec<Node>>,
+    /// Changed rows go here (the store thread; a bounded channel).
+    pub store_tx: SyncSender<Vec<Node>>,
     /// `--dump PATH`.
     pub dump: Option<PathBuf>,
     /// Set to stop.

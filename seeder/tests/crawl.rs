@@ -197,6 +197,49 @@ fn crawls_serves_only_good_nodes_and_restarts_from_the_db() {
     assert_eq!(s.terminate(), Some(0));
     drop(net);
 
+    // The database: what each kind of node told us, and the bans.
+    let nodes = seeder::store::Store::open(&db).unwrap().load().unwrap();
+    let mut seen = HashMap::new();
+    for n in nodes {
+        let (addr, services, version, height, ua) =
+            (n.addr, n.services, n.version, n.height, n.user_agent);
+        let (last_try, last_success, ban_till) = (n.last_try, n.last_success, n.ban_till);
+        let Some(b) = layout.get(&addr.ip()) else {
+            assert_eq!(last_success, 0, "a fake address {addr} answered");
+            continue;
+        };
+        *seen.entry(*b).or_insert(0) += 1;
+        match b {
+            Behaviour::Good => {
+                assert!(
+                    last_success > 0 && version >= 70001 && services & 1 == 1,
+                    "{addr}"
+                );
+                assert_eq!(height, 100);
+                assert!(ua.contains("sim-net"), "{ua}");
+            }
+            Behaviour::OldVersion => assert!(last_try == 0 || version == 60000, "{addr} {version}"),
+            Behaviour::NoNetwork => assert!(last_try == 0 || services & 1 == 0, "{addr}"),
+            Behaviour::WrongNetwork => {
+                assert_eq!(last_success, 0);
+                assert!(last_try == 0 || ban_till > last_try, "{addr} not banned");
+            }
+            Behaviour::Silent | Behaviour::Dead => assert_eq!(last_success, 0, "{addr}"),
+            Behaviour::Poisoner => {}
+        }
+    }
+    for b in [
+        Behaviour::WrongNetwork,
+        Behaviour::OldVersion,
+        Behaviour::NoNetwork,
+        Behaviour::Dead,
+    ] {
+        assert!(
+            seen.get(&b).copied().unwrap_or(0) > 0,
+            "no {b:?} node in the database"
+        );
+    }
+
     // Restart: no --seed, the network is gone; the DB alone serves good nodes at once.
     let dns2 = free_port();
     let _s2 = seeder(

@@ -16,7 +16,13 @@ use support::*;
 fn malformed_queries_get_formerr_or_nothing_and_never_crash() {
     let dir = temp_dir("dns-input");
     let port = free_port();
-    let _s = seeder(port, &dir.join("db.sqlite"), &[], &[]);
+    let mport = free_port();
+    let s = seeder(
+        port,
+        &dir.join("db.sqlite"),
+        &[],
+        &["--metrics-listen", &format!("127.0.0.1:{mport}")],
+    );
     let ok = eventually(20, || udp_query(port, "seed.test.", RecordType::SOA)).expect("server up");
     assert_eq!(ok.answers().len(), 1);
 
@@ -77,5 +83,25 @@ fn malformed_queries_get_formerr_or_nothing_and_never_crash() {
     // Still serving.
     let r = udp_query(port, "seed.test.", RecordType::NS).unwrap();
     assert_eq!(r.answers().len(), 1);
+
+    // Prometheus metrics count what happened (UDP counts are published in batches, at
+    // the latest 100 ms after the worker goes idle).
+    std::thread::sleep(Duration::from_millis(300));
+    let mut m = TcpStream::connect(("127.0.0.1", mport)).unwrap();
+    m.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+    let mut body = String::new();
+    m.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200 OK"), "{body}");
+    let value = |name: &str| -> u64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(&format!("peerwire_seeder_{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+    };
+    assert!(value("dns_udp_queries_total") >= 5, "{body}");
+    assert!(value("dns_tcp_queries_total") >= 1, "{body}");
+    assert!(value("dns_dropped_total") >= 1, "{body}");
+    assert_eq!(value("known_nodes"), 0);
+    assert_eq!(s.terminate(), Some(0));
     let _ = std::fs::remove_dir_all(&dir);
 }
