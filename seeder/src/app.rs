@@ -103,8 +103,23 @@ impl Seeder {
         )?;
         info!(%dns_addr, "DNS answering over UDP and TCP");
 
+        // Probes need descriptors: raise the soft limit to the hard one, and keep the
+        // concurrency under it (a probe refused for want of a descriptor would count as
+        // the node's failure).
+        let nofile = rlimit::utils::increase_nofile_limit(u64::MAX).unwrap_or(1024) as usize;
+        let room = nofile.saturating_sub(512).max(16);
+        let concurrency = if args.concurrency > room {
+            warn!(
+                asked = args.concurrency,
+                open_files = nofile,
+                "--concurrency lowered to {room}: not enough file descriptors"
+            );
+            room
+        } else {
+            args.concurrency.max(1)
+        };
         let mut limits = Limits::default();
-        limits.max_peers = limits.max_peers.max(args.concurrency + 256);
+        limits.max_peers = concurrency + 256;
         limits.connect_timeout = Duration::from_secs(5);
         let mut builder = Runtime::builder(args.network)
             .configure(|c| {
@@ -155,7 +170,7 @@ impl Seeder {
         let parts = CrawlerParts {
             db,
             runtime: runtime.clone(),
-            concurrency: args.concurrency.max(1),
+            concurrency,
             good,
             metrics: metrics.clone(),
             store_tx,

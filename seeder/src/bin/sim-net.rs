@@ -66,6 +66,8 @@ fn main() -> ExitCode {
         let _ = out.flush();
         return ExitCode::SUCCESS;
     }
+    // Every node is a listening socket, every connection another: use the hard limit.
+    let _ = rlimit::utils::increase_nofile_limit(u64::MAX);
     let spec = SimSpec {
         network: a.network,
         nodes: a.nodes,
