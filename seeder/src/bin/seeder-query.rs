@@ -46,15 +46,18 @@ fn main() -> ExitCode {
     };
     match Message::from_vec(&bytes) {
         Ok(m) => {
-            println!(
-                "{} answers={} truncated={}",
+            use std::fmt::Write as _;
+            let mut text = format!(
+                "{} answers={} truncated={}\n",
                 m.response_code(),
                 m.answers().len(),
                 m.truncated()
             );
             for r in m.answers() {
-                println!("{r}");
+                let _ = writeln!(text, "{r}");
             }
+            // A reader that stopped early (`| head`) is not an error.
+            let _ = std::io::stdout().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
         Err(e) => {
