@@ -77,9 +77,13 @@ pub fn demo(args: &[String]) -> Result<(), Failure> {
     let mut peers: u64 = 5_000;
     let mut seconds: f64 = 20.0;
     let mut baseline = false;
+    let mut sim_nodes: u32 = 3_000;
+    let mut seeder_seconds: u64 = 15;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--sim-nodes" => sim_nodes = parse_flag(&mut it, "--sim-nodes")?,
+            "--seeder-seconds" => seeder_seconds = parse_flag(&mut it, "--seeder-seconds")?,
             "--peers" => peers = parse_flag(&mut it, "--peers")?,
             "--seconds" => seconds = parse_flag(&mut it, "--seconds")?,
             "--baseline" => baseline = true,
@@ -122,7 +126,8 @@ pub fn demo(args: &[String]) -> Result<(), Failure> {
     if baseline {
         pb.push("--baseline".into());
     }
-    run_peer_bench(&pb)
+    run_peer_bench(&pb)?;
+    crate::seeder::demo(sim_nodes.max(20), seeder_seconds.max(5))
 }
 
 /// The peer counts, phase lengths and criterion times of a bench run.

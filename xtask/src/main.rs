@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `ci` | fmt check, clippy (warnings denied), every test, docs (warnings denied), the wire vectors, interop with a real node |
 //! | `interop` | starts the bcoin oracle on 127.0.0.1, runs the interop tests against it, stops it |
-//! | `demo` | release build, seed-server on 127.0.0.1, peer-bench with 5,000 peers for ~20 s, prints the table |
+//! | `demo` | release build, seed-server on 127.0.0.1, peer-bench with 5,000 peers for ~20 s, prints the table; then peerwire-seeder crawling a sim-net network and answering DNS |
 //! | `bench` | criterion benches + a quick peer-bench; writes `target/bench-report.md` and SVG plots |
 //! | `release` | release builds of the tools into `dist/` with `SHA256SUMS`; `cargo package` check of each library |
 //! | `fuzz` | runs every fuzz target for `--seconds N` each |
@@ -15,6 +15,7 @@ mod bench;
 mod cmd;
 mod interop;
 mod release;
+mod seeder;
 
 use std::process::ExitCode;
 
@@ -25,8 +26,9 @@ const USAGE: &str = "usage: cargo xtask <task> [options]
 tasks:
   ci [--no-interop]        fmt, clippy, tests, docs, vectors, interop (everything CI runs)
   interop                  start the bcoin oracle, run the interop tests, stop it
-  demo [--peers N] [--seconds S]
-                           seed-server + peer-bench on 127.0.0.1 (default 5000 peers, 20 s)
+  demo [--peers N] [--seconds S] [--sim-nodes N] [--seeder-seconds S]
+                           seed-server + peer-bench on 127.0.0.1 (default 5000 peers, 20 s),
+                           then peerwire-seeder on a sim-net network (default 3000 nodes, 15 s)
   bench [--quick]          criterion benches + quick peer-bench -> target/bench-report.md
   release                  release builds into dist/ with SHA256SUMS, cargo package checks
   fuzz [--seconds N] [--target NAME]
@@ -88,6 +90,7 @@ fn ci(args: &[String]) -> Result<(), Failure> {
         &[],
     )?;
 
+    seeder::ensure_dig();
     step("cargo test --workspace");
     cargo(&["test", "--workspace"], &[])?;
 
