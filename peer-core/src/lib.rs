@@ -30,6 +30,8 @@
 //! - [`listener`]: [`Listener`] and [`dispatch`].
 //! - [`reason`]: why a peer ended, [`DisconnectReason`].
 //! - [`stats`]: [`StatsSnapshot`] and [`Features`].
+//! - [`transport`]: the layer between bytes and frames: v1 detection and BIP324 v2
+//!   ([`transport::V2Transport`]).
 //! - [`log`]: one-line message summaries and hex dumps for `tracing`.
 //! - [`error`]: the crate's error, [`Error`].
 //! - [`fuzzing`]: [`fuzzing::fuzz_peer`], the entry point of the fuzz target.
@@ -54,6 +56,7 @@ pub mod reason;
 pub mod stall;
 pub mod stats;
 mod timer;
+pub mod transport;
 
 pub use config::{
     Config, HostToNetAddressFn, NewestBlockFn, Timeouts, BASE_USER_AGENT, DEFAULT_MAX_OUTPUT_BYTES,
