@@ -14,6 +14,8 @@ use std::collections::VecDeque;
 use bytes::{Buf, BytesMut};
 use wire_codec::{encode_frame, Command, Context, Error as CodecError, Message};
 
+use crate::transport::V2Transport;
+
 /// A drained buffer bigger than this is released at once instead of kept for reuse, so
 /// a peer that once sent a big batch does not keep megabytes. Smaller buffers are kept
 /// while the peer is busy and released by [`OutputQueue::trim`] when it goes quiet.
@@ -62,6 +64,8 @@ pub(crate) enum PushError {
     Encode(CodecError),
     /// The buffer would exceed its bound; nothing was written.
     Full { bytes: usize, limit: usize },
+    /// The v2 transport could not encrypt it (its session is not established).
+    Seal(crate::Error),
 }
 
 /// Encoded frames waiting to be written.
@@ -77,11 +81,14 @@ pub(crate) struct OutputQueue {
     /// A message was partly written when the queue closed: the stream is cut
     /// mid-frame, so no farewell can follow.
     torn: bool,
+    /// v2 only: where a frame is encoded before it is encrypted into `buf`.
+    scratch: BytesMut,
 }
 
 impl OutputQueue {
     /// Encodes `msg` as a frame at the end of the buffer; the message is kept in its
     /// mark until written when `keep` (for the write report), dropped otherwise.
+    #[cfg(test)]
     pub(crate) fn push(
         &mut self,
         magic: [u8; 4],
@@ -91,8 +98,34 @@ impl OutputQueue {
         limit: usize,
         keep: bool,
     ) -> Result<(), PushError> {
+        self.push_sealed(magic, msg, ctx, token, limit, keep, None)
+    }
+
+    /// [`Self::push`], sealed by the v2 transport `seal` when there is one: the frame
+    /// is encoded into a reused scratch buffer and encrypted into the output as one
+    /// BIP324 packet (the mark then counts the packet's bytes).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn push_sealed(
+        &mut self,
+        magic: [u8; 4],
+        msg: Message,
+        ctx: &Context,
+        token: Option<u64>,
+        limit: usize,
+        keep: bool,
+        seal: Option<&mut V2Transport>,
+    ) -> Result<(), PushError> {
         let start = self.buf.len();
-        let len = encode_frame(magic, &msg, ctx, &mut self.buf).map_err(PushError::Encode)?;
+        let len = match seal {
+            None => encode_frame(magic, &msg, ctx, &mut self.buf).map_err(PushError::Encode)?,
+            Some(t) => {
+                self.scratch.clear();
+                encode_frame(magic, &msg, ctx, &mut self.scratch).map_err(PushError::Encode)?;
+                t.encrypt_frame(&mut self.scratch, &mut self.buf)
+                    .map_err(PushError::Seal)?;
+                self.buf.len() - start
+            }
+        };
         if self.buf.len() > limit && start > 0 {
             let bytes = self.buf.len();
             self.buf.truncate(start);
@@ -156,6 +189,7 @@ impl OutputQueue {
 
     /// Releases the memory of an empty queue (the peer is idle).
     pub(crate) fn trim(&mut self) {
+        self.scratch = BytesMut::new();
         if self.buf.is_empty() && self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
         }
@@ -200,6 +234,32 @@ impl OutputQueue {
     pub(crate) fn push_farewell(&mut self, magic: [u8; 4], msg: &Message, ctx: &Context) {
         if !self.torn {
             let _ = encode_frame(magic, msg, ctx, &mut self.buf);
+        }
+    }
+
+    /// [`Self::push_farewell`] sealed as a v2 packet (nothing if the session is not
+    /// established: a plaintext reject would only be garbage to a v2 remote).
+    pub(crate) fn push_farewell_sealed(
+        &mut self,
+        magic: [u8; 4],
+        msg: &Message,
+        ctx: &Context,
+        seal: &mut V2Transport,
+    ) {
+        if self.torn || !seal.is_ready() {
+            return;
+        }
+        let mut frame = BytesMut::new();
+        if encode_frame(magic, msg, ctx, &mut frame).is_ok() {
+            let _ = seal.encrypt_frame(&mut frame, &mut self.buf);
+        }
+    }
+
+    /// Appends transport bytes that belong to no message (the v2 key, garbage,
+    /// terminator and version packet) in stream order.
+    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
+        if !self.closed {
+            self.buf.extend_from_slice(bytes);
         }
     }
 }

@@ -26,6 +26,7 @@ use crate::outbound::{Encoding, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
 use crate::stats::{Features, Stats, StatsSnapshot};
+use crate::transport::{Received, Side as V2Side, TransportVersion, V2Transport, MAX_GARBAGE_LEN};
 
 /// Frames read while the application decides on the remote's version are held, up to
 /// this many; then reading pauses until the decision.
@@ -98,6 +99,11 @@ pub struct Peer {
     version: u32,
     magic: [u8; 4],
     decoder: FrameDecoder,
+    /// The v2 (BIP324) transport when the connection speaks it — or may: an inbound
+    /// peer holds a responder until the first 16 bytes decide, and drops it for v1.
+    v2: Option<Box<V2Transport>>,
+    /// Outbound v2: our version message waits for the v2 session.
+    v2_version_pending: bool,
     remote_version: Option<Box<Version>>,
     services: ServiceFlags,
     our_nonce: u64,
@@ -151,6 +157,77 @@ impl Peer {
         p
     }
 
+    /// A peer for a connection we made that speaks BIP324 v2: our key (and random
+    /// garbage) is queued at once, our version message as soon as the v2 session is
+    /// established. Use it when the remote advertises NODE_P2P_V2 or the application
+    /// asks for v2; if the connection ends before the remote's version arrived
+    /// ([`Peer::v2_failed_before_version`]), reconnect once with [`Peer::new_outbound`],
+    /// as Bitcoin Core does. Parameters as [`Peer::new_outbound`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Instant;
+    /// use bytes::BytesMut;
+    /// use peer_core::{dispatch, Config, Listener, NonceSet, Peer, transport::TransportVersion};
+    /// use wire_codec::Network;
+    ///
+    /// struct Quiet;
+    /// impl Listener for Quiet {}
+    /// // Each end its own nonce set: in one process they would see each other's nonces.
+    /// let cfg = || {
+    ///     let mut c = Config::new(Network::Regtest);
+    ///     c.nonces = Some(Arc::new(NonceSet::new()));
+    ///     Arc::new(c)
+    /// };
+    /// let now = Instant::now();
+    /// let addr = "127.0.0.1:18444".parse().unwrap();
+    /// let mut a = Peer::new_outbound_v2(cfg(), addr, now, 1_700_000_000, 1);
+    /// let mut b = Peer::new_inbound(cfg(), addr, now, 1_700_000_000, 2);
+    /// let (mut a_in, mut b_in) = (BytesMut::new(), BytesMut::new());
+    /// for _ in 0..8 {
+    ///     b_in.extend_from_slice(a.transmit());
+    ///     let n = a.transmit().len();
+    ///     a.advance_transmit(n, now);
+    ///     b.handle_read(&mut b_in, now);
+    ///     while let Some(ev) = b.poll_event() {
+    ///         dispatch(&mut b, ev, &mut Quiet, now);
+    ///     }
+    ///     a_in.extend_from_slice(b.transmit());
+    ///     let n = b.transmit().len();
+    ///     b.advance_transmit(n, now);
+    ///     a.handle_read(&mut a_in, now);
+    ///     while let Some(ev) = a.poll_event() {
+    ///         dispatch(&mut a, ev, &mut Quiet, now);
+    ///     }
+    /// }
+    /// assert!(a.handshake_complete() && b.handshake_complete());
+    /// assert_eq!(a.transport_version(), TransportVersion::V2);
+    /// assert_eq!(a.session_id(), b.session_id());
+    /// ```
+    pub fn new_outbound_v2(
+        config: Arc<Config>,
+        remote: SocketAddr,
+        now: Instant,
+        unix_time: u64,
+        rng_seed: u64,
+    ) -> Peer {
+        let mut p = Peer::new(config, remote, false, now, unix_time, rng_seed);
+        let span = p.span.clone();
+        let _g = span.enter();
+        debug!("new outbound v2 peer");
+        p.v2 = new_v2(V2Side::Initiator, &p.config);
+        match p.v2.as_deref_mut() {
+            Some(t) => {
+                let mut out = BytesMut::new();
+                t.start(&mut out);
+                p.output.push_raw(&out);
+                p.v2_version_pending = true;
+            }
+            None => p.send_our_version(),
+        }
+        p
+    }
+
     /// A peer for a connection the remote made. It waits for the remote's version.
     /// Parameters as [`Peer::new_outbound`].
     pub fn new_inbound(
@@ -197,6 +274,12 @@ impl Peer {
             version: config.max_protocol_version(),
             magic: network.magic(),
             decoder,
+            v2: if inbound && config.v2_transport {
+                new_v2(V2Side::Responder, &config)
+            } else {
+                None
+            },
+            v2_version_pending: false,
             remote_version: None,
             services: config.services,
             our_nonce: 0,
@@ -407,6 +490,8 @@ impl Peer {
             messages_sent: self.stats.messages_sent,
             unknown_messages: self.stats.unknown_messages,
             ignored_messages: self.stats.ignored_messages,
+            transport: self.transport_version(),
+            session_id: self.session_id(),
         }
     }
 
@@ -425,6 +510,9 @@ impl Peer {
         }
         let span = self.span.clone();
         let _g = span.enter();
+        if self.v2.is_some() && !self.read_v2(buf, now) {
+            return;
+        }
         loop {
             if self.is_closed() {
                 break;
@@ -479,13 +567,93 @@ impl Peer {
         }
     }
 
+    /// Reads through the v2 transport; true when the remote turned out to speak v1 (the
+    /// transport is dropped and the bytes are left for the v1 decoder).
+    fn read_v2(&mut self, buf: &mut BytesMut, now: Instant) -> bool {
+        let mut out = BytesMut::new();
+        loop {
+            if self.is_closed() {
+                return false;
+            }
+            if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
+                return false;
+            }
+            let Some(t) = self.v2.as_deref_mut() else {
+                return true;
+            };
+            let before = buf.len();
+            let received = t.receive(buf, &mut out);
+            let ready = t.is_ready();
+            self.stats.bytes_received += (before - buf.len()) as u64;
+            if !out.is_empty() {
+                self.output.push_raw(&out);
+                out.clear();
+            }
+            if ready && self.v2_version_pending {
+                self.v2_version_pending = false;
+                debug!("v2 session established");
+                self.send_our_version();
+            }
+            match received {
+                Ok(Received::Frame(frame)) => {
+                    if self.phase == Phase::AwaitingDecision {
+                        self.held_frames.push_back(frame);
+                    } else {
+                        self.on_frame(frame, now);
+                    }
+                }
+                Ok(Received::NeedMore) => return false,
+                Ok(Received::RemoteIsV1) => {
+                    debug!("inbound peer speaks v1");
+                    self.v2 = None;
+                    return true;
+                }
+                Err(e) => {
+                    self.fail(DisconnectReason::Transport(e), None);
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// The transport the connection speaks: v2 once an outbound v2 peer is created or an
+    /// inbound one's first bytes showed v2 (or may still: an inbound v2-capable peer
+    /// before its first 16 bytes reports v2 too).
+    pub fn transport_version(&self) -> TransportVersion {
+        if self.v2.is_some() {
+            TransportVersion::V2
+        } else {
+            TransportVersion::V1
+        }
+    }
+
+    /// BIP324's session id once a v2 session is established.
+    pub fn session_id(&self) -> Option<[u8; 32]> {
+        self.v2.as_deref().and_then(V2Transport::session_id)
+    }
+
+    /// An outbound v2 connection that ended before the remote's version message
+    /// arrived: the remote may not speak v2, and Bitcoin Core reconnects once in v1.
+    pub fn v2_failed_before_version(&self) -> bool {
+        !self.inbound
+            && self.is_closed()
+            && self.remote_version.is_none()
+            && self
+                .v2
+                .as_deref()
+                .is_some_and(|t| t.side() == V2Side::Initiator)
+    }
+
     /// How many more bytes `buf` needs before a frame completes (at least 1 when the
     /// peer is waiting for input; 0 once closed). A driver can size its reads by it.
     pub fn read_hint(&self, buf: &BytesMut) -> usize {
         if self.is_closed() {
             0
         } else {
-            self.decoder.bytes_needed(buf).max(1)
+            match self.v2.as_deref() {
+                Some(t) => t.bytes_needed(buf),
+                None => self.decoder.bytes_needed(buf).max(1),
+            }
         }
     }
 
@@ -805,6 +973,9 @@ impl Peer {
         self.trim_output = true;
         self.decoder
             .set_max_payload(self.config.network.max_payload());
+        if let Some(t) = self.v2.as_deref_mut() {
+            t.set_max_payload(self.config.network.max_payload());
+        }
         let t = self.config.timeouts;
         self.keepalive.start(now, t.ping_interval);
         if !self.config.disable_stall_detection {
@@ -1141,9 +1312,11 @@ impl Peer {
         let cmd = msg.command();
         debug!("sending {cmd} {}", Summary(&msg));
         let keep = self.config.report_io;
+        let ctx = self.ctx();
+        let seal = self.v2.as_deref_mut();
         match self
             .output
-            .push(self.magic, msg, &self.ctx(), None, limit, keep)
+            .push_sealed(self.magic, msg, &ctx, None, limit, keep, seal)
         {
             Ok(()) => self.log_sent(cmd),
             Err(PushError::Full { bytes, limit }) => {
@@ -1151,6 +1324,9 @@ impl Peer {
             }
             Err(PushError::Encode(e)) => {
                 debug!(error = %e, "cannot encode {cmd}");
+            }
+            Err(PushError::Seal(e)) => {
+                debug!(error = %e, "cannot seal {cmd}");
             }
         }
     }
@@ -1208,10 +1384,20 @@ impl Peer {
         let witness = encoding == Encoding::Witness && self.features.witness;
         let ctx = self.ctx().with_witness(witness);
         let keep = self.config.report_io;
-        match self.output.push(self.magic, msg, &ctx, token, limit, keep) {
+        let seal = self.v2.as_deref_mut();
+        match self
+            .output
+            .push_sealed(self.magic, msg, &ctx, token, limit, keep, seal)
+        {
             Ok(()) => self.log_sent(cmd),
             Err(PushError::Encode(e)) => {
                 debug!(error = %e, "cannot encode {cmd}");
+                if let Some(t) = token {
+                    self.events.push_back(Event::Failed(t));
+                }
+            }
+            Err(PushError::Seal(e)) => {
+                debug!(error = %e, "cannot seal {cmd}");
                 if let Some(t) = token {
                     self.events.push_back(Event::Failed(t));
                 }
@@ -1422,7 +1608,11 @@ impl Peer {
         if let (Some(r), true) = (farewell, can_reject) {
             let msg = Message::Reject(Box::new(r));
             debug!("sending reject {}", Summary(&msg));
-            self.output.push_farewell(self.magic, &msg, &self.ctx());
+            let ctx = self.ctx();
+            match self.v2.as_deref_mut() {
+                Some(t) => self.output.push_farewell_sealed(self.magic, &msg, &ctx, t),
+                None => self.output.push_farewell(self.magic, &msg, &ctx),
+            }
         }
         self.inventory.clear();
         self.stall.clear();
@@ -1444,6 +1634,18 @@ fn duplicate_reject(cmd: &str) -> Reject {
         reason: format!("duplicate {cmd} message"),
         hash: None,
     }
+}
+
+/// A v2 transport for a new peer: a fresh secret key and Core's random garbage length
+/// (0–4,095 bytes), accepting the pre-handshake payload limit until the handshake ends.
+fn new_v2(side: V2Side, config: &Config) -> Option<Box<V2Transport>> {
+    let mut rng = rand::thread_rng();
+    let garbage = rng.gen_range(0..=MAX_GARBAGE_LEN);
+    let network = config.network;
+    let max = config.max_pre_handshake_payload.min(network.max_payload());
+    V2Transport::new(side, network.magic(), max, &mut rng, garbage)
+        .ok()
+        .map(Box::new)
 }
 
 #[cfg(test)]

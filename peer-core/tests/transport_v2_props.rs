@@ -48,11 +48,7 @@ fn messages() -> impl Strategy<Value = Vec<(Command, Vec<u8>)>> {
 type Sent = (Command, Vec<u8>);
 
 /// Delivers `wire` in pieces of `chunk` bytes; the frames and how it ended.
-fn deliver(
-    t: &mut V2Transport,
-    wire: &[u8],
-    chunk: usize,
-) -> (Vec<Sent>, Result<(), Error>) {
+fn deliver(t: &mut V2Transport, wire: &[u8], chunk: usize) -> (Vec<Sent>, Result<(), Error>) {
     let mut inbox = BytesMut::new();
     let mut got = Vec::new();
     for piece in wire.chunks(chunk) {

@@ -14,3 +14,22 @@ pub mod v2_messages;
 
 pub use detect::{detect, Detected, V1_PREFIX_LEN};
 pub use v2::{Received, Side, V2Transport, MAX_GARBAGE_LEN};
+
+/// Which transport a connection speaks (shown in statistics and on the runtime's handle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TransportVersion {
+    /// Plaintext frames: magic, command, length, double-SHA-256 checksum.
+    #[default]
+    V1,
+    /// BIP324: encrypted, authenticated packets.
+    V2,
+}
+
+impl core::fmt::Display for TransportVersion {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TransportVersion::V1 => "v1",
+            TransportVersion::V2 => "v2",
+        })
+    }
+}

@@ -244,6 +244,12 @@ impl V2Transport {
         }
     }
 
+    /// Changes the largest message payload accepted (the peer raises it from the
+    /// pre-handshake limit once the version handshake completes, as for v1).
+    pub fn set_max_payload(&mut self, max_payload: u32) {
+        self.max_contents = max_payload as usize + MAX_MESSAGE_TYPE_LEN;
+    }
+
     /// Which end we are.
     pub fn side(&self) -> Side {
         self.side

@@ -42,6 +42,9 @@ fn pair_at(version_b: u32, bloom_a: bool) -> Pair {
 /// BIP111: without NODE_BLOOM, a filter message at ≥ 70011 disconnects.
 #[test]
 fn bloom_without_service_disconnects_from_70011() {
+    if v1_bytes_only() {
+        return;
+    }
     for m in bloom_msgs() {
         let mut p = pair_at(70011, false);
         let cmd = m.command();
@@ -88,6 +91,9 @@ fn bloom_with_service_reaches_the_application() {
 /// Messages the negotiated version lacks never reach the application.
 #[test]
 fn version_gating_hides_messages_the_version_lacks() {
+    if v1_bytes_only() {
+        return;
+    }
     let mut p = pair_at(70011, true);
     let now = p.now;
     let gated = [
@@ -169,6 +175,9 @@ fn unknown_commands_are_ignored_and_counted() {
 /// A checksum error disconnects with a "malformed" reject (btcd).
 #[test]
 fn checksum_error_disconnects_with_a_reject() {
+    if v1_bytes_only() {
+        return;
+    }
     let mut p = pair_at(70016, false);
     let mut bad = frame(Network::Mainnet, 70016, &Message::Ping(Ping { nonce: 1 }));
     bad[20] ^= 0xff;
@@ -202,6 +211,9 @@ fn checksum_error_disconnects_with_a_reject() {
 /// A payload that does not decode disconnects too (the frame is intact).
 #[test]
 fn malformed_payload_disconnects() {
+    if v1_bytes_only() {
+        return;
+    }
     let mut p = pair_at(70016, false);
     let bad = Message::Unknown {
         command: command::PING,
@@ -220,6 +232,9 @@ fn malformed_payload_disconnects() {
 /// No reject is sent where the protocol has none (negotiated < 70002).
 #[test]
 fn no_malformed_reject_below_70002() {
+    if v1_bytes_only() {
+        return;
+    }
     let mut p = pair_at(70001, false);
     let mut bad = frame(Network::Mainnet, 70001, &Message::GetAddr);
     bad[20] ^= 0xff;
