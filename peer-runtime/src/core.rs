@@ -52,6 +52,9 @@ pub(crate) enum Control {
         /// The local address to connect from; `None`: the kernel's choice.
         local: Option<SocketAddr>,
         listener: Option<SentListener>,
+        /// Initiate BIP324 v2 (with one v1 reconnect if it fails before the version
+        /// exchange); only when the runtime's config has v2 on.
+        v2: bool,
         reply: PeerReply,
     },
     Adopt {
@@ -94,7 +97,7 @@ impl RuntimeShared {
 
     /// A seed for a peer's random numbers: a keyed hash of a counter (the key is
     /// random per process), so nonces differ between peers and between runs.
-    fn next_seed(&self) -> u64 {
+    pub(crate) fn next_seed(&self) -> u64 {
         let mut h = self.hasher.build_hasher();
         h.write_u64(self.seeds.fetch_add(1, Ordering::Relaxed));
         h.finish()
@@ -289,6 +292,7 @@ fn start_peer(
     direction: Direction,
     admission: Admission,
     listener: Option<Box<dyn Listener>>,
+    v2: bool,
 ) -> PeerHandle {
     // We batch our own writes; Nagle would only add latency.
     let _ = stream.set_nodelay(true);
@@ -302,6 +306,7 @@ fn start_peer(
     let our_version = config.max_protocol_version();
     let mut peer = match direction {
         Direction::Inbound => Peer::new_inbound(config, remote, now, unix, seed),
+        Direction::Outbound if v2 => Peer::new_outbound_v2(config, remote, now, unix, seed),
         Direction::Outbound => Peer::new_outbound(config, remote, now, unix, seed),
     };
     let local = stream.local_addr().ok();
@@ -342,6 +347,8 @@ fn start_peer(
         core.clone(),
         admission,
     ));
+    let mut driver = driver;
+    driver.v1_fallback = v2;
     core.task_started();
     let c = core.clone();
     glommio::spawn_local(
@@ -370,12 +377,13 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
                     addr,
                     local,
                     listener,
+                    v2,
                     reply,
                 } => {
                     core.task_started();
                     let c = core.clone();
                     glommio::spawn_local(async move {
-                        connect(&c, addr, local, listener, reply).await;
+                        connect(&c, addr, local, listener, v2, reply).await;
                         c.task_ended();
                     })
                     .detach();
@@ -426,7 +434,15 @@ async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                 };
                 match core.rt.gate.admit(&core.counters.peers, Some(remote.ip())) {
                     Ok(admission) => {
-                        start_peer(&core, stream, remote, Direction::Inbound, admission, None);
+                        start_peer(
+                            &core,
+                            stream,
+                            remote,
+                            Direction::Inbound,
+                            admission,
+                            None,
+                            false,
+                        );
                     }
                     Err(refusal) => {
                         bump(&core.counters.refused, 1);
@@ -472,6 +488,7 @@ async fn connect(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     listener: Option<SentListener>,
+    v2: bool,
     reply: PeerReply,
 ) {
     let admission = match core.rt.gate.admit(&core.counters.peers, None) {
@@ -513,10 +530,34 @@ async fn connect(
         }
         Some(Ok(stream)) => {
             let listener = listener.map(|l| l as Box<dyn Listener>);
-            let handle = start_peer(core, stream, addr, Direction::Outbound, admission, listener);
+            let v2 = v2 && core.rt.config.v2_transport;
+            let handle = start_peer(
+                core,
+                stream,
+                addr,
+                Direction::Outbound,
+                admission,
+                listener,
+                v2,
+            );
             reply.resolve(Ok(handle));
         }
     }
+}
+
+/// Dials `addr` again for the v1 reconnect of a v2 connection that failed before the
+/// version exchange (Bitcoin Core does the same); the runtime's connect timeout applies.
+pub(crate) async fn redial(core: &Rc<CoreLocal>, addr: SocketAddr) -> Option<TcpStream> {
+    if core.stopping.get() {
+        return None;
+    }
+    let timeout = core.rt.gate.limits().connect_timeout;
+    let attempt = async { TcpStream::connect(addr).await.ok() };
+    let expired = async {
+        Timer::new(timeout).await;
+        None
+    };
+    futures_lite::future::or(attempt, expired).await
 }
 
 /// Takes over a caller-owned connected stream.
@@ -541,7 +582,7 @@ fn adopt(
     let stream = crate::adopt::into_glommio(stream);
     let listener = listener.map(|l| l as Box<dyn Listener>);
     Ok(start_peer(
-        core, stream, remote, direction, admission, listener,
+        core, stream, remote, direction, admission, listener, false,
     ))
 }
 

@@ -10,6 +10,7 @@ use glommio::net::TcpListener;
 use glommio::{CpuSet, LocalExecutorBuilder, Placement};
 use peer_core::{Config, Listener};
 use tracing::debug;
+use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
 
 use crate::core::{core_main, Control, CoreLocal, CoreShared, ListenerFactory, RuntimeShared};
@@ -326,12 +327,88 @@ impl Runtime {
         local: Option<SocketAddr>,
         listener: Option<Box<dyn Listener + Send>>,
     ) -> PeerRequest {
+        self.connect_request_v(addr, local, listener, false)
+    }
+
+    fn connect_request_v(
+        &self,
+        addr: SocketAddr,
+        local: Option<SocketAddr>,
+        listener: Option<Box<dyn Listener + Send>>,
+        v2: bool,
+    ) -> PeerRequest {
         self.request(|reply| Control::Connect {
             addr,
             local,
             listener,
+            v2,
             reply,
         })
+    }
+
+    /// Like [`Runtime::connect`], speaking BIP324 v2 (when the config has
+    /// [`Config::v2_transport`] on; v1 otherwise). If the v2 attempt ends before the
+    /// remote's version arrived — a v1-only node drops the connection at our key — the
+    /// peer reconnects once with v1, under the same handle and listener, as Bitcoin
+    /// Core does; the listener sees only the connection that lasts.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::{transport::TransportVersion, NonceSet};
+    /// use peer_runtime::Runtime;
+    /// use wire_codec::Network;
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// // Both runtimes live in one process here: own nonces, or it looks like a
+    /// // connection to ourselves.
+    /// let client = Runtime::builder(Network::Regtest)
+    ///     .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
+    ///     .executors(1)
+    ///     .start()
+    ///     .unwrap();
+    /// let peer = client.connect_v2(server.local_addr().unwrap()).wait().unwrap();
+    /// peer.wait_for_handshake_blocking().unwrap();
+    /// assert_eq!(peer.transport(), Some(TransportVersion::V2));
+    /// assert!(peer.session_id().is_some());
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn connect_v2(&self, addr: SocketAddr) -> PeerRequest {
+        self.connect_request_v(addr, None, None, true)
+    }
+
+    /// Connects in v2 when the remote advertises NODE_P2P_V2 in `services` (from an
+    /// address message or a seed), in v1 otherwise.
+    pub fn connect_to_services(&self, addr: SocketAddr, services: ServiceFlags) -> PeerRequest {
+        self.connect_request_v(addr, None, None, services.has(ServiceFlags::P2P_V2))
+    }
+
+    /// Like [`Runtime::connect_v2`], with this peer's own listener.
+    pub fn connect_v2_with(
+        &self,
+        addr: SocketAddr,
+        listener: Box<dyn Listener + Send>,
+    ) -> PeerRequest {
+        self.connect_request_v(addr, None, Some(listener), true)
+    }
+
+    /// Like [`Runtime::connect_v2`], from the local address `local`.
+    pub fn connect_v2_from(&self, addr: SocketAddr, local: SocketAddr) -> PeerRequest {
+        self.connect_request_v(addr, Some(local), None, true)
+    }
+
+    /// Like [`Runtime::connect_v2_from`], with this peer's own listener.
+    pub fn connect_v2_from_with(
+        &self,
+        addr: SocketAddr,
+        local: SocketAddr,
+        listener: Box<dyn Listener + Send>,
+    ) -> PeerRequest {
+        self.connect_request_v(addr, Some(local), Some(listener), true)
     }
 
     fn request(&self, make: impl FnOnce(crate::core::PeerReply) -> Control) -> PeerRequest {
