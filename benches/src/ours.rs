@@ -450,9 +450,13 @@ fn connect_all(
             let nonce_base = plan.nonce_base.wrapping_add((issued as u64) << 24);
             let listener = BenchPeer::new(shared.clone(), nonce_base);
             let listener = Box::new(listener);
-            requests.push(match plan.source {
-                None => rt.connect_with(target, listener),
-                Some(ip) => rt.connect_from_with(target, SocketAddr::new(ip, 0), listener),
+            requests.push(match (plan.source, plan.v2) {
+                (None, false) => rt.connect_with(target, listener),
+                (None, true) => rt.connect_v2_with(target, listener),
+                (Some(ip), false) => rt.connect_from_with(target, SocketAddr::new(ip, 0), listener),
+                (Some(ip), true) => {
+                    rt.connect_v2_from_with(target, SocketAddr::new(ip, 0), listener)
+                }
             });
             issued += 1;
         }
