@@ -3,7 +3,7 @@
 //! Everything above it (the handshake rules, keep-alive, stall detection, statistics,
 //! listeners) sees [`wire_codec::Frame`]s and never knows which transport carried them.
 //!
-//! - [`detect`]: how a responder tells a v1 initiator from a v2 one by the first 16 bytes.
+//! - [`detect`](mod@detect): how a responder tells a v1 initiator from a v2 one by the first 16 bytes.
 //! - [`v2`]: [`V2Transport`], BIP324's encrypted transport (key exchange, garbage, version
 //!   packet, decoys, rekeying) as a sans-IO state machine over the `bip324` crate.
 //! - [`v2_messages`]: BIP324's one-byte message IDs and the long (13-byte) form.
