@@ -8,21 +8,34 @@
 //! listener interface — but it never touches a socket or a clock.
 //!
 //! The driver contract (after str0m's "single mutation" rule): after every call that
-//! brings input — [`Peer::handle_read`], [`Peer::handle_timeout`],
-//! [`Peer::advance_transmit`], [`Peer::queue_message`], [`Peer::accept_version`], … —
-//! drain [`Peer::poll_event`], write [`Peer::transmit`], and sleep until
-//! [`Peer::poll_timeout`] or new input. When [`Peer::is_closed`], write what
-//! `transmit` still holds (a final reject) best-effort and close the connection.
+//! brings input — [`Peer::handle_read`] / [`Peer::handle_input`],
+//! [`Peer::handle_timeout`], [`Peer::advance_transmit`], [`Peer::queue_message`],
+//! [`Peer::accept_version`], … — drain [`Peer::poll_event`], write
+//! [`Peer::transmit`], and sleep until [`Peer::poll_timeout`] or new input. When
+//! [`Peer::is_closed`], write what `transmit` still holds (a final reject)
+//! best-effort and close the connection.
+//!
+//! The peer owns its receive buffer ([`transport`]): hand it every byte read and keep
+//! none. Whatever the peer cannot process yet (while the application decides on the
+//! remote's version) waits inside it and is processed as soon as it can be, without
+//! new input — so there is no "call again" rule a driver could miss.
 //!
 //! See [`Peer`] for a complete two-peer example.
 //!
 //! ## Contents
 //! - [`config`]: [`Config`], [`Timeouts`] and the defaults.
-//! - [`peer`]: [`Peer`], the state machine.
+//! - [`peer`]: [`Peer`], its state, input, output and events; the dispatcher that
+//!   hands each message to the rules below. Each rule's reactions sit next to its
+//!   state, as `impl Peer` blocks in its own file:
 //! - [`handshake`]: the handshake's rules and [`Phase`].
 //! - [`keepalive`]: pings, pongs and the idle timeout.
-//! - [`inventory`]: batching, trickling and the known-inventory filter.
+//! - [`inventory`]: batching, trickling, the known-inventory filter, announcements.
 //! - [`stall`]: deadlines for expected responses.
+//! - `bloom.rs`: the BIP111 bloom-service rule.
+//! - `gating.rs`: protocol-version gating of received and sent messages.
+//! - `malformed.rs`: what bytes that do not decode do to a peer.
+//! - [`transport`]: between bytes and frames — the receive buffer, v1 framing, the
+//!   seam for BIP324.
 //! - [`outbound`]: the bounded output buffer and its notifications.
 //! - [`mru`]: [`MruSet`], the O(1) MRU set behind the filters.
 //! - [`nonce`]: [`NonceSet`], our recent version nonces (self-connection detection).
@@ -34,20 +47,25 @@
 //!   ([`transport::V2Transport`]).
 //! - [`log`]: one-line message summaries and hex dumps for `tracing`.
 //! - [`error`]: the crate's error, [`Error`].
-//! - [`fuzzing`]: [`fuzzing::fuzz_peer`], the entry point of the fuzz target.
+//! - `fuzzing` (feature `fuzzing`): `fuzzing::fuzz_peer`, the
+//!   entry point of the fuzz target.
 
 #![forbid(unsafe_code)]
 
+mod bloom;
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod gating;
 pub mod handshake;
 pub mod inventory;
 pub mod keepalive;
 mod keyed_hash;
 pub mod listener;
 pub mod log;
+mod malformed;
 pub mod mru;
 pub mod nonce;
 pub mod outbound;

@@ -12,9 +12,9 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use wire_codec::{encode_frame, Command, Context, Error as CodecError, Message};
+use wire_codec::{Command, Context, Error as CodecError, Message};
 
-use crate::transport::V2Transport;
+use crate::transport::Transport;
 
 /// A drained buffer bigger than this is released at once instead of kept for reuse, so
 /// a peer that once sent a big batch does not keep megabytes. Smaller buffers are kept
@@ -64,8 +64,6 @@ pub(crate) enum PushError {
     Encode(CodecError),
     /// The buffer would exceed its bound; nothing was written.
     Full { bytes: usize, limit: usize },
-    /// The v2 transport could not encrypt it (its session is not established).
-    Seal(crate::Error),
 }
 
 /// Encoded frames waiting to be written.
@@ -81,51 +79,24 @@ pub(crate) struct OutputQueue {
     /// A message was partly written when the queue closed: the stream is cut
     /// mid-frame, so no farewell can follow.
     torn: bool,
-    /// v2 only: where a frame is encoded before it is encrypted into `buf`.
-    scratch: BytesMut,
 }
 
 impl OutputQueue {
     /// Encodes `msg` as a frame at the end of the buffer; the message is kept in its
     /// mark until written when `keep` (for the write report), dropped otherwise.
-    #[cfg(test)]
     pub(crate) fn push(
         &mut self,
-        magic: [u8; 4],
+        transport: &mut Transport,
         msg: Message,
         ctx: &Context,
         token: Option<u64>,
         limit: usize,
         keep: bool,
-    ) -> Result<(), PushError> {
-        self.push_sealed(magic, msg, ctx, token, limit, keep, None)
-    }
-
-    /// [`Self::push`], sealed by the v2 transport `seal` when there is one: the frame
-    /// is encoded into a reused scratch buffer and encrypted into the output as one
-    /// BIP324 packet (the mark then counts the packet's bytes).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn push_sealed(
-        &mut self,
-        magic: [u8; 4],
-        msg: Message,
-        ctx: &Context,
-        token: Option<u64>,
-        limit: usize,
-        keep: bool,
-        seal: Option<&mut V2Transport>,
     ) -> Result<(), PushError> {
         let start = self.buf.len();
-        let len = match seal {
-            None => encode_frame(magic, &msg, ctx, &mut self.buf).map_err(PushError::Encode)?,
-            Some(t) => {
-                self.scratch.clear();
-                encode_frame(magic, &msg, ctx, &mut self.scratch).map_err(PushError::Encode)?;
-                t.encrypt_frame(&mut self.scratch, &mut self.buf)
-                    .map_err(PushError::Seal)?;
-                self.buf.len() - start
-            }
-        };
+        let len = transport
+            .encode(&msg, ctx, &mut self.buf)
+            .map_err(PushError::Encode)?;
         if self.buf.len() > limit && start > 0 {
             let bytes = self.buf.len();
             self.buf.truncate(start);
@@ -189,7 +160,6 @@ impl OutputQueue {
 
     /// Releases the memory of an empty queue (the peer is idle).
     pub(crate) fn trim(&mut self) {
-        self.scratch = BytesMut::new();
         if self.buf.is_empty() && self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
         }
@@ -231,32 +201,19 @@ impl OutputQueue {
 
     /// Appends a farewell frame after [`Self::close`] (best effort; errors ignored).
     /// Nothing is appended after a torn message: the remote could not frame it.
-    pub(crate) fn push_farewell(&mut self, magic: [u8; 4], msg: &Message, ctx: &Context) {
-        if !self.torn {
-            let _ = encode_frame(magic, msg, ctx, &mut self.buf);
-        }
-    }
-
-    /// [`Self::push_farewell`] sealed as a v2 packet (nothing if the session is not
-    /// established: a plaintext reject would only be garbage to a v2 remote).
-    pub(crate) fn push_farewell_sealed(
+    pub(crate) fn push_farewell(
         &mut self,
-        magic: [u8; 4],
+        transport: &mut Transport,
         msg: &Message,
         ctx: &Context,
-        seal: &mut V2Transport,
     ) {
-        if self.torn || !seal.is_ready() {
-            return;
-        }
-        let mut frame = BytesMut::new();
-        if encode_frame(magic, msg, ctx, &mut frame).is_ok() {
-            let _ = seal.encrypt_frame(&mut frame, &mut self.buf);
+        if !self.torn {
+            let _ = transport.encode(msg, ctx, &mut self.buf);
         }
     }
 
-    /// Appends transport bytes that belong to no message (the v2 key, garbage,
-    /// terminator and version packet) in stream order.
+    /// Appends bytes a transport sends on its own (not a message: BIP324's key
+    /// exchange, for one). They carry no notification and report no write.
     pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
         if !self.closed {
             self.buf.extend_from_slice(bytes);
@@ -277,11 +234,12 @@ mod tests {
     #[test]
     fn completions_follow_written_bytes() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
-        q.push(magic, ping, &ctx(), Some(1), 1 << 20, false)
+        q.push(&mut *magic, ping, &ctx(), Some(1), 1 << 20, false)
             .unwrap();
-        q.push(magic, Message::Verack, &ctx(), Some(2), 1 << 20, true)
+        q.push(&mut *magic, Message::Verack, &ctx(), Some(2), 1 << 20, true)
             .unwrap();
         assert_eq!(q.len(), 32 + 24);
         assert_eq!(q.advance(31), 31);
@@ -306,12 +264,15 @@ mod tests {
     #[test]
     fn bound_refuses_growth_but_takes_one_big_message() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
         // A single message bigger than the bound is accepted into an empty buffer.
-        q.push(magic, ping.clone(), &ctx(), None, 10, false)
+        q.push(&mut *magic, ping.clone(), &ctx(), None, 10, false)
             .unwrap();
-        let e = q.push(magic, ping, &ctx(), None, 40, false).unwrap_err();
+        let e = q
+            .push(&mut *magic, ping, &ctx(), None, 40, false)
+            .unwrap_err();
         assert_eq!(
             e,
             PushError::Full {
@@ -325,10 +286,11 @@ mod tests {
     #[test]
     fn close_drops_a_partial_message_with_the_rest() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
         for t in 0..3 {
-            q.push(magic, ping.clone(), &ctx(), Some(t), 1 << 20, false)
+            q.push(&mut *magic, ping.clone(), &ctx(), Some(t), 1 << 20, false)
                 .unwrap();
         }
         q.advance(40); // first done, second partially written
@@ -336,7 +298,7 @@ mod tests {
         let failed: Vec<_> = q.close().into_iter().map(|m| m.token).collect();
         assert_eq!(failed, vec![Some(1), Some(2)]);
         assert_eq!(q.len(), 0, "a failed message is never completed afterwards");
-        q.push_farewell(magic, &Message::Verack, &ctx());
+        q.push_farewell(&mut *magic, &Message::Verack, &ctx());
         assert_eq!(q.len(), 0, "no farewell after a torn frame");
         assert!(q.pop_completed().is_none());
     }
@@ -344,11 +306,19 @@ mod tests {
     #[test]
     fn close_between_frames_keeps_room_for_a_farewell() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
-        q.push(magic, Message::Verack, &ctx(), Some(1), 1 << 20, false)
-            .unwrap();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
+        q.push(
+            &mut *magic,
+            Message::Verack,
+            &ctx(),
+            Some(1),
+            1 << 20,
+            false,
+        )
+        .unwrap();
         assert_eq!(q.close().len(), 1);
-        q.push_farewell(magic, &Message::Verack, &ctx());
+        q.push_farewell(&mut *magic, &Message::Verack, &ctx());
         assert_eq!(q.len(), 24);
     }
 }

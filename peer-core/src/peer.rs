@@ -1,36 +1,41 @@
 //! The peer state machine: one connection's protocol, driven by bytes, time and commands.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tracing::{debug, trace, Level, Span};
-use wire_codec::message::{
-    InvType, InvVect, Inventory, Message, Ping, Pong, Reject, RejectCode, ServiceFlags, Version,
-};
-use wire_codec::{version, Command, Context, Error as CodecError, Frame, FrameDecoder, Network};
+use wire_codec::message::{Message, Reject, ServiceFlags, Version};
+use wire_codec::{version, Command, Context};
 
 use crate::config::Config;
 use crate::event::Event;
-use crate::handshake::{build_version, Phase, VersionInputs};
-use crate::inventory::{is_immediate, InventoryState};
-use crate::keepalive::{KeepAlive, KeepAliveAction};
+use crate::handshake::Phase;
+use crate::inventory::InventoryState;
+use crate::keepalive::KeepAlive;
 use crate::log::{Hex, Summary};
 use crate::nonce::NonceSet;
 use crate::outbound::{Encoding, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
 use crate::stats::{Features, Stats, StatsSnapshot};
-use crate::transport::{Received, Side as V2Side, TransportVersion, V2Transport, MAX_GARBAGE_LEN};
+use crate::transport::{Inbound, Next, Side as V2Side, Transport, TransportVersion};
 
 /// Frames read while the application decides on the remote's version are held, up to
-/// this many; then reading pauses until the decision.
+/// this many; then decoding pauses until the decision (the bytes wait in the peer's
+/// receive buffer and are processed when it resumes).
 const MAX_HELD_FRAMES: usize = 16;
+
+/// Bytes a paused peer holds before it disconnects ([`DisconnectReason::TooMuchInput`]):
+/// room for that many more frames at the pre-handshake payload cap.
+fn undecided_input_limit(cfg: &Config) -> usize {
+    MAX_HELD_FRAMES * (wire_codec::HEADER_LEN + cfg.max_pre_handshake_payload as usize)
+}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -82,56 +87,53 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 #[derive(Debug)]
 pub struct Peer {
-    config: Arc<Config>,
-    id: u64,
-    remote: SocketAddr,
-    inbound: bool,
-    span: Span,
-    rng: SmallRng,
-    phase: Phase,
-    created: Instant,
-    created_unix: u64,
+    pub(crate) config: Arc<Config>,
+    pub(crate) id: u64,
+    pub(crate) remote: SocketAddr,
+    pub(crate) inbound: bool,
+    pub(crate) span: Span,
+    pub(crate) rng: SmallRng,
+    pub(crate) phase: Phase,
+    pub(crate) created: Instant,
+    pub(crate) created_unix: u64,
     /// The latest instant any call brought.
-    last_now: Instant,
-    negotiate_deadline: Instant,
-    established_at: Option<Instant>,
+    pub(crate) last_now: Instant,
+    pub(crate) negotiate_deadline: Instant,
+    pub(crate) established_at: Option<Instant>,
     /// The protocol version in use: ours until negotiated, then min(ours, theirs).
-    version: u32,
-    magic: [u8; 4],
-    decoder: FrameDecoder,
-    /// The v2 (BIP324) transport when the connection speaks it — or may: an inbound
-    /// peer holds a responder until the first 16 bytes decide, and drops it for v1.
-    v2: Option<Box<V2Transport>>,
+    pub(crate) version: u32,
+    /// Bytes to frames and back; owns the receive buffer.
+    pub(crate) transport: Transport,
     /// Outbound v2: our version message waits for the v2 session.
-    v2_version_pending: bool,
-    remote_version: Option<Box<Version>>,
-    services: ServiceFlags,
-    our_nonce: u64,
-    nonces: Arc<NonceSet>,
-    features: Features,
-    verack_received: bool,
-    output: OutputQueue,
+    pub(crate) v2_version_pending: bool,
+    pub(crate) remote_version: Option<Box<Version>>,
+    pub(crate) services: ServiceFlags,
+    pub(crate) our_nonce: u64,
+    pub(crate) nonces: Arc<NonceSet>,
+    pub(crate) features: Features,
+    pub(crate) verack_received: bool,
+    pub(crate) output: OutputQueue,
     /// Messages queued before the handshake completed, sent after it.
-    held: VecDeque<(Message, Option<u64>, Encoding)>,
+    pub(crate) held: VecDeque<(Message, Option<u64>, Encoding)>,
     /// Messages to send between our `version` and our `verack` (BIP434 `feature`
     /// messages and the like), queued while the version decision is pending.
-    handshake_extras: Vec<Message>,
+    pub(crate) handshake_extras: Vec<Message>,
     /// Transactions (txid, wtxid) queued for announcement before the handshake told
     /// which id the remote wants.
-    pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
-    held_bytes: usize,
+    pub(crate) pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
+    pub(crate) held_bytes: usize,
     /// Frames read while the version decision is pending.
-    held_frames: VecDeque<Frame>,
-    inventory: InventoryState,
-    stall: StallDetector,
-    keepalive: KeepAlive,
-    stats: Stats,
-    events: VecDeque<Event>,
+    pub(crate) held_frames: VecDeque<Inbound>,
+    pub(crate) inventory: InventoryState,
+    pub(crate) stall: StallDetector,
+    pub(crate) keepalive: KeepAlive,
+    pub(crate) stats: Stats,
+    pub(crate) events: VecDeque<Event>,
     /// Release idle buffers at the next opportunity (set by timers and at the end of
     /// the handshake: moments when the peer is likely quiet).
-    trim_events: bool,
-    trim_output: bool,
-    reason: Option<DisconnectReason>,
+    pub(crate) trim_events: bool,
+    pub(crate) trim_output: bool,
+    pub(crate) reason: Option<DisconnectReason>,
 }
 
 impl Peer {
@@ -167,7 +169,6 @@ impl Peer {
     /// ```
     /// use std::sync::Arc;
     /// use std::time::Instant;
-    /// use bytes::BytesMut;
     /// use peer_core::{dispatch, Config, Listener, NonceSet, Peer, transport::TransportVersion};
     /// use wire_codec::Network;
     ///
@@ -183,19 +184,16 @@ impl Peer {
     /// let addr = "127.0.0.1:18444".parse().unwrap();
     /// let mut a = Peer::new_outbound_v2(cfg(), addr, now, 1_700_000_000, 1);
     /// let mut b = Peer::new_inbound(cfg(), addr, now, 1_700_000_000, 2);
-    /// let (mut a_in, mut b_in) = (BytesMut::new(), BytesMut::new());
     /// for _ in 0..8 {
-    ///     b_in.extend_from_slice(a.transmit());
-    ///     let n = a.transmit().len();
-    ///     a.advance_transmit(n, now);
-    ///     b.handle_read(&mut b_in, now);
+    ///     let bytes = a.transmit().to_vec();
+    ///     a.advance_transmit(bytes.len(), now);
+    ///     b.handle_input(&bytes, now);
     ///     while let Some(ev) = b.poll_event() {
     ///         dispatch(&mut b, ev, &mut Quiet, now);
     ///     }
-    ///     a_in.extend_from_slice(b.transmit());
-    ///     let n = b.transmit().len();
-    ///     b.advance_transmit(n, now);
-    ///     a.handle_read(&mut a_in, now);
+    ///     let bytes = b.transmit().to_vec();
+    ///     b.advance_transmit(bytes.len(), now);
+    ///     a.handle_input(&bytes, now);
     ///     while let Some(ev) = a.poll_event() {
     ///         dispatch(&mut a, ev, &mut Quiet, now);
     ///     }
@@ -215,13 +213,16 @@ impl Peer {
         let span = p.span.clone();
         let _g = span.enter();
         debug!("new outbound v2 peer");
-        p.v2 = new_v2(V2Side::Initiator, &p.config);
-        match p.v2.as_deref_mut() {
+        let network = p.config.network;
+        let max = p
+            .config
+            .max_pre_handshake_payload
+            .min(network.max_payload());
+        match Transport::v2(V2Side::Initiator, network, max) {
             Some(t) => {
-                let mut out = BytesMut::new();
-                t.start(&mut out);
-                p.output.push_raw(&out);
+                p.transport = t;
                 p.v2_version_pending = true;
+                p.flush_transport();
             }
             None => p.send_our_version(),
         }
@@ -244,7 +245,7 @@ impl Peer {
         p
     }
 
-    fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
         remote: SocketAddr,
         inbound: bool,
@@ -256,8 +257,14 @@ impl Peer {
         let dir = if inbound { "inbound" } else { "outbound" };
         let span = tracing::debug_span!("peer", id, addr = %remote, dir);
         let network = config.network;
-        let mut decoder = FrameDecoder::new(network);
-        decoder.set_max_payload(config.max_pre_handshake_payload.min(network.max_payload()));
+        let max = config.max_pre_handshake_payload.min(network.max_payload());
+        // An inbound peer with v2 on starts as a v2 responder; the first 16 bytes decide.
+        let transport = if inbound && config.v2_transport {
+            Transport::v2(V2Side::Responder, network, max)
+        } else {
+            None
+        }
+        .unwrap_or_else(|| Transport::v1(network, max));
         let nonces = config.nonces.clone().unwrap_or_else(NonceSet::global);
         Peer {
             id,
@@ -272,13 +279,7 @@ impl Peer {
             negotiate_deadline: now + config.timeouts.negotiate,
             established_at: None,
             version: config.max_protocol_version(),
-            magic: network.magic(),
-            decoder,
-            v2: if inbound && config.v2_transport {
-                new_v2(V2Side::Responder, &config)
-            } else {
-                None
-            },
+            transport,
             v2_version_pending: false,
             remote_version: None,
             services: config.services,
@@ -495,141 +496,18 @@ impl Peer {
         }
     }
 
-    // ----------------------------------------------------------------------------
-    // Input
-    // ----------------------------------------------------------------------------
-
-    /// Consumes every complete frame at the front of `buf` (the driver's read buffer)
-    /// and reacts to it. Frames are split off without copying; a partial frame stays
-    /// in `buf` for the next call. Reading pauses while a version decision is pending
-    /// and more than a few frames arrived (call again after the decision).
-    pub fn handle_read(&mut self, buf: &mut BytesMut, now: Instant) {
-        self.touch(now);
-        if self.is_closed() {
-            return;
-        }
-        let span = self.span.clone();
-        let _g = span.enter();
-        if self.v2.is_some() && !self.read_v2(buf, now) {
-            return;
-        }
-        loop {
-            if self.is_closed() {
-                break;
-            }
-            if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
-                break;
-            }
-            let pending = self.decoder.pending_header().copied();
-            let peeked = if pending.is_none() && buf.len() >= wire_codec::HEADER_LEN {
-                let mut c = [0u8; 12];
-                c.copy_from_slice(&buf[4..16]);
-                Some(c)
-            } else {
-                None
-            };
-            let before = buf.len();
-            match self.decoder.decode(buf) {
-                Ok(None) => {
-                    self.stats.bytes_received += (before - buf.len()) as u64;
-                    break;
-                }
-                Ok(Some(frame)) => {
-                    self.stats.bytes_received += (before - buf.len()) as u64;
-                    if self.phase == Phase::AwaitingDecision {
-                        self.held_frames.push_back(frame);
-                    } else {
-                        self.on_frame(frame, now);
-                    }
-                }
-                Err(e) => {
-                    let consumed = before - buf.len();
-                    self.stats.bytes_received += consumed as u64;
-                    let command = pending
-                        .map(|h| h.command)
-                        .or_else(|| peeked.and_then(|c| Command::from_wire(c).ok()));
-                    let bytes = consumed
-                        + if pending.is_some() {
-                            wire_codec::HEADER_LEN
-                        } else {
-                            0
-                        };
-                    self.on_decode_error(e, command, bytes, now);
-                    // A tolerated error consumed its frame (or the header parsed
-                    // earlier), so the loop progresses; anything else repeats forever
-                    // and is left for the (closed) peer.
-                    let progressed = consumed > 0 || pending.is_some();
-                    if !progressed {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Reads through the v2 transport; true when the remote turned out to speak v1 (the
-    /// transport is dropped and the bytes are left for the v1 decoder).
-    fn read_v2(&mut self, buf: &mut BytesMut, now: Instant) -> bool {
-        let mut out = BytesMut::new();
-        loop {
-            if self.is_closed() {
-                return false;
-            }
-            if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
-                return false;
-            }
-            let Some(t) = self.v2.as_deref_mut() else {
-                return true;
-            };
-            let before = buf.len();
-            let received = t.receive(buf, &mut out);
-            let ready = t.is_ready();
-            self.stats.bytes_received += (before - buf.len()) as u64;
-            if !out.is_empty() {
-                self.output.push_raw(&out);
-                out.clear();
-            }
-            if ready && self.v2_version_pending {
-                self.v2_version_pending = false;
-                debug!("v2 session established");
-                self.send_our_version();
-            }
-            match received {
-                Ok(Received::Frame(frame)) => {
-                    if self.phase == Phase::AwaitingDecision {
-                        self.held_frames.push_back(frame);
-                    } else {
-                        self.on_frame(frame, now);
-                    }
-                }
-                Ok(Received::NeedMore) => return false,
-                Ok(Received::RemoteIsV1) => {
-                    debug!("inbound peer speaks v1");
-                    self.v2 = None;
-                    return true;
-                }
-                Err(e) => {
-                    self.fail(DisconnectReason::Transport(e), None);
-                    return false;
-                }
-            }
-        }
-    }
-
     /// The transport the connection speaks: v2 once an outbound v2 peer is created or an
-    /// inbound one's first bytes showed v2 (or may still: an inbound v2-capable peer
-    /// before its first 16 bytes reports v2 too).
+    /// inbound one's first bytes showed v2 (an inbound v2-capable peer reports v2 until
+    /// its first 16 bytes show v1).
     pub fn transport_version(&self) -> TransportVersion {
-        if self.v2.is_some() {
-            TransportVersion::V2
-        } else {
-            TransportVersion::V1
-        }
+        self.transport.version()
     }
 
     /// BIP324's session id once a v2 session is established.
     pub fn session_id(&self) -> Option<[u8; 32]> {
-        self.v2.as_deref().and_then(V2Transport::session_id)
+        self.transport
+            .as_v2()
+            .and_then(|l| l.session().session_id())
     }
 
     /// An outbound v2 connection that ended before the remote's version message
@@ -638,73 +516,165 @@ impl Peer {
         !self.inbound
             && self.is_closed()
             && self.remote_version.is_none()
-            && self
-                .v2
-                .as_deref()
-                .is_some_and(|t| t.side() == V2Side::Initiator)
+            && self.transport.as_v2().is_some_and(|l| l.is_initiator())
     }
 
-    /// How many more bytes `buf` needs before a frame completes (at least 1 when the
-    /// peer is waiting for input; 0 once closed). A driver can size its reads by it.
-    pub fn read_hint(&self, buf: &BytesMut) -> usize {
+    /// Moves the transport's own bytes (the v2 handshake) into the output, and sends
+    /// our version once an outbound v2 session is up.
+    fn flush_transport(&mut self) {
+        self.stats.bytes_received += self.transport.take_uncounted() as u64;
+        if let Some(bytes) = self.transport.take_handshake_bytes() {
+            self.output.push_raw(&bytes);
+        }
+        if self.v2_version_pending
+            && self
+                .transport
+                .as_v2()
+                .is_some_and(|l| l.session().is_ready())
+        {
+            self.v2_version_pending = false;
+            debug!("v2 session established");
+            self.send_our_version();
+        }
+    }
+
+    // ----------------------------------------------------------------------------
+    // Input
+    // ----------------------------------------------------------------------------
+
+    /// Takes bytes read from the connection (any amount, any split) and reacts to every
+    /// whole frame they complete. The bytes are copied once into the peer's own receive
+    /// buffer; frames are split off it without copying, and a partial frame waits there
+    /// for the next call. Nothing is ever left for the driver to hand in again: while
+    /// the application decides on the remote's version the peer pauses, and it resumes
+    /// by itself from its buffer on [`Peer::accept_version`].
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let mut cfg = Config::new(Network::Regtest);
+    /// cfg.v2_transport = false; // v1 framing only (with v2 on, 16 bytes decide first)
+    /// let mut peer = Peer::new_inbound(Arc::new(cfg),
+    ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// peer.handle_input(&Network::Regtest.magic(), Instant::now()); // part of a header
+    /// assert_eq!(peer.read_hint(), 20);
+    /// assert_eq!(peer.buffered_input(), 4);
+    /// ```
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if self.is_closed() {
+            self.touch(now);
+            return;
+        }
+        let hint = self.transport.bytes_needed();
+        self.transport.buffer().extend(data, hint);
+        self.process_received(now);
+    }
+
+    /// [`Peer::handle_input`] for a driver that reads into its own `BytesMut`: takes
+    /// every byte of `buf`, leaving it empty — without copying when the peer holds no
+    /// partial frame (the buffer's allocation moves into the peer).
+    pub fn handle_read(&mut self, buf: &mut BytesMut, now: Instant) {
+        if self.is_closed() {
+            self.touch(now);
+            return;
+        }
+        let hint = self.transport.bytes_needed();
+        self.transport.buffer().absorb(buf, hint);
+        self.process_received(now);
+    }
+
+    /// The peer's receive buffer, for a driver that reads the socket straight into it
+    /// (e.g. tokio's `read_buf`), saving the copy of [`Peer::handle_read`]; call
+    /// [`Peer::process_received`] after each read.
+    pub fn receive_buffer(&mut self) -> &mut BytesMut {
+        self.transport.buffer().bytes_mut()
+    }
+
+    /// Reacts to every whole frame in the receive buffer (after reading into
+    /// [`Peer::receive_buffer`]); what [`Peer::handle_read`] does after copying.
+    pub fn process_received(&mut self, now: Instant) {
+        self.touch(now);
+        if self.is_closed() {
+            return;
+        }
+        let span = self.span.clone();
+        let _g = span.enter();
+        loop {
+            if self.is_closed() {
+                break;
+            }
+            if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
+                let limit = undecided_input_limit(&self.config);
+                let bytes = self.transport.buffered();
+                if bytes > limit {
+                    self.fail(DisconnectReason::TooMuchInput { bytes, limit }, None);
+                }
+                break;
+            }
+            let next = self.transport.next_frame();
+            self.flush_transport();
+            match next {
+                Next::NeedMore => break,
+                Next::Failed(e) => {
+                    self.fail(DisconnectReason::Transport(e), None);
+                    break;
+                }
+                Next::Frame(frame) => {
+                    self.stats.bytes_received += frame.wire_len as u64;
+                    if self.phase == Phase::AwaitingDecision {
+                        self.held_frames.push_back(frame);
+                    } else {
+                        self.on_frame(frame, now);
+                    }
+                }
+                Next::Fault(f) => {
+                    self.stats.bytes_received += f.bytes as u64;
+                    self.on_decode_error(f.error, f.command, f.bytes, now);
+                    // A tolerated error moved past its frame, so the loop progresses;
+                    // anything else repeats forever and is left for the (closed) peer.
+                    if !f.progressed {
+                        break;
+                    }
+                }
+            }
+        }
+        self.transport.settle();
+    }
+
+    /// How many more bytes would complete the frame in progress (at least 1 while the
+    /// peer reads; 0 once closed). A driver can size its reads by it.
+    pub fn read_hint(&self) -> usize {
         if self.is_closed() {
             0
         } else {
-            match self.v2.as_deref() {
-                Some(t) => t.bytes_needed(buf),
-                None => self.decoder.bytes_needed(buf).max(1),
-            }
+            self.transport.bytes_needed()
         }
     }
 
-    fn on_decode_error(
-        &mut self,
-        e: CodecError,
-        command: Option<Command>,
-        bytes: usize,
-        now: Instant,
-    ) {
-        if self.config.report_io {
-            self.events.push_back(Event::Read {
-                bytes,
-                command,
-                error: Some(e.clone()),
-            });
-        }
-        // btcd `isAllowedReadError`: on regtest, malformed messages from a loopback
-        // peer are tolerated so regression tests can send them. Only errors after which
-        // the stream stays framed can be tolerated here.
-        if e.is_frame_local() && self.tolerates_malformed() {
-            debug!(error = %e, "tolerating malformed message from a regtest loopback peer");
-            self.stats.ignored_messages += 1;
-            self.keepalive.on_receive(now);
-            return;
-        }
-        debug!(error = %e, "cannot read message");
-        let reject = Reject {
-            message: "malformed".into(),
-            code: RejectCode::MALFORMED,
-            reason: format!("Can't read message from {}: {}", self.remote, e),
-            hash: None,
-        };
-        self.fail(DisconnectReason::Decode(e), Some(reject));
+    /// Bytes received and not yet processed (a partial frame, or input waiting while
+    /// the peer is paused for the version decision).
+    pub fn buffered_input(&self) -> usize {
+        self.transport.buffered()
     }
 
-    fn tolerates_malformed(&self) -> bool {
-        matches!(self.config.network, Network::Regtest | Network::LbryRegtest)
-            && match self.remote.ip() {
-                IpAddr::V4(ip) => ip.is_loopback(),
-                IpAddr::V6(ip) => ip.is_loopback(),
-            }
+    /// Whether the peer takes input now. It is false once closed, and while it waits
+    /// for the application's version decision with its input buffer full; a driver
+    /// may stop reading then (backpressure), or keep handing bytes in up to a bound
+    /// past which the peer disconnects ([`DisconnectReason::TooMuchInput`]).
+    pub fn wants_read(&self) -> bool {
+        let paused =
+            self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES;
+        !self.is_closed() && !paused
     }
 
-    fn on_frame(&mut self, frame: Frame, now: Instant) {
-        let cmd = frame.header.command;
-        let bytes = frame.wire_len();
+    pub(crate) fn on_frame(&mut self, frame: Inbound, now: Instant) {
+        let cmd = frame.command;
+        let bytes = frame.wire_len;
         if tracing::enabled!(Level::TRACE) {
             trace!(payload = %Hex(&frame.payload), "received {cmd}");
         }
-        let msg = match frame.into_message(&self.ctx()) {
+        let msg = match Message::decode(cmd, frame.payload, &self.ctx()) {
             Ok(m) => m,
             Err(e) => {
                 self.on_decode_error(e, Some(cmd), bytes, now);
@@ -729,193 +699,6 @@ impl Peer {
             Phase::Established => self.on_message(msg, now),
             // Frames are held during the decision, and nothing is read once closed.
             Phase::AwaitingDecision | Phase::Closed => {}
-        }
-    }
-
-    fn on_message_before_version(&mut self, msg: Message, now: Instant) {
-        match msg {
-            Message::Version(v) => self.on_remote_version(v, now),
-            Message::Unknown { .. } => self.stats.unknown_messages += 1,
-            Message::Reject(r) => self.on_handshake_reject(r),
-            other => {
-                let command = other.command();
-                self.fail(
-                    DisconnectReason::UnexpectedMessage { command },
-                    Some(Reject {
-                        message: "version".into(),
-                        code: RejectCode::MALFORMED,
-                        reason: "a version message must precede all others".into(),
-                        hash: None,
-                    }),
-                );
-            }
-        }
-    }
-
-    fn on_message_before_verack(&mut self, msg: Message, now: Instant) {
-        match msg {
-            Message::Verack => {
-                self.verack_received = true;
-                self.events.push_back(Event::Message(Message::Verack));
-                self.establish(now);
-            }
-            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
-                if self.version >= version::ADDR_V2 {
-                    match msg {
-                        Message::SendAddrV2 => self.features.send_addr_v2 = true,
-                        // BIP339: announcements go by wtxid when both sides sent it.
-                        Message::WtxidRelay => self.features.wtxid_relay = self.config.wtxid_relay,
-                        _ => {}
-                    }
-                    self.events.push_back(Event::Message(msg));
-                } else {
-                    // Bitcoin Core ignores these below 70016; so do we.
-                    self.stats.ignored_messages += 1;
-                }
-            }
-            Message::Version(_) => self.fail(
-                DisconnectReason::DuplicateVersion,
-                Some(duplicate_reject("version")),
-            ),
-            // BIP434: `feature` messages (and any other the codec does not know) may
-            // come between version and verack; the application decides.
-            Message::Unknown { .. } => {
-                self.stats.unknown_messages += 1;
-                self.events.push_back(Event::Message(msg));
-            }
-            Message::Reject(r) => self.on_handshake_reject(r),
-            other => {
-                let command = other.command();
-                self.fail(
-                    DisconnectReason::UnexpectedMessage { command },
-                    Some(Reject {
-                        message: "verack".into(),
-                        code: RejectCode::MALFORMED,
-                        reason: "a verack message must follow version".into(),
-                        hash: None,
-                    }),
-                );
-            }
-        }
-    }
-
-    fn on_handshake_reject(&mut self, r: Box<Reject>) {
-        let reason = DisconnectReason::RejectedByRemote {
-            message: r.message.clone(),
-            reason: r.reason.clone(),
-        };
-        self.events.push_back(Event::Message(Message::Reject(r)));
-        self.fail(reason, None);
-    }
-
-    fn on_remote_version(&mut self, v: Box<Version>, now: Instant) {
-        // btcd readRemoteVersionMsg step 2: self-connection detection (no reject).
-        if !self.config.allow_self_connections && self.nonces.contains(v.nonce) {
-            self.fail(DisconnectReason::SelfConnection { nonce: v.nonce }, None);
-            return;
-        }
-        let ours = self.config.max_protocol_version();
-        self.version = ours.min(v.version);
-        self.services = v.services;
-        self.features.witness = v.services.has(ServiceFlags::WITNESS);
-        self.features.relay_tx = v.relay;
-        self.stats.starting_height = v.start_height;
-        self.stats.last_block = v.start_height;
-        self.stats.time_offset = v.timestamp.saturating_sub(self.unix_time(now) as i64);
-        let remote_version = v.version;
-        self.remote_version = Some(v.clone());
-        // btcd checks the minimum after OnVersion; checking first spares the
-        // application obsolete peers. The reject goes out only where the protocol has
-        // one (negotiated >= 70002), so with the default minimum of 209 it never does.
-        let minimum = self.config.min_protocol_version;
-        if remote_version < minimum {
-            self.fail(
-                DisconnectReason::VersionTooOld {
-                    version: remote_version,
-                    minimum,
-                },
-                Some(Reject {
-                    message: "version".into(),
-                    code: RejectCode::OBSOLETE,
-                    reason: format!("protocol version must be {minimum} or greater"),
-                    hash: None,
-                }),
-            );
-            return;
-        }
-        self.phase = Phase::AwaitingDecision;
-        self.events.push_back(Event::Version(v));
-    }
-
-    /// Accepts the remote's version (after [`Event::Version`]): sends ours if we are
-    /// inbound, the feature messages and our verack, and goes on with the handshake.
-    /// Does nothing in any other phase.
-    pub fn accept_version(&mut self, now: Instant) {
-        self.touch(now);
-        if self.phase != Phase::AwaitingDecision {
-            return;
-        }
-        let span = self.span.clone();
-        let _g = span.enter();
-        if self.inbound {
-            self.send_our_version();
-            if self.is_closed() {
-                return;
-            }
-        }
-        if self.version >= version::WTXID_RELAY {
-            if self.config.wtxid_relay {
-                self.send_handshake_message(Message::WtxidRelay);
-            } else {
-                self.features.wtxid_relay = false;
-            }
-            self.send_handshake_message(Message::SendAddrV2);
-        }
-        for msg in std::mem::take(&mut self.handshake_extras) {
-            self.send_handshake_message(msg);
-        }
-        self.send_handshake_message(Message::Verack);
-        if self.is_closed() {
-            return;
-        }
-        self.phase = Phase::AwaitingVerack;
-        while let Some(frame) = self.held_frames.pop_front() {
-            if self.is_closed() {
-                break;
-            }
-            self.on_frame(frame, now);
-        }
-        self.held_frames = VecDeque::new();
-    }
-
-    /// Queues a message to go out between our `version` and our `verack`, such as a
-    /// BIP434 `feature` message (`Message::Unknown` with command `feature`). Call it
-    /// while the version decision is pending — from
-    /// [`Listener::on_version`](crate::Listener::on_version) — or, for an outbound
-    /// peer, any time before; [`Peer::accept_version`] sends it after the
-    /// `wtxidrelay`/`sendaddrv2` messages. Returns `false` (and sends nothing) once our
-    /// `verack` is out.
-    ///
-    /// ```
-    /// # use std::{sync::Arc, time::Instant};
-    /// # use bytes::Bytes;
-    /// # use peer_core::{Config, Peer};
-    /// # use wire_codec::{Command, Message, Network};
-    /// let mut peer = Peer::new_outbound(Arc::new(Config::new(Network::Regtest)),
-    ///     "127.0.0.1:18444".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
-    /// let feature = Message::Unknown {
-    ///     command: Command::from_static("feature"),
-    ///     payload: Bytes::from_static(b"\x04demo"),
-    /// };
-    /// assert!(peer.queue_handshake_message(feature));
-    /// ```
-    pub fn queue_handshake_message(&mut self, msg: Message) -> bool {
-        match self.phase {
-            Phase::AwaitingVersion | Phase::AwaitingDecision => {
-                self.handshake_extras.push(msg);
-                true
-            }
-            _ => false,
         }
     }
 
@@ -950,153 +733,17 @@ impl Peer {
         }
     }
 
-    /// Refuses the remote's version (after [`Event::Version`]): `reject` is sent where
-    /// the protocol allows one and the peer disconnects with
-    /// [`DisconnectReason::RejectedByApplication`]. Does nothing in any other phase.
-    pub fn reject_version(&mut self, reject: Reject, now: Instant) {
-        self.touch(now);
-        if self.phase != Phase::AwaitingDecision {
+    /// The dispatcher of an established peer: each rule reacts to the messages it
+    /// governs (in its own file), and a rule that consumes a message — answers it in
+    /// full, ignores it, or disconnects — stops it there. What passes every rule goes
+    /// to the application.
+    pub(crate) fn on_message(&mut self, msg: Message, now: Instant) {
+        if self.handshake_rule(&msg) || self.bloom_rule(&msg) || !self.gate_incoming(&msg) {
             return;
         }
-        let span = self.span.clone();
-        let _g = span.enter();
-        let reason = DisconnectReason::RejectedByApplication {
-            reason: reject.reason.clone(),
-        };
-        self.fail(reason, Some(reject));
-    }
-
-    fn establish(&mut self, now: Instant) {
-        self.phase = Phase::Established;
-        self.established_at = Some(now);
-        self.trim_events = true;
-        self.trim_output = true;
-        self.decoder
-            .set_max_payload(self.config.network.max_payload());
-        if let Some(t) = self.v2.as_deref_mut() {
-            t.set_max_payload(self.config.network.max_payload());
-        }
-        let t = self.config.timeouts;
-        self.keepalive.start(now, t.ping_interval);
-        if !self.config.disable_stall_detection {
-            self.stall.start(now);
-        }
-        self.inventory
-            .start(now, self.config.effective_trickle_interval(), now);
-        debug!(version = self.version, "handshake complete");
-        self.events.push_back(Event::HandshakeComplete {
-            version: self.version,
-            features: self.features,
-        });
-        self.held_bytes = 0;
-        while let Some((msg, token, encoding)) = self.held.pop_front() {
-            if self.is_closed() {
-                if let Some(t) = token {
-                    self.events.push_back(Event::Failed(t));
-                }
-                continue;
-            }
-            self.send_now(msg, token, encoding);
-        }
-        self.held = VecDeque::new();
-        for (txid, wtxid) in std::mem::take(&mut self.pending_wtxids) {
-            self.queue_transaction_inventory(txid, wtxid);
-        }
-    }
-
-    fn on_message(&mut self, msg: Message, now: Instant) {
-        let cmd = msg.command();
-        match msg {
-            Message::Version(_) => {
-                return self.fail(
-                    DisconnectReason::DuplicateVersion,
-                    Some(duplicate_reject("version")),
-                )
-            }
-            Message::Verack => {
-                return self.fail(
-                    DisconnectReason::DuplicateVerack,
-                    Some(duplicate_reject("verack")),
-                )
-            }
-            // Bitcoin Core disconnects on `sendtxrcncl` after verack (BIP330) and
-            // on the other two as misbehaviour (BIP155, BIP339).
-            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
-                return self.fail(
-                    DisconnectReason::FeatureAfterHandshake { command: cmd },
-                    None,
-                )
-            }
-            Message::Unknown { .. } => {
-                debug!("unknown command {cmd}");
-                self.stats.unknown_messages += 1;
-                self.events.push_back(Event::Message(msg));
-                return;
-            }
-            Message::FilterLoad(_) | Message::FilterAdd(_) | Message::FilterClear
-                if !self.config.services.has(ServiceFlags::BLOOM) =>
-            {
-                // BIP111: without NODE_BLOOM, filter messages are a violation from
-                // 70011 on and silently ignored before.
-                if self.version >= version::BIP0111 {
-                    return self.fail(DisconnectReason::BloomWithoutService { command: cmd }, None);
-                }
-                self.stats.ignored_messages += 1;
-                return;
-            }
-            _ => {}
-        }
-        if let Some(min) = Message::min_version(cmd) {
-            if self.version < min {
-                debug!(
-                    "ignoring {cmd}: not part of protocol version {}",
-                    self.version
-                );
-                self.stats.ignored_messages += 1;
-                return;
-            }
-        }
-        match &msg {
-            Message::Ping(p) if self.version > version::BIP0031 => {
-                self.send_now(
-                    Message::Pong(Pong { nonce: p.nonce }),
-                    None,
-                    Encoding::Witness,
-                );
-            }
-            Message::Pong(p)
-                if self.stats.last_ping_nonce != 0 && p.nonce == self.stats.last_ping_nonce =>
-            {
-                if let Some(sent) = self.stats.last_ping_time {
-                    self.stats.last_ping_latency = Some(now.saturating_duration_since(sent));
-                }
-                self.stats.last_ping_nonce = 0;
-            }
-            Message::SendHeaders => self.features.send_headers = true,
-            Message::FeeFilter(f) => self.features.fee_filter = Some(f.feerate),
-            Message::Inv(inv) => {
-                let mut last_block = None;
-                for iv in &inv.inventory {
-                    // A block the remote announced before is not news: it must not
-                    // move the last announced block back (a getblocks reply repeats
-                    // old blocks).
-                    if iv.kind.is_block() && !self.inventory.is_known(iv) {
-                        last_block = Some(iv.hash);
-                    }
-                    self.inventory.add_known(*iv);
-                }
-                if let Some(h) = last_block {
-                    self.stats.last_announced_block = Some(h);
-                }
-            }
-            Message::Headers(h) => {
-                if let (Some(first), Some(last)) = (h.headers.first(), h.headers.last()) {
-                    self.stats
-                        .on_headers(first.prev_block, last.hash(), h.headers.len());
-                }
-            }
-            _ => {}
-        }
+        self.keepalive_on_message(&msg, now);
+        self.inventory_on_message(&msg);
+        self.stats_on_message(&msg);
         self.events.push_back(Event::Message(msg));
     }
 
@@ -1118,11 +765,6 @@ impl Peer {
     /// Messages queued and not yet completely written (held ones included).
     pub fn queued_messages(&self) -> usize {
         self.output.pending_messages() + self.held.len()
-    }
-
-    /// Inventory entries waiting for the next trickle.
-    pub fn pending_inventory(&self) -> usize {
-        self.inventory.pending_len()
     }
 
     /// Whether [`Peer::transmit`] holds bytes.
@@ -1216,188 +858,28 @@ impl Peer {
         }
     }
 
-    /// Queues an inventory announcement (btcd `QueueInventory`). Nothing happens if
-    /// the remote is known to have it or the peer closed. Blocks (`MSG_BLOCK`,
-    /// `MSG_WITNESS_BLOCK`) are announced at once; everything else waits for the next
-    /// trickle tick and goes out in `inv` messages of at most 1,000 entries. Inventory
-    /// queued before the handshake is sent after it (btcd drops it).
-    ///
-    /// A transaction (`MSG_TX`) queued for a remote with which `wtxidrelay` was
-    /// negotiated (BIP339) is announced as `MSG_WTX` with the same hash: Bitcoin Core
-    /// ignores `MSG_TX` announcements from such peers. The hash is right for
-    /// transactions without witness (txid = wtxid); for the others use
-    /// [`Peer::queue_transaction_inventory`], which knows both ids.
-    pub fn queue_inventory(&mut self, iv: InvVect) {
-        let iv = self.announced_as(iv);
-        if self.is_closed() || self.inventory.is_known(&iv) {
-            return;
-        }
-        if is_immediate(iv.kind) {
-            return self.queue_inventory_immediate(iv);
-        }
-        let trickle = self
-            .established_at
-            .map(|a| (a, self.config.effective_trickle_interval(), self.last_now));
-        if self.inventory.queue(iv, trickle) && self.phase == Phase::Established {
-            self.trickle();
-        }
-    }
-
-    /// Queues the announcement of a transaction by the id the remote wants: its wtxid
-    /// as `MSG_WTX` when `wtxidrelay` was negotiated (BIP339), its txid as `MSG_TX`
-    /// otherwise. Before the handshake completes, which one is decided when the
-    /// announcement goes out.
-    pub fn queue_transaction_inventory(
-        &mut self,
-        txid: wire_codec::Hash256,
-        wtxid: wire_codec::Hash256,
-    ) {
-        if self.phase == Phase::Established || self.is_closed() {
-            let iv = if self.features.wtxid_relay {
-                InvVect::new(InvType::WTX, wtxid)
-            } else {
-                InvVect::new(InvType::TX, txid)
-            };
-            return self.queue_inventory(iv);
-        }
-        self.pending_wtxids.push((txid, wtxid));
-    }
-
-    /// How `iv` is announced to this remote: `MSG_TX` becomes `MSG_WTX` once
-    /// `wtxidrelay` was negotiated.
-    fn announced_as(&self, iv: InvVect) -> InvVect {
-        if iv.kind == InvType::TX && self.features.wtxid_relay {
-            InvVect::new(InvType::WTX, iv.hash)
-        } else {
-            iv
-        }
-    }
-
-    /// Announces `iv` in its own `inv` now, skipping the trickle (still filtered by the
-    /// known-inventory set, which it joins).
-    pub fn queue_inventory_immediate(&mut self, iv: InvVect) {
-        let iv = self.announced_as(iv);
-        if self.is_closed() || self.inventory.is_known(&iv) {
-            return;
-        }
-        self.inventory.add_known(iv);
-        self.queue_message(Message::Inv(Inventory::new(vec![iv])), None);
-    }
-
-    /// Records that the remote has `iv`, so it is not announced to it (btcd
-    /// `AddKnownInventory`).
-    pub fn add_known_inventory(&mut self, iv: InvVect) {
-        if !self.is_closed() {
-            self.inventory.add_known(self.announced_as(iv));
-        }
-    }
-
-    /// Whether the remote is known to have `iv`.
-    pub fn knows_inventory(&self, iv: &InvVect) -> bool {
-        self.inventory.is_known(&self.announced_as(*iv))
-    }
-
-    fn trickle(&mut self) {
-        for batch in self.inventory.take_batches(self.features.wtxid_relay) {
-            if self.is_closed() {
-                return;
-            }
-            self.send_now(Message::Inv(Inventory::new(batch)), None, Encoding::Witness);
-        }
-    }
-
-    /// Encodes a handshake message right away (bypassing the pre-handshake hold).
-    fn send_handshake_message(&mut self, msg: Message) {
-        let limit = self.config.max_output_bytes;
-        let cmd = msg.command();
-        debug!("sending {cmd} {}", Summary(&msg));
-        let keep = self.config.report_io;
-        let ctx = self.ctx();
-        let seal = self.v2.as_deref_mut();
-        match self
-            .output
-            .push_sealed(self.magic, msg, &ctx, None, limit, keep, seal)
-        {
-            Ok(()) => self.log_sent(cmd),
-            Err(PushError::Full { bytes, limit }) => {
-                self.fail(DisconnectReason::OutputQueueFull { bytes, limit }, None)
-            }
-            Err(PushError::Encode(e)) => {
-                debug!(error = %e, "cannot encode {cmd}");
-            }
-            Err(PushError::Seal(e)) => {
-                debug!(error = %e, "cannot seal {cmd}");
-            }
-        }
-    }
-
-    fn send_our_version(&mut self) {
-        let mut nonce = 0;
-        while nonce == 0 {
-            nonce = self.rng.gen::<u64>();
-        }
-        self.our_nonce = nonce;
-        let inputs = VersionInputs {
-            remote: self.remote,
-            remote_services: if self.inbound {
-                self.services
-            } else {
-                ServiceFlags::NONE
-            },
-            nonce,
-            unix_time: self.unix_time(self.last_now),
-            encode_version: self.version,
-            inbound: self.inbound,
-        };
-        match build_version(&self.config, &inputs) {
-            Ok(v) => {
-                self.nonces.insert(nonce);
-                self.send_handshake_message(Message::Version(Box::new(v)));
-            }
-            Err(reason) => self.fail(reason, None),
-        }
-    }
-
     /// Encodes an application or protocol message (established peers only).
-    fn send_now(&mut self, msg: Message, token: Option<u64>, encoding: Encoding) {
+    pub(crate) fn send_now(&mut self, msg: Message, token: Option<u64>, encoding: Encoding) {
         let cmd = msg.command();
-        if let Some(min) = Message::min_version(cmd) {
-            if self.version < min {
-                debug!(
-                    "not sending {cmd}: not part of protocol version {}",
-                    self.version
-                );
-                if let Some(t) = token {
-                    self.events.push_back(Event::Failed(t));
-                }
-                return;
+        if !self.gate_outgoing(cmd) {
+            if let Some(t) = token {
+                self.events.push_back(Event::Failed(t));
             }
+            return;
         }
-        if let Message::Ping(p) = &msg {
-            if self.version > version::BIP0031 {
-                self.stats.last_ping_nonce = p.nonce;
-                self.stats.last_ping_time = Some(self.last_now);
-            }
-        }
+        self.keepalive_on_send(&msg);
         let limit = self.config.max_output_bytes;
         debug!("sending {cmd} {}", Summary(&msg));
         let witness = encoding == Encoding::Witness && self.features.witness;
         let ctx = self.ctx().with_witness(witness);
         let keep = self.config.report_io;
-        let seal = self.v2.as_deref_mut();
         match self
             .output
-            .push_sealed(self.magic, msg, &ctx, token, limit, keep, seal)
+            .push(&mut self.transport, msg, &ctx, token, limit, keep)
         {
             Ok(()) => self.log_sent(cmd),
             Err(PushError::Encode(e)) => {
                 debug!(error = %e, "cannot encode {cmd}");
-                if let Some(t) = token {
-                    self.events.push_back(Event::Failed(t));
-                }
-            }
-            Err(PushError::Seal(e)) => {
-                debug!(error = %e, "cannot seal {cmd}");
                 if let Some(t) = token {
                     self.events.push_back(Event::Failed(t));
                 }
@@ -1410,7 +892,7 @@ impl Peer {
         }
     }
 
-    fn log_sent(&self, cmd: Command) {
+    pub(crate) fn log_sent(&self, cmd: Command) {
         if tracing::enabled!(Level::TRACE) {
             let b = self.output.bytes();
             let start = self.output.last_start().min(b.len());
@@ -1458,28 +940,13 @@ impl Peer {
             }
             return;
         }
-        let t = self.config.timeouts;
-        if let Some((command, waited)) = self.stall.check(now, t.stall_tick) {
-            debug!("appears to be stalled or misbehaving, {command} timeout -- disconnecting");
-            return self.fail(DisconnectReason::Stalled { command, waited }, None);
+        // Each timer rule in its file; one that ends the peer stops the rest.
+        self.stall_tick(now);
+        if !self.is_closed() {
+            self.keepalive_tick(now);
         }
-        while let Some(action) = self.keepalive.poll(now, t.idle, t.ping_interval) {
-            match action {
-                KeepAliveAction::Idle => {
-                    debug!("no answer for {:?} -- disconnecting", t.idle);
-                    return self.fail(DisconnectReason::IdleTimeout, None);
-                }
-                KeepAliveAction::Ping => {
-                    let nonce = self.rng.gen::<u64>().max(1);
-                    self.send_now(Message::Ping(Ping { nonce }), None, Encoding::Witness);
-                    if self.is_closed() {
-                        return;
-                    }
-                }
-            }
-        }
-        if matches!(self.inventory.deadline(), Some(d) if d <= now) {
-            self.trickle();
+        if !self.is_closed() {
+            self.inventory_tick(now);
         }
     }
 
@@ -1512,7 +979,7 @@ impl Peer {
         self.stall.has_pending()
     }
 
-    fn trim_output_if_idle(&mut self) {
+    pub(crate) fn trim_output_if_idle(&mut self) {
         if self.trim_output && self.output.is_empty() {
             self.trim_output = false;
             self.output.trim();
@@ -1521,18 +988,18 @@ impl Peer {
 
     /// The codec context at the version in use (cheap to build; not stored, which
     /// keeps the peer small).
-    fn ctx(&self) -> Context {
+    pub(crate) fn ctx(&self) -> Context {
         Context::new(self.config.network, self.version)
     }
 
-    fn touch(&mut self, now: Instant) {
+    pub(crate) fn touch(&mut self, now: Instant) {
         if now > self.last_now {
             self.last_now = now;
         }
     }
 
     /// Wall-clock seconds at `now`, derived from the creation time.
-    fn unix_time(&self, now: Instant) -> u64 {
+    pub(crate) fn unix_time(&self, now: Instant) -> u64 {
         self.created_unix
             .saturating_add(now.saturating_duration_since(self.created).as_secs())
     }
@@ -1566,13 +1033,13 @@ impl Peer {
 
     /// Ends the peer: fails every pending notification, keeps a farewell reject (if
     /// the protocol allows one) in the output, emits `Disconnected` once.
-    fn fail(&mut self, reason: DisconnectReason, farewell: Option<Reject>) {
+    pub(crate) fn fail(&mut self, reason: DisconnectReason, farewell: Option<Reject>) {
         self.fail_with(reason, farewell, None);
     }
 
     /// [`Self::fail`], also failing `extra` (a message refused on the way in) after the
     /// queued ones.
-    fn fail_with(
+    pub(crate) fn fail_with(
         &mut self,
         reason: DisconnectReason,
         farewell: Option<Reject>,
@@ -1609,10 +1076,7 @@ impl Peer {
             let msg = Message::Reject(Box::new(r));
             debug!("sending reject {}", Summary(&msg));
             let ctx = self.ctx();
-            match self.v2.as_deref_mut() {
-                Some(t) => self.output.push_farewell_sealed(self.magic, &msg, &ctx, t),
-                None => self.output.push_farewell(self.magic, &msg, &ctx),
-            }
+            self.output.push_farewell(&mut self.transport, &msg, &ctx);
         }
         self.inventory.clear();
         self.stall.clear();
@@ -1625,27 +1089,6 @@ impl Peer {
     pub fn our_nonce(&self) -> u64 {
         self.our_nonce
     }
-}
-
-fn duplicate_reject(cmd: &str) -> Reject {
-    Reject {
-        message: cmd.into(),
-        code: RejectCode::DUPLICATE,
-        reason: format!("duplicate {cmd} message"),
-        hash: None,
-    }
-}
-
-/// A v2 transport for a new peer: a fresh secret key and Core's random garbage length
-/// (0–4,095 bytes), accepting the pre-handshake payload limit until the handshake ends.
-fn new_v2(side: V2Side, config: &Config) -> Option<Box<V2Transport>> {
-    let mut rng = rand::thread_rng();
-    let garbage = rng.gen_range(0..=MAX_GARBAGE_LEN);
-    let network = config.network;
-    let max = config.max_pre_handshake_payload.min(network.max_payload());
-    V2Transport::new(side, network.magic(), max, &mut rng, garbage)
-        .ok()
-        .map(Box::new)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use peer_core::{Listener, Peer};
 use peer_helpers::{block_locator_from_slice, push_get_headers, RequestFilter, RequestOutcome};
-use peer_runtime::Runtime;
+use peer_runtime::{PeerOptions, Runtime};
 use wire_codec::message::{Headers, ServiceFlags, Version};
 use wire_codec::{Hash256, HeaderKind, Network};
 
@@ -119,13 +119,11 @@ fn run(args: &Args) -> Result<(), String> {
         .start()
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel();
-    let listener = Box::new(Forward(tx));
-    let request = if args.v2 {
-        rt.connect_v2_with(args.addr, listener)
-    } else {
-        rt.connect_with(args.addr, listener)
-    };
-    let peer = request
+    let opts = PeerOptions::new()
+        .listener(Box::new(Forward(tx)))
+        .v2(args.v2);
+    let peer = rt
+        .connect_with_options(args.addr, opts)
         .wait_timeout(wait)
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| e.to_string())?;

@@ -39,6 +39,10 @@ pub(crate) const SCRATCH_LEN: usize = 64 * 1024;
 /// thread, so the listener itself need not be `Send`.
 pub type ListenerFactory = Arc<dyn Fn(&PeerHandle) -> Box<dyn Listener> + Send + Sync>;
 
+/// Chooses the config of one accepted connection from its remote address (`None`: the
+/// runtime's).
+pub type InboundConfigFn = Arc<dyn Fn(SocketAddr) -> Option<Arc<Config>> + Send + Sync>;
+
 /// A listener supplied with one connection request (it travels to the executor).
 pub(crate) type SentListener = Box<dyn Listener + Send>;
 
@@ -52,8 +56,10 @@ pub(crate) enum Control {
         /// The local address to connect from; `None`: the kernel's choice.
         local: Option<SocketAddr>,
         listener: Option<SentListener>,
+        /// This peer's own config (`None`: the runtime's).
+        config: Option<Arc<Config>>,
         /// Initiate BIP324 v2 (with one v1 reconnect if it fails before the version
-        /// exchange); only when the runtime's config has v2 on.
+        /// exchange); only when the peer's config has v2 on.
         v2: bool,
         reply: PeerReply,
     },
@@ -61,6 +67,8 @@ pub(crate) enum Control {
         stream: std::net::TcpStream,
         direction: Direction,
         listener: Option<SentListener>,
+        /// This peer's own config (`None`: the runtime's).
+        config: Option<Arc<Config>>,
         reply: PeerReply,
     },
     Shutdown,
@@ -70,6 +78,7 @@ pub(crate) enum Control {
 pub(crate) struct RuntimeShared {
     pub(crate) config: Arc<Config>,
     pub(crate) factory: ListenerFactory,
+    pub(crate) inbound_config: Option<InboundConfigFn>,
     pub(crate) gate: Arc<Gate>,
     pub(crate) cores: Vec<Arc<CoreShared>>,
     pub(crate) shutting_down: AtomicBool,
@@ -81,12 +90,14 @@ impl RuntimeShared {
     pub(crate) fn new(
         config: Arc<Config>,
         factory: ListenerFactory,
+        inbound_config: Option<InboundConfigFn>,
         gate: Arc<Gate>,
         cores: Vec<Arc<CoreShared>>,
     ) -> RuntimeShared {
         RuntimeShared {
             config,
             factory,
+            inbound_config,
             gate,
             cores,
             shutting_down: AtomicBool::new(false),
@@ -285,6 +296,8 @@ fn shrink_when_sparse<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
 }
 
 /// Starts the driver task of a new peer on this executor and returns its handle.
+// One call site per way a peer starts; bundling the arguments would only move them.
+#[allow(clippy::too_many_arguments)]
 fn start_peer(
     core: &Rc<CoreLocal>,
     stream: TcpStream,
@@ -292,6 +305,7 @@ fn start_peer(
     direction: Direction,
     admission: Admission,
     listener: Option<Box<dyn Listener>>,
+    config: Option<Arc<Config>>,
     v2: bool,
 ) -> PeerHandle {
     // We batch our own writes; Nagle would only add latency.
@@ -302,8 +316,9 @@ fn start_peer(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let seed = core.rt.next_seed();
-    let config = core.rt.config.clone();
+    let config = config.unwrap_or_else(|| core.rt.config.clone());
     let our_version = config.max_protocol_version();
+    let v2 = v2 && config.v2_transport;
     let mut peer = match direction {
         Direction::Inbound => Peer::new_inbound(config, remote, now, unix, seed),
         Direction::Outbound if v2 => Peer::new_outbound_v2(config, remote, now, unix, seed),
@@ -377,13 +392,14 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
                     addr,
                     local,
                     listener,
+                    config,
                     v2,
                     reply,
                 } => {
                     core.task_started();
                     let c = core.clone();
                     glommio::spawn_local(async move {
-                        connect(&c, addr, local, listener, v2, reply).await;
+                        connect(&c, addr, local, listener, config, v2, reply).await;
                         c.task_ended();
                     })
                     .detach();
@@ -392,8 +408,9 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
                     stream,
                     direction,
                     listener,
+                    config,
                     reply,
-                } => reply.resolve(adopt(&core, stream, direction, listener)),
+                } => reply.resolve(adopt(&core, stream, direction, listener, config)),
                 Control::Shutdown => break 'serve,
             }
         }
@@ -434,6 +451,7 @@ async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                 };
                 match core.rt.gate.admit(&core.counters.peers, Some(remote.ip())) {
                     Ok(admission) => {
+                        let config = core.rt.inbound_config.as_ref().and_then(|f| f(remote));
                         start_peer(
                             &core,
                             stream,
@@ -441,6 +459,7 @@ async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                             Direction::Inbound,
                             admission,
                             None,
+                            config,
                             false,
                         );
                     }
@@ -488,6 +507,7 @@ async fn connect(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     listener: Option<SentListener>,
+    config: Option<Arc<Config>>,
     v2: bool,
     reply: PeerReply,
 ) {
@@ -530,7 +550,6 @@ async fn connect(
         }
         Some(Ok(stream)) => {
             let listener = listener.map(|l| l as Box<dyn Listener>);
-            let v2 = v2 && core.rt.config.v2_transport;
             let handle = start_peer(
                 core,
                 stream,
@@ -538,6 +557,7 @@ async fn connect(
                 Direction::Outbound,
                 admission,
                 listener,
+                config,
                 v2,
             );
             reply.resolve(Ok(handle));
@@ -566,6 +586,7 @@ fn adopt(
     stream: std::net::TcpStream,
     direction: Direction,
     listener: Option<SentListener>,
+    config: Option<Arc<Config>>,
 ) -> Result<PeerHandle, Error> {
     if core.stopping.get() {
         return Err(Error::ShuttingDown);
@@ -582,7 +603,7 @@ fn adopt(
     let stream = crate::adopt::into_glommio(stream);
     let listener = listener.map(|l| l as Box<dyn Listener>);
     Ok(start_peer(
-        core, stream, remote, direction, admission, listener, false,
+        core, stream, remote, direction, admission, listener, config, false,
     ))
 }
 

@@ -13,11 +13,14 @@ use tracing::debug;
 use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
 
-use crate::core::{core_main, Control, CoreLocal, CoreShared, ListenerFactory, RuntimeShared};
+use crate::core::{
+    core_main, Control, CoreLocal, CoreShared, InboundConfigFn, ListenerFactory, RuntimeShared,
+};
 use crate::counters::RuntimeStats;
 use crate::error::Error;
 use crate::handle::{Direction, PeerHandle};
 use crate::limits::{Gate, Limits};
+use crate::options::PeerOptions;
 use crate::pending::{pending, Pending};
 
 /// Default io_uring buffer memory per executor. glommio preallocates (and locks) this
@@ -54,6 +57,7 @@ pub struct RuntimeBuilder {
     listen: Option<SocketAddr>,
     limits: Limits,
     factory: ListenerFactory,
+    inbound_config: Option<InboundConfigFn>,
     io_memory: usize,
     name: String,
 }
@@ -74,6 +78,7 @@ impl RuntimeBuilder {
             listen: None,
             limits: Limits::default(),
             factory: Arc::new(|_| Box::new(NoopListener)),
+            inbound_config: None,
             io_memory: DEFAULT_IO_MEMORY,
             name: "peerwire".into(),
         }
@@ -122,6 +127,34 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Chooses the config of each accepted connection from its remote address (called
+    /// on the accepting executor; `None` keeps the runtime's config). Outbound peers
+    /// and adopted streams take theirs from [`PeerOptions`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::Config;
+    /// use peer_runtime::Runtime;
+    /// use wire_codec::Network;
+    ///
+    /// let mut local = Config::new(Network::Regtest);
+    /// local.user_agent_name = "for-loopback".into();
+    /// let local = Arc::new(local);
+    /// let rt = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .inbound_config(move |remote| remote.ip().is_loopback().then(|| local.clone()))
+    ///     .start()
+    ///     .unwrap();
+    /// rt.shutdown();
+    /// ```
+    pub fn inbound_config<F>(mut self, f: F) -> RuntimeBuilder
+    where
+        F: Fn(SocketAddr) -> Option<Arc<Config>> + Send + Sync + 'static,
+    {
+        self.inbound_config = Some(Arc::new(f));
+        self
+    }
+
     /// io_uring buffer memory per executor (default [`DEFAULT_IO_MEMORY`]).
     pub fn io_memory(mut self, bytes: usize) -> RuntimeBuilder {
         self.io_memory = bytes;
@@ -151,6 +184,7 @@ impl RuntimeBuilder {
         let shared = Arc::new(RuntimeShared::new(
             Arc::new(self.config),
             self.factory,
+            self.inbound_config,
             Arc::new(Gate::new(self.limits)),
             cores.clone(),
         ));
@@ -320,37 +354,70 @@ impl Runtime {
         &self.shared.cores[i]
     }
 
-    /// The one request behind the four `connect*` methods.
+    /// The one request behind the `connect*` methods.
     fn connect_request(
         &self,
         addr: SocketAddr,
         local: Option<SocketAddr>,
         listener: Option<Box<dyn Listener + Send>>,
     ) -> PeerRequest {
-        self.connect_request_v(addr, local, listener, false)
+        self.connect_with_options(
+            addr,
+            PeerOptions {
+                listener,
+                local,
+                config: None,
+                v2: false,
+            },
+        )
     }
 
-    fn connect_request_v(
-        &self,
-        addr: SocketAddr,
-        local: Option<SocketAddr>,
-        listener: Option<Box<dyn Listener + Send>>,
-        v2: bool,
-    ) -> PeerRequest {
+    /// Connects to `addr` with per-peer choices: its own config (overriding the
+    /// runtime's, as btcd gives each peer its own `peer.Config`), listener and local
+    /// address.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::{Config, NonceSet};
+    /// use peer_runtime::{PeerOptions, Runtime};
+    /// use wire_codec::Network;
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// let client = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+    /// let mut cfg = Config::new(Network::Regtest);
+    /// cfg.protocol_version = 70015;
+    /// // Both runtimes are in this process: the client's nonces are its own, or the
+    /// // server would take the connection for one to itself.
+    /// cfg.nonces = Some(Arc::new(NonceSet::new()));
+    /// let opts = PeerOptions::new().config(Arc::new(cfg));
+    /// let peer = client.connect_with_options(server.local_addr().unwrap(), opts).wait().unwrap();
+    /// assert_eq!(peer.wait_for_handshake_blocking(), Ok(70015));
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn connect_with_options(&self, addr: SocketAddr, opts: PeerOptions) -> PeerRequest {
+        let PeerOptions {
+            listener,
+            local,
+            config,
+            v2,
+        } = opts;
         self.request(|reply| Control::Connect {
             addr,
             local,
             listener,
+            config,
             v2,
             reply,
         })
     }
 
-    /// Like [`Runtime::connect`], speaking BIP324 v2 (when the config has
-    /// [`Config::v2_transport`] on; v1 otherwise). If the v2 attempt ends before the
-    /// remote's version arrived — a v1-only node drops the connection at our key — the
-    /// peer reconnects once with v1, under the same handle and listener, as Bitcoin
-    /// Core does; the listener sees only the connection that lasts.
+    /// Connects to `addr` with BIP324 v2 ([`PeerOptions::v2`]: one v1 reconnect if the
+    /// node drops the v2 attempt before the version exchange).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -378,37 +445,76 @@ impl Runtime {
     /// server.shutdown();
     /// ```
     pub fn connect_v2(&self, addr: SocketAddr) -> PeerRequest {
-        self.connect_request_v(addr, None, None, true)
+        self.connect_with_options(addr, PeerOptions::new().v2(true))
     }
 
     /// Connects in v2 when the remote advertises NODE_P2P_V2 in `services` (from an
     /// address message or a seed), in v1 otherwise.
     pub fn connect_to_services(&self, addr: SocketAddr, services: ServiceFlags) -> PeerRequest {
-        self.connect_request_v(addr, None, None, services.has(ServiceFlags::P2P_V2))
+        self.connect_with_options(
+            addr,
+            PeerOptions::new().v2(services.has(ServiceFlags::P2P_V2)),
+        )
     }
 
-    /// Like [`Runtime::connect_v2`], with this peer's own listener.
-    pub fn connect_v2_with(
-        &self,
-        addr: SocketAddr,
-        listener: Box<dyn Listener + Send>,
-    ) -> PeerRequest {
-        self.connect_request_v(addr, None, Some(listener), true)
-    }
-
-    /// Like [`Runtime::connect_v2`], from the local address `local`.
-    pub fn connect_v2_from(&self, addr: SocketAddr, local: SocketAddr) -> PeerRequest {
-        self.connect_request_v(addr, Some(local), None, true)
-    }
-
-    /// Like [`Runtime::connect_v2_from`], with this peer's own listener.
-    pub fn connect_v2_from_with(
-        &self,
-        addr: SocketAddr,
-        local: SocketAddr,
-        listener: Box<dyn Listener + Send>,
-    ) -> PeerRequest {
-        self.connect_request_v(addr, Some(local), Some(listener), true)
+    /// Connects to a peer given by host name: `host:port`, `[v6]:port`, or a bare host
+    /// (the default port of the peer's network). The name is resolved by the runtime,
+    /// on a short-lived helper thread (never on an executor); the first address is
+    /// dialled. A name that does not resolve fails with [`Error::Resolve`].
+    ///
+    /// ```
+    /// use peer_runtime::{PeerOptions, Runtime};
+    /// use wire_codec::Network;
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// let client = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+    /// let target = format!("localhost:{}", server.local_addr().unwrap().port());
+    /// let peer = client.connect_host(&target, PeerOptions::new()).wait().unwrap();
+    /// assert!(peer.addr().ip().is_loopback());
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn connect_host(&self, target: &str, opts: PeerOptions) -> PeerRequest {
+        let network = opts
+            .config
+            .as_ref()
+            .map_or(self.shared.config.network, |c| c.network);
+        let (host, port) = crate::options::split_host(target, network.default_port());
+        let (reply, answer) = pending(|| Err(Error::ShuttingDown));
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return answer;
+        }
+        let core = self.next_core().clone();
+        let spawned = std::thread::Builder::new()
+            .name("peerwire-resolve".into())
+            .spawn(move || match crate::options::resolve(&host, port) {
+                Err(e) => reply.resolve(Err(e)),
+                Ok(addr) => {
+                    let PeerOptions {
+                        listener,
+                        local,
+                        config,
+                        v2,
+                    } = opts;
+                    // A refused push drops the resolver: ShuttingDown.
+                    let _ = core.control.push(Control::Connect {
+                        addr,
+                        local,
+                        listener,
+                        config,
+                        v2,
+                        reply,
+                    });
+                }
+            });
+        // A thread that could not start dropped the resolver with it: the answer is
+        // ShuttingDown, as for a runtime that cannot take work.
+        drop(spawned);
+        answer
     }
 
     fn request(&self, make: impl FnOnce(crate::core::PeerReply) -> Control) -> PeerRequest {
@@ -478,12 +584,7 @@ impl Runtime {
     /// its own listener). `direction` says who opened it: an outbound peer sends its
     /// version first, an inbound one waits for the remote's.
     pub fn add_connection(&self, stream: std::net::TcpStream, direction: Direction) -> PeerRequest {
-        self.request(|reply| Control::Adopt {
-            stream,
-            direction,
-            listener: None,
-            reply,
-        })
+        self.add_connection_with_options(stream, direction, PeerOptions::new())
     }
 
     /// Like [`Runtime::add_connection`], with this peer's own listener.
@@ -493,10 +594,22 @@ impl Runtime {
         direction: Direction,
         listener: Box<dyn Listener + Send>,
     ) -> PeerRequest {
+        self.add_connection_with_options(stream, direction, PeerOptions::new().listener(listener))
+    }
+
+    /// Like [`Runtime::add_connection`], with per-peer choices (its own config and
+    /// listener; a local address is meaningless for a connected stream and ignored).
+    pub fn add_connection_with_options(
+        &self,
+        stream: std::net::TcpStream,
+        direction: Direction,
+        opts: PeerOptions,
+    ) -> PeerRequest {
         self.request(|reply| Control::Adopt {
             stream,
             direction,
-            listener: Some(listener),
+            listener: opts.listener,
+            config: opts.config,
             reply,
         })
     }

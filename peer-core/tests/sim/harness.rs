@@ -249,7 +249,6 @@ impl Listener for Recorder {
 /// other side carries bytes.
 pub struct Node {
     pub peer: Peer,
-    pub inbox: BytesMut,
     pub rec: Recorder,
     /// Bytes this node writes reach the other side (false: the remote stops reading).
     pub link_up: bool,
@@ -261,7 +260,6 @@ impl Node {
     pub fn new(peer: Peer) -> Node {
         Node {
             peer,
-            inbox: BytesMut::new(),
             rec: Recorder::default(),
             link_up: true,
             eof_delivered: false,
@@ -377,17 +375,16 @@ impl Pair {
                 break;
             }
             let n = out.len().min(split.max(1));
-            to.inbox.extend_from_slice(&out[..n]);
+            let chunk = out[..n].to_vec();
             from.peer.advance_transmit(n, now);
             moved = true;
-            to.peer.handle_read(&mut to.inbox, now);
+            to.peer.handle_input(&chunk, now);
         }
         // A closed side whose output is flushed has closed its socket: the other side
         // reads EOF.
         if from.peer.is_closed() && !from.peer.wants_write() && !from.eof_delivered {
             from.eof_delivered = true;
             if !to.peer.is_closed() {
-                to.peer.handle_read(&mut to.inbox, now);
                 to.peer.disconnect(DisconnectReason::RemoteClosed);
             }
             moved = true;
@@ -401,11 +398,6 @@ impl Pair {
         let now = self.now;
         let mut progress = Pair::transfer(&mut self.a, &mut self.b, self.split, now);
         progress |= Pair::transfer(&mut self.b, &mut self.a, self.split, now);
-        progress |= self.a.pump(&mut self.now) > 0;
-        progress |= self.b.pump(&mut self.now) > 0;
-        // Input held back while a version decision was pending.
-        self.a.peer.handle_read(&mut self.a.inbox, self.now);
-        self.b.peer.handle_read(&mut self.b.inbox, self.now);
         progress |= self.a.pump(&mut self.now) > 0;
         progress |= self.b.pump(&mut self.now) > 0;
         progress
@@ -505,8 +497,7 @@ pub fn frame(network: Network, version: u32, msg: &Message) -> Vec<u8> {
 
 /// Puts raw bytes in `node`'s input, as if the remote wrote them, and reads them.
 pub fn inject(node: &mut Node, bytes: &[u8], now: Instant) {
-    node.inbox.extend_from_slice(bytes);
-    node.peer.handle_read(&mut node.inbox, now);
+    node.peer.handle_input(bytes, now);
 }
 
 /// A remote's version message for raw-injection tests.
@@ -608,4 +599,25 @@ impl Solo {
         self.node.pump(&mut self.now);
         Some(t)
     }
+}
+
+/// A `filterload` message.
+pub fn filterload() -> Message {
+    Message::FilterLoad(wire_codec::message::FilterLoad {
+        filter: bytes::Bytes::from_static(&[1]),
+        hash_funcs: 10,
+        tweak: 0,
+        flags: 0,
+    })
+}
+
+/// A connected mainnet pair: `b` at protocol `version_b`, `a` with NODE_BLOOM or not.
+pub fn pair_at(version_b: u32, bloom_a: bool) -> Pair {
+    let mut ca = config(Network::Mainnet);
+    if bloom_a {
+        ca.services = wire_codec::message::ServiceFlags::BLOOM;
+    }
+    let mut cb = config(Network::Mainnet);
+    cb.protocol_version = version_b;
+    Pair::connected(ca, cb)
 }
