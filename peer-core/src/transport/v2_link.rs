@@ -3,7 +3,7 @@
 //! Decrypted packets become the same [`Inbound`] frames the v1 framing yields; messages
 //! are framed by the v1 encoder into a reused scratch buffer and sealed into the output
 //! as one packet each. Bytes the handshake sends on its own (key, garbage, terminator,
-//! version packet) wait in [`V2Link::take_handshake_bytes`] for the peer's output queue.
+//! version packet) wait in the link until the peer moves them to its output queue.
 
 use bytes::{Buf, BytesMut};
 use wire_codec::{encode_frame, Context, Error as CodecError, Message};
