@@ -235,7 +235,10 @@ impl Transport {
     /// Releases receive memory the peer no longer needs (see [`RecvBuffer::settle`]).
     #[inline]
     pub fn settle(&mut self) {
-        self.buffer().settle();
+        match self {
+            Transport::V1(t) => t.buf.settle(),
+            Transport::V2(l) => l.settle(),
+        }
     }
 
     /// Appends `msg`, framed, to `out`; returns its length on the wire. On error

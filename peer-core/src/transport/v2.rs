@@ -150,6 +150,9 @@ pub struct V2Transport {
     state: State,
     decoys: u64,
     ignored: u64,
+    /// Responder: random garbage bytes to draw (from the thread's CSPRNG) once the
+    /// remote shows v2.
+    lazy_garbage: usize,
 }
 
 impl core::fmt::Debug for V2Transport {
@@ -204,6 +207,13 @@ impl V2Transport {
                 break candidate;
             }
         };
+        // A responder draws its garbage only once the first bytes say v2: a v1 client
+        // of a v2-capable server costs no garbage.
+        if side == Side::Responder {
+            let mut t = V2Transport::from_parts(side, magic, max_payload, secret, Vec::new())?;
+            t.lazy_garbage = garbage_len;
+            return Ok(t);
+        }
         let mut garbage = vec![0u8; garbage_len];
         rng.fill_bytes(&mut garbage);
         V2Transport::from_parts(side, magic, max_payload, secret, garbage)
@@ -233,6 +243,7 @@ impl V2Transport {
             state,
             decoys: 0,
             ignored: 0,
+            lazy_garbage: 0,
         })
     }
 
@@ -325,6 +336,10 @@ impl V2Transport {
                         return Ok(Received::RemoteIsV1);
                     }
                     Detected::V2 => {
+                        if self.lazy_garbage > 0 {
+                            garbage.resize(self.lazy_garbage, 0);
+                            rand::thread_rng().fill_bytes(garbage);
+                        }
                         write_key_and_garbage(secret, garbage, out);
                         self.state = State::AwaitKey {
                             secret: *secret,

@@ -61,7 +61,8 @@ impl V2Link {
 
     /// Handshake bytes to send, if any (taken: the caller puts them in its output).
     pub(crate) fn take_handshake_bytes(&mut self) -> Option<BytesMut> {
-        (!self.handshake_out.is_empty()).then(|| self.handshake_out.split())
+        // Taken whole (not split): an idle peer keeps no handshake allocation.
+        (!self.handshake_out.is_empty()).then(|| core::mem::take(&mut self.handshake_out))
     }
 
     pub(crate) fn next_frame(&mut self) -> LinkNext {
@@ -114,13 +115,21 @@ impl V2Link {
                 what: "v2 session",
                 reason: "not established: nothing can be encrypted yet",
             })?;
-        // A big message's scratch is not kept.
+        // Reused while the peer is busy; released by `settle` (and at once when big).
         if self.scratch.capacity() > 64 * 1024 {
             self.scratch = BytesMut::new();
         } else {
             self.scratch.advance(self.scratch.len());
         }
         Ok(out.len() - start)
+    }
+
+    /// Releases the receive buffer's spare memory and the encoding scratch.
+    pub(crate) fn settle(&mut self) {
+        self.buf.settle();
+        if self.scratch.capacity() > 0 {
+            self.scratch = BytesMut::new();
+        }
     }
 
     /// Whether this end initiated.
