@@ -31,7 +31,7 @@ impl Peer {
             self.stats.unknown_messages += 1;
             return true;
         }
-        if self.allows(cmd) {
+        if self.version >= msg.min_version_of() {
             return true;
         }
         debug!(
@@ -43,9 +43,10 @@ impl Peer {
     }
 
     /// Gates a message we are about to send.
-    pub(crate) fn gate_outgoing(&self, cmd: Command) -> bool {
-        let ok = self.allows(cmd);
+    pub(crate) fn gate_outgoing(&self, msg: &Message) -> bool {
+        let ok = self.version >= msg.min_version_of();
         if !ok {
+            let cmd = msg.command();
             debug!(
                 "not sending {cmd}: not part of protocol version {}",
                 self.version

@@ -861,7 +861,7 @@ impl Peer {
     /// Encodes an application or protocol message (established peers only).
     pub(crate) fn send_now(&mut self, msg: Message, token: Option<u64>, encoding: Encoding) {
         let cmd = msg.command();
-        if !self.gate_outgoing(cmd) {
+        if !self.gate_outgoing(&msg) {
             if let Some(t) = token {
                 self.events.push_back(Event::Failed(t));
             }
