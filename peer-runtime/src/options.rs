@@ -62,7 +62,9 @@ impl PeerOptions {
     /// v2 attempt ends before the remote's version arrived — a v1-only node drops the
     /// connection at our key — the peer reconnects once with v1, under the same handle
     /// and listener, as Bitcoin Core does; the listener sees only the connection that
-    /// lasts. Ignored for adopted streams.
+    /// lasts. Messages queued before the failed attempt's handshake are answered
+    /// `Failed` (they were never sent); the handle keeps the first connection's local
+    /// address and id. Ignored for adopted streams.
     pub fn v2(mut self, on: bool) -> PeerOptions {
         self.v2 = on;
         self
