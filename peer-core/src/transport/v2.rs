@@ -86,7 +86,14 @@ enum State {
     /// Responder, nothing decided yet.
     Detecting { secret: [u8; 32], garbage: Vec<u8> },
     /// Our key and garbage are sent (or about to be); waiting for the remote's key.
-    AwaitKey { secret: [u8; 32], garbage: Vec<u8> },
+    AwaitKey {
+        secret: [u8; 32],
+        garbage: Vec<u8>,
+        /// Whether our key and garbage went out already (a responder that has the
+        /// initiator's key at hand sends its own from the crate's handshake directly,
+        /// saving one public-key computation).
+        key_sent: bool,
+    },
     /// Our terminator and version packet are sent; reading the remote's garbage,
     /// terminator, decoys and version packet (the bytes stay in the caller's buffer
     /// until the version packet is authenticated).
@@ -233,7 +240,11 @@ impl V2Transport {
         }
         SecretKey::from_slice(&secret).map_err(|_| Error::V2InvalidSecret)?;
         let state = match side {
-            Side::Initiator => State::AwaitKey { secret, garbage },
+            Side::Initiator => State::AwaitKey {
+                secret,
+                garbage,
+                key_sent: true,
+            },
             Side::Responder => State::Detecting { secret, garbage },
         };
         Ok(V2Transport {
@@ -250,7 +261,13 @@ impl V2Transport {
     /// Initiator: appends our key and garbage to `out` (call once, right after connecting).
     /// Responder: does nothing (it answers once the first bytes say v2).
     pub fn start(&mut self, out: &mut BytesMut) {
-        if let (Side::Initiator, State::AwaitKey { secret, garbage }) = (self.side, &self.state) {
+        if let (
+            Side::Initiator,
+            State::AwaitKey {
+                secret, garbage, ..
+            },
+        ) = (self.side, &self.state)
+        {
             write_key_and_garbage(secret, garbage, out);
         }
     }
@@ -340,14 +357,24 @@ impl V2Transport {
                             garbage.resize(self.lazy_garbage, 0);
                             rand::thread_rng().fill_bytes(garbage);
                         }
-                        write_key_and_garbage(secret, garbage, out);
+                        // With the initiator's whole key here, the crate's handshake
+                        // writes ours in the same call (one public key instead of two).
+                        let key_sent = buf.len() < KEY_LEN;
+                        if key_sent {
+                            write_key_and_garbage(secret, garbage, out);
+                        }
                         self.state = State::AwaitKey {
                             secret: *secret,
                             garbage: core::mem::take(garbage),
+                            key_sent,
                         };
                     }
                 },
-                State::AwaitKey { secret, garbage } => {
+                State::AwaitKey {
+                    secret,
+                    garbage,
+                    key_sent,
+                } => {
                     if buf.len() < KEY_LEN {
                         return Ok(Received::NeedMore);
                     }
@@ -360,7 +387,8 @@ impl V2Transport {
                         garbage: core::mem::take(garbage),
                     });
                     let mut sent = [0u8; VERSION_SEND_LEN];
-                    let handshake = derive(self.side, self.magic, &keys, &mut sent)?;
+                    let key_out = (!*key_sent).then_some(&mut *out);
+                    let handshake = derive(self.side, self.magic, &keys, &mut sent, key_out)?;
                     out.extend_from_slice(&sent);
                     self.state = State::AwaitVersion {
                         keys,
@@ -422,7 +450,13 @@ impl V2Transport {
                         replays: *replays - 1,
                     });
                 }
-                derive(self.side, self.magic, keys, &mut [0u8; VERSION_SEND_LEN])?
+                derive(
+                    self.side,
+                    self.magic,
+                    keys,
+                    &mut [0u8; VERSION_SEND_LEN],
+                    None,
+                )?
             }
         };
         let outcome = match hs.receive_garbage(&buf[..]) {
@@ -618,12 +652,14 @@ fn write_key_and_garbage(secret: &[u8; 32], garbage: &[u8], out: &mut BytesMut) 
 }
 
 /// Runs the crate's handshake from owned facts to the state after our version packet,
-/// writing our terminator and version packet into `sent`.
+/// writing our terminator and version packet into `sent` (and our key and garbage into
+/// `key_out` when they were not sent yet).
 fn derive(
     side: Side,
     magic: [u8; 4],
     keys: &Keys,
     sent: &mut [u8; VERSION_SEND_LEN],
+    key_out: Option<&mut BytesMut>,
 ) -> Result<Handshake<SentVersion>, Error> {
     let hs = Handshake::new_with_rng(magic, role(side), &mut FixedSecret(keys.secret), curve())
         .map_err(|_| Error::V2InvalidSecret)?;
@@ -634,6 +670,9 @@ fn derive(
         .map_err(|_| Error::V2OwnGarbageTooLong {
             len: keys.garbage.len(),
         })?;
+    if let Some(out) = key_out {
+        out.extend_from_slice(&scratch);
+    }
     let hs = hs.receive_key(keys.remote_key).map_err(|e| match e {
         bip324::Error::V1Protocol => Error::V2RemoteSpeaksV1,
         _ => Error::V2InvalidSecret,
