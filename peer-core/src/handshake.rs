@@ -103,6 +103,7 @@ impl Peer {
     /// The handshake's reactions once it is complete: a second `version` or `verack`,
     /// and the handshake-only feature messages, disconnect. Returns whether the
     /// message was consumed.
+    #[inline]
     pub(crate) fn handshake_rule(&mut self, msg: &Message) -> bool {
         match msg {
             Message::Version(_) => self.fail(
