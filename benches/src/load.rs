@@ -65,6 +65,8 @@ pub struct Plan {
     /// address has its own ephemeral port range, so spreading workers over
     /// `127.0.0.x` opens more connections to one server than one address can.
     pub source: Option<IpAddr>,
+    /// ours: connect with BIP324 v2 (`peer-bench --v2`).
+    pub v2: bool,
 }
 
 /// Counters shared by the tasks of one phase.
@@ -361,6 +363,7 @@ mod tests {
             window: 4,
             nonce_base: 0,
             source: None,
+            v2: false,
         };
         tokio::task::LocalSet::new().block_on(
             &rt,

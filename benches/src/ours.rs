@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use std::{io, thread};
 
 use peer_core::{DisconnectReason, Listener, Peer};
-use peer_runtime::{PeerHandle, PeerRequest, Runtime};
+use peer_runtime::{PeerHandle, PeerOptions, PeerRequest, Runtime};
 use wire_codec::message::command;
 use wire_codec::message::{InvType, InvVect, Inventory, Ping, Pong};
 use wire_codec::{Hash256, Message, Network};
@@ -450,10 +450,11 @@ fn connect_all(
             let nonce_base = plan.nonce_base.wrapping_add((issued as u64) << 24);
             let listener = BenchPeer::new(shared.clone(), nonce_base);
             let listener = Box::new(listener);
-            requests.push(match plan.source {
-                None => rt.connect_with(target, listener),
-                Some(ip) => rt.connect_from_with(target, SocketAddr::new(ip, 0), listener),
-            });
+            let mut opts = PeerOptions::new().listener(listener).v2(plan.v2);
+            if let Some(ip) = plan.source {
+                opts = opts.local_addr(SocketAddr::new(ip, 0));
+            }
+            requests.push(rt.connect_with_options(target, opts));
             issued += 1;
         }
         thread::sleep(Duration::from_micros(500));

@@ -438,6 +438,7 @@ mod tests {
             nonce_base: 0,
             // Connections from another loopback address work the same.
             source: Some(IpAddr::from([127, 0, 0, 4])),
+            v2: false,
         };
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(IO_MEMORY)

@@ -38,6 +38,8 @@ pub struct RunConfig {
     /// The raw system's connects exchange the handshake's traffic
     /// ([`crate::raw::HANDSHAKE_SIZES`]) instead of TCP connect + accept alone.
     pub raw_handshake: bool,
+    /// Our clients connect with BIP324 v2 (the seed-server accepts both).
+    pub v2: bool,
     /// Executor / worker threads of the baseline servers.
     pub server_threads: usize,
     /// The seed-server binary (found beside peer-bench when `None`).
@@ -201,6 +203,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 window: cfg.window,
                 sources: cfg.sources.clone(),
                 raw_handshake: cfg.raw_handshake,
+                v2: cfg.v2,
                 phases: cfg.phases.clone(),
                 progress: cfg.progress,
             };

@@ -43,6 +43,8 @@ pub struct SuiteConfig {
     pub sources: Vec<IpAddr>,
     /// Raw clients connect with the handshake's traffic.
     pub raw_handshake: bool,
+    /// Our clients connect with BIP324 v2.
+    pub v2: bool,
     /// The phases, in order (without the final close).
     pub phases: Vec<Command>,
     /// Draw a progress bar on stderr.
@@ -179,6 +181,9 @@ pub fn run(cfg: &SuiteConfig, before_close: impl FnOnce()) -> Result<SuiteResult
         ];
         if cfg.raw_handshake && cfg.client == Kind::Raw {
             args.push("--handshake-sized".into());
+        }
+        if cfg.v2 && cfg.client == Kind::Ours {
+            args.push("--v2".into());
         }
         if !cfg.sources.is_empty() {
             args.push("--source".into());

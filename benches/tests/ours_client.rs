@@ -51,6 +51,7 @@ fn every_phase_against_a_runtime_server() {
         window: 8,
         nonce_base: 1 << 40,
         source: Some(IpAddr::from([127, 0, 0, 5])),
+        v2: false,
     };
     benches::ours::run_worker(plan, rx, move |r| {
         let _ = rtx.send(r);

@@ -7,6 +7,8 @@
 //! * `idle peer heap`: bytes allocated per peer that remain after a handshake, with the
 //!   peer's own receive buffer (empty) included, counted by a global allocator in this binary and
 //!   printed (the `Peer` struct itself is boxed and counted).
+//! * `pair/ping_pong_inv_v2`, `pair/handshake_v2`, `idle v2 peer heap`: the same over the
+//!   BIP324 v2 transport.
 //!
 //! Run: `cargo bench -p peer-core --bench peer`
 
@@ -92,8 +94,18 @@ fn config(report_io: bool) -> Arc<Config> {
 }
 
 fn connected(cfg: &Arc<Config>, now: Instant) -> (Side, Side) {
+    connected_over(cfg, now, false)
+}
+
+/// An established pair, over BIP324 v2 when `v2`.
+fn connected_over(cfg: &Arc<Config>, now: Instant, v2: bool) -> (Side, Side) {
+    let new = if v2 {
+        Peer::new_outbound_v2
+    } else {
+        Peer::new_outbound
+    };
     let mut a = Side {
-        peer: Box::new(Peer::new_outbound(
+        peer: Box::new(new(
             cfg.clone(),
             "10.0.0.2:8333".parse().unwrap(),
             now,
@@ -110,7 +122,7 @@ fn connected(cfg: &Arc<Config>, now: Instant) -> (Side, Side) {
             2,
         )),
     };
-    for _ in 0..4 {
+    for _ in 0..6 {
         transfer(&mut a, &mut b, now);
         pump(&mut b, now);
         transfer(&mut b, &mut a, now);
@@ -149,12 +161,13 @@ fn bench_pair(c: &mut Criterion) {
     let mut g = c.benchmark_group("pair");
     // Per round: BATCH pings, BATCH pongs, BATCH invs.
     g.throughput(Throughput::Elements(3 * BATCH));
-    for (name, io) in [
-        ("ping_pong_inv", true),
-        ("ping_pong_inv_no_io_events", false),
+    for (name, io, v2) in [
+        ("ping_pong_inv", true, false),
+        ("ping_pong_inv_no_io_events", false, false),
+        ("ping_pong_inv_v2", true, true),
     ] {
         let cfg = config(io);
-        let (mut a, mut b) = connected(&cfg, now);
+        let (mut a, mut b) = connected_over(&cfg, now, v2);
         g.bench_function(name, |bench| {
             bench.iter(|| round(&mut a, &mut b, black_box(&invs), now))
         });
@@ -166,6 +179,11 @@ fn bench_pair(c: &mut Criterion) {
 /// Heap bytes per established, idle peer (its receive buffer included: empty, it holds
 /// nothing).
 fn idle_peer_heap() -> (usize, usize) {
+    idle_peer_heap_over(false)
+}
+
+/// [`idle_peer_heap`] over v1 or v2.
+fn idle_peer_heap_over(v2: bool) -> (usize, usize) {
     let now = Instant::now();
     let cfg = config(true);
     const N: usize = 100;
@@ -174,7 +192,7 @@ fn idle_peer_heap() -> (usize, usize) {
     let vec_bytes = 2 * N * std::mem::size_of::<Side>();
     for _ in 0..N {
         // The receive buffers are the peers' own now, and empty ones hold no memory.
-        let (a, b) = connected(&cfg, now);
+        let (a, b) = connected_over(&cfg, now, v2);
         peers.push(a);
         peers.push(b);
     }
@@ -189,11 +207,16 @@ fn bench_memory(c: &mut Criterion) {
     println!(
         "idle peer heap: {per_peer} bytes per established peer (of which the boxed Peer struct: {struct_size} bytes); goal <= 2048"
     );
+    let (per_peer_v2, _) = idle_peer_heap_over(true);
+    println!("idle v2 peer heap: {per_peer_v2} bytes per established BIP324 peer; goal <= 4096");
     // Also time creating + handshaking a pair, which is what the number above costs.
     let now = Instant::now();
     let cfg = config(true);
     c.bench_function("pair/handshake", |bench| {
         bench.iter(|| black_box(connected(&cfg, now)))
+    });
+    c.bench_function("pair/handshake_v2", |bench| {
+        bench.iter(|| black_box(connected_over(&cfg, now, true)))
     });
 }
 

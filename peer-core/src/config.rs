@@ -167,6 +167,11 @@ pub struct Config {
     /// [`Event::Written`](crate::Event::Written) for every message (btcd's `OnRead` and
     /// `OnWrite`). Turn off to save the events when no listener wants them.
     pub report_io: bool,
+    /// BIP324 v2 transport (default on, as Bitcoin Core since 27.0): NODE_P2P_V2 is
+    /// advertised, inbound connections may speak v2 or v1 (the first 16 bytes decide),
+    /// and [`Peer::new_outbound_v2`](crate::Peer::new_outbound_v2) connects in v2. Off:
+    /// v1 only, NODE_P2P_V2 not advertised.
+    pub v2_transport: bool,
     /// The set of our recent version nonces used for self-connection detection. `None`
     /// uses the process-wide set ([`NonceSet::global`]); tests give each pair its own.
     pub nonces: Option<Arc<NonceSet>>,
@@ -196,6 +201,7 @@ impl Config {
             max_pre_handshake_payload: DEFAULT_MAX_PRE_HANDSHAKE_PAYLOAD,
             max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
             report_io: true,
+            v2_transport: true,
             nonces: None,
         }
     }
@@ -208,6 +214,25 @@ impl Config {
             max
         } else {
             self.protocol_version.min(max)
+        }
+    }
+
+    /// The services our version message advertises: [`Config::services`], plus
+    /// NODE_P2P_V2 when [`Config::v2_transport`] is on.
+    ///
+    /// ```
+    /// use peer_core::Config;
+    /// use wire_codec::{message::ServiceFlags, Network};
+    /// let mut cfg = Config::new(Network::Regtest);
+    /// assert!(cfg.advertised_services().has(ServiceFlags::P2P_V2));
+    /// cfg.v2_transport = false;
+    /// assert_eq!(cfg.advertised_services(), ServiceFlags::NONE);
+    /// ```
+    pub fn advertised_services(&self) -> ServiceFlags {
+        if self.v2_transport {
+            self.services | ServiceFlags::P2P_V2
+        } else {
+            self.services
         }
     }
 

@@ -1,6 +1,6 @@
 //! The crate's one error enum: facts about a configuration the peer cannot honour as
-//! given. (What goes wrong on a connection is a [`DisconnectReason`](crate::DisconnectReason),
-//! not an error: the peer reacts to it itself.)
+//! given, and facts about bytes the v2 transport refused. (What ends a connection is a
+//! [`DisconnectReason`](crate::DisconnectReason); a transport error becomes one.)
 
 use core::fmt;
 
@@ -21,6 +21,37 @@ pub enum Error {
         /// The character found.
         character: char,
     },
+    /// v2: the remote sent more than 4,095 bytes of garbage without its garbage terminator.
+    V2GarbageTooLong,
+    /// v2: a packet failed authentication (wrong key, corrupted or forged bytes). Nothing
+    /// after it is decoded.
+    V2TagMismatch,
+    /// v2: a packet announced contents longer than the largest message allowed.
+    V2PacketTooLarge {
+        /// Announced contents length (message type and payload).
+        len: usize,
+        /// The largest allowed.
+        max: usize,
+    },
+    /// v2: the remote's 64-byte key starts with the network magic, i.e. it answered in v1.
+    V2RemoteSpeaksV1,
+    /// v2: the remote's handshake packets arrived in more separate pieces than the
+    /// handshake re-derives its keys for (see [`V2Transport`](crate::transport::V2Transport)).
+    V2HandshakeFragmented {
+        /// Re-derivations done.
+        replays: u8,
+    },
+    /// v2: a message was given to encrypt before the handshake completed.
+    V2NotReady,
+    /// v2: our own garbage is longer than BIP324 allows (4,095 bytes).
+    V2OwnGarbageTooLong {
+        /// Its length.
+        len: usize,
+    },
+    /// v2: the given secret is not a valid secp256k1 secret key.
+    V2InvalidSecret,
+    /// v2: the handshake has already failed; the transport decodes nothing more.
+    V2Failed,
 }
 
 impl fmt::Display for Error {
@@ -35,6 +66,27 @@ impl fmt::Display for Error {
                     "user agent comment contains reserved character {character:?}"
                 )
             }
+            Error::V2GarbageTooLong => {
+                write!(f, "v2 garbage longer than 4095 bytes without a terminator")
+            }
+            Error::V2TagMismatch => write!(f, "v2 packet failed authentication"),
+            Error::V2PacketTooLarge { len, max } => {
+                write!(
+                    f,
+                    "v2 packet of {len} content bytes exceeds the maximum of {max}"
+                )
+            }
+            Error::V2RemoteSpeaksV1 => write!(f, "v2 key exchange answered in v1"),
+            Error::V2HandshakeFragmented { replays } => write!(
+                f,
+                "v2 handshake packets arrived in too many pieces ({replays} re-derivations)"
+            ),
+            Error::V2NotReady => write!(f, "v2 message sent before the handshake completed"),
+            Error::V2OwnGarbageTooLong { len } => {
+                write!(f, "own v2 garbage of {len} bytes exceeds 4095")
+            }
+            Error::V2InvalidSecret => write!(f, "v2 secret is not a valid secp256k1 key"),
+            Error::V2Failed => write!(f, "v2 transport already failed"),
         }
     }
 }

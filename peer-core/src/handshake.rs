@@ -85,12 +85,12 @@ pub(crate) fn build_version(cfg: &Config, v: &VersionInputs) -> Result<Version, 
     }
     Ok(Version {
         version: cfg.max_protocol_version(),
-        services: cfg.services,
+        services: cfg.advertised_services(),
         timestamp: i64::try_from(v.unix_time).unwrap_or(i64::MAX),
         receiver,
         // btcd: "Older nodes previously added the IP and port information to the
         // address manager which proved to be unreliable" — only services are sent.
-        sender: NetAddress::unspecified(cfg.services).with_unspecified_v6(),
+        sender: NetAddress::unspecified(cfg.advertised_services()).with_unspecified_v6(),
         nonce: v.nonce,
         user_agent: cfg.user_agent(),
         start_height,
@@ -465,7 +465,12 @@ mod tests {
         let v = build_version(&cfg, &inputs()).unwrap();
         assert_eq!(v.version, 70016);
         assert_eq!(v.start_height, 234_439);
-        assert_eq!(v.services, ServiceFlags::NETWORK);
+        assert_eq!(v.services, ServiceFlags::NETWORK | ServiceFlags::P2P_V2);
+        cfg.v2_transport = false;
+        assert_eq!(
+            build_version(&cfg, &inputs()).unwrap().services,
+            ServiceFlags::NETWORK
+        );
         assert!(!v.relay && v.relay_present);
         assert_eq!(v.receiver.socket_addr(), inputs().remote);
         assert_eq!(v.sender.ip, std::net::Ipv6Addr::UNSPECIFIED);

@@ -43,6 +43,8 @@
 //! - [`listener`]: [`Listener`] and [`dispatch`].
 //! - [`reason`]: why a peer ended, [`DisconnectReason`].
 //! - [`stats`]: [`StatsSnapshot`] and [`Features`].
+//! - [`transport`]: the layer between bytes and frames: v1 detection and BIP324 v2
+//!   ([`transport::V2Transport`]).
 //! - [`log`]: one-line message summaries and hex dumps for `tracing`.
 //! - [`error`]: the crate's error, [`Error`].
 //! - `fuzzing` (feature `fuzzing`): `fuzzing::fuzz_peer`, the

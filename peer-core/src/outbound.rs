@@ -247,9 +247,10 @@ impl OutputQueue {
 
     /// Appends bytes a transport sends on its own (not a message: BIP324's key
     /// exchange, for one). They carry no notification and report no write.
-    #[allow(dead_code)] // the v1 transport has none; the seam for others
     pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+        if !self.closed {
+            self.buf.extend_from_slice(bytes);
+        }
     }
 }
 

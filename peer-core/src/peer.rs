@@ -24,7 +24,7 @@ use crate::outbound::{Encoding, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
 use crate::stats::{Features, Stats, StatsSnapshot};
-use crate::transport::{Inbound, Next, Transport};
+use crate::transport::{Inbound, Next, Side as V2Side, Transport, TransportVersion};
 
 /// Frames read while the application decides on the remote's version are held, up to
 /// this many; then decoding pauses until the decision (the bytes wait in the peer's
@@ -104,6 +104,8 @@ pub struct Peer {
     pub(crate) version: u32,
     /// Bytes to frames and back; owns the receive buffer.
     pub(crate) transport: Transport,
+    /// Outbound v2: our version message waits for the v2 session.
+    pub(crate) v2_version_pending: bool,
     pub(crate) remote_version: Option<Box<Version>>,
     pub(crate) services: ServiceFlags,
     pub(crate) our_nonce: u64,
@@ -157,6 +159,76 @@ impl Peer {
         p
     }
 
+    /// A peer for a connection we made that speaks BIP324 v2: our key (and random
+    /// garbage) is queued at once, our version message as soon as the v2 session is
+    /// established. Use it when the remote advertises NODE_P2P_V2 or the application
+    /// asks for v2; if the connection ends before the remote's version arrived
+    /// ([`Peer::v2_failed_before_version`]), reconnect once with [`Peer::new_outbound`],
+    /// as Bitcoin Core does. Parameters as [`Peer::new_outbound`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Instant;
+    /// use peer_core::{dispatch, Config, Listener, NonceSet, Peer, transport::TransportVersion};
+    /// use wire_codec::Network;
+    ///
+    /// struct Quiet;
+    /// impl Listener for Quiet {}
+    /// // Each end its own nonce set: in one process they would see each other's nonces.
+    /// let cfg = || {
+    ///     let mut c = Config::new(Network::Regtest);
+    ///     c.nonces = Some(Arc::new(NonceSet::new()));
+    ///     Arc::new(c)
+    /// };
+    /// let now = Instant::now();
+    /// let addr = "127.0.0.1:18444".parse().unwrap();
+    /// let mut a = Peer::new_outbound_v2(cfg(), addr, now, 1_700_000_000, 1);
+    /// let mut b = Peer::new_inbound(cfg(), addr, now, 1_700_000_000, 2);
+    /// for _ in 0..8 {
+    ///     let bytes = a.transmit().to_vec();
+    ///     a.advance_transmit(bytes.len(), now);
+    ///     b.handle_input(&bytes, now);
+    ///     while let Some(ev) = b.poll_event() {
+    ///         dispatch(&mut b, ev, &mut Quiet, now);
+    ///     }
+    ///     let bytes = b.transmit().to_vec();
+    ///     b.advance_transmit(bytes.len(), now);
+    ///     a.handle_input(&bytes, now);
+    ///     while let Some(ev) = a.poll_event() {
+    ///         dispatch(&mut a, ev, &mut Quiet, now);
+    ///     }
+    /// }
+    /// assert!(a.handshake_complete() && b.handshake_complete());
+    /// assert_eq!(a.transport_version(), TransportVersion::V2);
+    /// assert_eq!(a.session_id(), b.session_id());
+    /// ```
+    pub fn new_outbound_v2(
+        config: Arc<Config>,
+        remote: SocketAddr,
+        now: Instant,
+        unix_time: u64,
+        rng_seed: u64,
+    ) -> Peer {
+        let mut p = Peer::new(config, remote, false, now, unix_time, rng_seed);
+        let span = p.span.clone();
+        let _g = span.enter();
+        debug!("new outbound v2 peer");
+        let network = p.config.network;
+        let max = p
+            .config
+            .max_pre_handshake_payload
+            .min(network.max_payload());
+        match Transport::v2(V2Side::Initiator, network, max) {
+            Some(t) => {
+                p.transport = t;
+                p.v2_version_pending = true;
+                p.flush_transport();
+            }
+            None => p.send_our_version(),
+        }
+        p
+    }
+
     /// A peer for a connection the remote made. It waits for the remote's version.
     /// Parameters as [`Peer::new_outbound`].
     pub fn new_inbound(
@@ -185,10 +257,14 @@ impl Peer {
         let dir = if inbound { "inbound" } else { "outbound" };
         let span = tracing::debug_span!("peer", id, addr = %remote, dir);
         let network = config.network;
-        let transport = Transport::v1(
-            network,
-            config.max_pre_handshake_payload.min(network.max_payload()),
-        );
+        let max = config.max_pre_handshake_payload.min(network.max_payload());
+        // An inbound peer with v2 on starts as a v2 responder; the first 16 bytes decide.
+        let transport = if inbound && config.v2_transport {
+            Transport::v2(V2Side::Responder, network, max)
+        } else {
+            None
+        }
+        .unwrap_or_else(|| Transport::v1(network, max));
         let nonces = config.nonces.clone().unwrap_or_else(NonceSet::global);
         Peer {
             id,
@@ -204,6 +280,7 @@ impl Peer {
             established_at: None,
             version: config.max_protocol_version(),
             transport,
+            v2_version_pending: false,
             remote_version: None,
             services: config.services,
             our_nonce: 0,
@@ -414,6 +491,50 @@ impl Peer {
             messages_sent: self.stats.messages_sent,
             unknown_messages: self.stats.unknown_messages,
             ignored_messages: self.stats.ignored_messages,
+            transport: self.transport_version(),
+            session_id: self.session_id(),
+        }
+    }
+
+    /// The transport the connection speaks: v2 once an outbound v2 peer is created or an
+    /// inbound one's first bytes showed v2 (an inbound v2-capable peer reports v2 until
+    /// its first 16 bytes show v1).
+    pub fn transport_version(&self) -> TransportVersion {
+        self.transport.version()
+    }
+
+    /// BIP324's session id once a v2 session is established.
+    pub fn session_id(&self) -> Option<[u8; 32]> {
+        self.transport
+            .as_v2()
+            .and_then(|l| l.session().session_id())
+    }
+
+    /// An outbound v2 connection that ended before the remote's version message
+    /// arrived: the remote may not speak v2, and Bitcoin Core reconnects once in v1.
+    pub fn v2_failed_before_version(&self) -> bool {
+        !self.inbound
+            && self.is_closed()
+            && self.remote_version.is_none()
+            && self.transport.as_v2().is_some_and(|l| l.is_initiator())
+    }
+
+    /// Moves the transport's own bytes (the v2 handshake) into the output, and sends
+    /// our version once an outbound v2 session is up.
+    fn flush_transport(&mut self) {
+        self.stats.bytes_received += self.transport.take_uncounted() as u64;
+        if let Some(bytes) = self.transport.take_handshake_bytes() {
+            self.output.push_raw(&bytes);
+        }
+        if self.v2_version_pending
+            && self
+                .transport
+                .as_v2()
+                .is_some_and(|l| l.session().is_ready())
+        {
+            self.v2_version_pending = false;
+            debug!("v2 session established");
+            self.send_our_version();
         }
     }
 
@@ -432,7 +553,9 @@ impl Peer {
     /// # use std::{sync::Arc, time::Instant};
     /// # use peer_core::{Config, Peer};
     /// # use wire_codec::Network;
-    /// let mut peer = Peer::new_inbound(Arc::new(Config::new(Network::Regtest)),
+    /// let mut cfg = Config::new(Network::Regtest);
+    /// cfg.v2_transport = false; // v1 framing only (with v2 on, 16 bytes decide first)
+    /// let mut peer = Peer::new_inbound(Arc::new(cfg),
     ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
     /// peer.handle_input(&Network::Regtest.magic(), Instant::now()); // part of a header
     /// assert_eq!(peer.read_hint(), 20);
@@ -489,8 +612,14 @@ impl Peer {
                 }
                 break;
             }
-            match self.transport.next_frame() {
+            let next = self.transport.next_frame();
+            self.flush_transport();
+            match next {
                 Next::NeedMore => break,
+                Next::Failed(e) => {
+                    self.fail(DisconnectReason::Transport(e), None);
+                    break;
+                }
                 Next::Frame(frame) => {
                     self.stats.bytes_received += frame.wire_len as u64;
                     if self.phase == Phase::AwaitingDecision {

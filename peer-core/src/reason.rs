@@ -18,6 +18,9 @@ use wire_codec::{Command, Error as CodecError};
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DisconnectReason {
+    /// The v2 (BIP324) transport refused the remote's bytes (garbage too long, a failed
+    /// tag, a packet over the limit, …).
+    Transport(crate::Error),
     /// The application asked for it ([`Peer::disconnect`](crate::Peer::disconnect)).
     LocalRequest,
     /// The driver saw the remote close the connection.
@@ -142,6 +145,7 @@ impl DisconnectReason {
                 | DisconnectReason::FeatureAfterHandshake { .. }
                 | DisconnectReason::BloomWithoutService { .. }
                 | DisconnectReason::Decode(_)
+                | DisconnectReason::Transport(_)
                 | DisconnectReason::TooMuchInput { .. }
         )
     }
@@ -150,6 +154,7 @@ impl DisconnectReason {
 impl fmt::Display for DisconnectReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            DisconnectReason::Transport(e) => write!(f, "transport: {e}"),
             DisconnectReason::LocalRequest => f.write_str("disconnect requested locally"),
             DisconnectReason::RemoteClosed => f.write_str("connection closed by the remote"),
             DisconnectReason::Io(e) => write!(f, "i/o error: {e}"),

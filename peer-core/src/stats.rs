@@ -94,6 +94,12 @@ pub struct StatsSnapshot {
     /// Known messages ignored by a rule (version gating, BIP111 for old versions,
     /// malformed frames tolerated on regtest).
     pub ignored_messages: u64,
+    /// The transport the connection speaks (an inbound v2-capable peer reports v1 until
+    /// its first bytes showed v2).
+    pub transport: crate::transport::TransportVersion,
+    /// BIP324's session id once a v2 session is established (both ends see the same
+    /// bytes: compare out of band, as with Bitcoin Core's `getpeerinfo`).
+    pub session_id: Option<[u8; 32]>,
 }
 
 impl Peer {

@@ -1,8 +1,13 @@
 //! Connects to one node, prints its version, and optionally downloads its header chain.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example connect -- --network regtest [--sync-headers] 127.0.0.1:PORT
+//! cargo run --release -p peer-runtime --example connect -- --network regtest [--sync-headers] [--v2|--v1] 127.0.0.1:PORT
 //! ```
+//!
+//! `--v2` speaks BIP324 v2 (reconnecting once with v1 if the node drops the v2 attempt
+//! before the version exchange); `--v1` turns v2 off (NODE_P2P_V2 not advertised). The
+//! line after the handshake says which transport was used, and the v2 session id (compare
+//! it with the node's `getpeerinfo`).
 //!
 //! With `--sync-headers` it asks for headers with `getheaders` and block locators
 //! (peer-helpers), checks that every header links to the previous one and (on Bitcoin
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use peer_core::{Listener, Peer};
 use peer_helpers::{block_locator_from_slice, push_get_headers, RequestFilter, RequestOutcome};
-use peer_runtime::Runtime;
+use peer_runtime::{PeerOptions, Runtime};
 use wire_codec::message::{Headers, ServiceFlags, Version};
 use wire_codec::{Hash256, HeaderKind, Network};
 
@@ -34,6 +39,12 @@ struct Args {
     /// Download and check the whole header chain.
     #[arg(long)]
     sync_headers: bool,
+    /// Speak BIP324 v2 (one v1 reconnect if the node drops the v2 attempt).
+    #[arg(long, conflicts_with = "v1")]
+    v2: bool,
+    /// v1 only: v2 off and NODE_P2P_V2 not advertised.
+    #[arg(long)]
+    v1: bool,
     /// Seconds to wait for the handshake and for each headers reply.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -102,13 +113,17 @@ fn run(args: &Args) -> Result<(), String> {
             c.services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
             c.user_agent_name = "connect".into();
             c.user_agent_version = env!("CARGO_PKG_VERSION").into();
+            c.v2_transport = !args.v1;
         })
         .executors(1)
         .start()
         .map_err(|e| e.to_string())?;
     let (tx, rx) = mpsc::channel();
+    let opts = PeerOptions::new()
+        .listener(Box::new(Forward(tx)))
+        .v2(args.v2);
     let peer = rt
-        .connect_with(args.addr, Box::new(Forward(tx)))
+        .connect_with_options(args.addr, opts)
         .wait_timeout(wait)
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| e.to_string())?;
@@ -117,6 +132,14 @@ fn run(args: &Args) -> Result<(), String> {
         Some(Err(reason)) => return Err(format!("handshake failed: {reason}")),
         Some(Ok(v)) => v,
     };
+    let session = peer
+        .session_id()
+        .map(|id| id.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        .unwrap_or_else(|| "-".into());
+    println!(
+        "transport={} session_id={session}",
+        peer.transport().map(|t| t.to_string()).unwrap_or_default()
+    );
     // Anything before our first request (there should be nothing) is not an answer.
     let mut remote = None;
     while let Ok(seen) = rx.try_recv() {

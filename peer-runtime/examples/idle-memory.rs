@@ -2,8 +2,10 @@
 //! by a counting global allocator) and resident memory growth, per peer.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example idle-memory -- --peers 5000
+//! cargo run --release -p peer-runtime --example idle-memory -- --peers 5000 [--v2]
 //! ```
+//!
+//! `--v2`: the clients connect with BIP324 v2 (the server accepts both).
 //!
 //! The server runtime runs in this process; the clients run in child processes (this
 //! same program with `--client`), so their memory is not counted and each stays under
@@ -39,6 +41,9 @@ struct Args {
     /// Internal: run as a client of this server.
     #[arg(long)]
     client: Option<SocketAddr>,
+    /// Clients connect with BIP324 v2.
+    #[arg(long)]
+    v2: bool,
     /// Internal: seconds a client holds its peers.
     #[arg(long, default_value_t = 60)]
     hold: u64,
@@ -57,7 +62,7 @@ fn rss_bytes() -> usize {
     usize::try_from(support::rss_kib()).unwrap_or(usize::MAX / 1024) * 1024
 }
 
-fn client(server: SocketAddr, peers: usize, hold: u64) {
+fn client(server: SocketAddr, peers: usize, hold: u64, v2: bool) {
     let rt = Runtime::builder(Network::Regtest)
         .configure(|c| c.services = ServiceFlags::NETWORK | ServiceFlags::WITNESS)
         .executors(1)
@@ -65,7 +70,16 @@ fn client(server: SocketAddr, peers: usize, hold: u64) {
         .expect("client runtime");
     let mut handles = Vec::with_capacity(peers);
     for chunk in (0..peers).collect::<Vec<_>>().chunks(256) {
-        let reqs: Vec<_> = chunk.iter().map(|_| rt.connect(server)).collect();
+        let reqs: Vec<_> = chunk
+            .iter()
+            .map(|_| {
+                if v2 {
+                    rt.connect_v2(server)
+                } else {
+                    rt.connect(server)
+                }
+            })
+            .collect();
         handles.extend(reqs.into_iter().filter_map(|r| r.wait().ok()));
     }
     std::thread::sleep(Duration::from_secs(hold));
@@ -76,7 +90,7 @@ fn client(server: SocketAddr, peers: usize, hold: u64) {
 fn main() -> ExitCode {
     let args = Args::parse();
     if let Some(server) = args.client {
-        client(server, args.peers, args.hold);
+        client(server, args.peers, args.hold, args.v2);
         return ExitCode::SUCCESS;
     }
     let rt = runtime(args.executors);
@@ -93,6 +107,7 @@ fn main() -> ExitCode {
         children.push(
             Command::new(&exe)
                 .args(["--client", &addr.to_string(), "--peers", &n.to_string()])
+                .args(args.v2.then_some("--v2"))
                 .stdout(Stdio::null())
                 .spawn()
                 .expect("client process"),

@@ -10,6 +10,9 @@
 //! statistics line shows peers (handshaken), handshakes per second, messages and bytes
 //! in and out per second, and resident memory (from `/proc/self/statm`) with the growth
 //! since start divided by the handshaken peers.
+//!
+//! One port serves both transports: the first 16 bytes of each connection decide between
+//! v1 and BIP324 v2 (NODE_P2P_V2 is advertised); `--v1-only` turns v2 off.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -44,6 +47,9 @@ struct Args {
     /// Most inbound peers per IP address (default: no limit).
     #[arg(long)]
     max_per_ip: Option<usize>,
+    /// Serve v1 only (v2 off, NODE_P2P_V2 not advertised).
+    #[arg(long)]
+    v1_only: bool,
     /// Executors (default: one per CPU).
     #[arg(long)]
     executors: Option<usize>,
@@ -197,6 +203,7 @@ fn run(args: &Args) -> Result<(), String> {
         .configure(|c| {
             c.services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
             c.user_agent_name = "seed-server".into();
+            c.v2_transport = !args.v1_only;
             c.user_agent_version = env!("CARGO_PKG_VERSION").into();
         })
         .listen(args.listen)

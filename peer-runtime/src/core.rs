@@ -58,6 +58,9 @@ pub(crate) enum Control {
         listener: Option<SentListener>,
         /// This peer's own config (`None`: the runtime's).
         config: Option<Arc<Config>>,
+        /// Initiate BIP324 v2 (with one v1 reconnect if it fails before the version
+        /// exchange); only when the peer's config has v2 on.
+        v2: bool,
         reply: PeerReply,
     },
     Adopt {
@@ -105,7 +108,7 @@ impl RuntimeShared {
 
     /// A seed for a peer's random numbers: a keyed hash of a counter (the key is
     /// random per process), so nonces differ between peers and between runs.
-    fn next_seed(&self) -> u64 {
+    pub(crate) fn next_seed(&self) -> u64 {
         let mut h = self.hasher.build_hasher();
         h.write_u64(self.seeds.fetch_add(1, Ordering::Relaxed));
         h.finish()
@@ -293,6 +296,8 @@ fn shrink_when_sparse<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
 }
 
 /// Starts the driver task of a new peer on this executor and returns its handle.
+// One call site per way a peer starts; bundling the arguments would only move them.
+#[allow(clippy::too_many_arguments)]
 fn start_peer(
     core: &Rc<CoreLocal>,
     stream: TcpStream,
@@ -301,6 +306,7 @@ fn start_peer(
     admission: Admission,
     listener: Option<Box<dyn Listener>>,
     config: Option<Arc<Config>>,
+    v2: bool,
 ) -> PeerHandle {
     // We batch our own writes; Nagle would only add latency.
     let _ = stream.set_nodelay(true);
@@ -312,8 +318,10 @@ fn start_peer(
     let seed = core.rt.next_seed();
     let config = config.unwrap_or_else(|| core.rt.config.clone());
     let our_version = config.max_protocol_version();
+    let v2 = v2 && config.v2_transport;
     let mut peer = match direction {
         Direction::Inbound => Peer::new_inbound(config, remote, now, unix, seed),
+        Direction::Outbound if v2 => Peer::new_outbound_v2(config, remote, now, unix, seed),
         Direction::Outbound => Peer::new_outbound(config, remote, now, unix, seed),
     };
     let local = stream.local_addr().ok();
@@ -354,6 +362,8 @@ fn start_peer(
         core.clone(),
         admission,
     ));
+    let mut driver = driver;
+    driver.v1_fallback = v2;
     core.task_started();
     let c = core.clone();
     glommio::spawn_local(
@@ -383,12 +393,13 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
                     local,
                     listener,
                     config,
+                    v2,
                     reply,
                 } => {
                     core.task_started();
                     let c = core.clone();
                     glommio::spawn_local(async move {
-                        connect(&c, addr, local, listener, config, reply).await;
+                        connect(&c, addr, local, listener, config, v2, reply).await;
                         c.task_ended();
                     })
                     .detach();
@@ -449,6 +460,7 @@ async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                             admission,
                             None,
                             config,
+                            false,
                         );
                     }
                     Err(refusal) => {
@@ -496,6 +508,7 @@ async fn connect(
     local: Option<SocketAddr>,
     listener: Option<SentListener>,
     config: Option<Arc<Config>>,
+    v2: bool,
     reply: PeerReply,
 ) {
     let admission = match core.rt.gate.admit(&core.counters.peers, None) {
@@ -545,10 +558,26 @@ async fn connect(
                 admission,
                 listener,
                 config,
+                v2,
             );
             reply.resolve(Ok(handle));
         }
     }
+}
+
+/// Dials `addr` again for the v1 reconnect of a v2 connection that failed before the
+/// version exchange (Bitcoin Core does the same); the runtime's connect timeout applies.
+pub(crate) async fn redial(core: &Rc<CoreLocal>, addr: SocketAddr) -> Option<TcpStream> {
+    if core.stopping.get() {
+        return None;
+    }
+    let timeout = core.rt.gate.limits().connect_timeout;
+    let attempt = async { TcpStream::connect(addr).await.ok() };
+    let expired = async {
+        Timer::new(timeout).await;
+        None
+    };
+    futures_lite::future::or(attempt, expired).await
 }
 
 /// Takes over a caller-owned connected stream.
@@ -574,7 +603,7 @@ fn adopt(
     let stream = crate::adopt::into_glommio(stream);
     let listener = listener.map(|l| l as Box<dyn Listener>);
     Ok(start_peer(
-        core, stream, remote, direction, admission, listener, config,
+        core, stream, remote, direction, admission, listener, config, false,
     ))
 }
 

@@ -57,6 +57,9 @@ pub(crate) struct Driver {
     read_done: bool,
     /// Whether peer-core reports every frame read and written (`Config::report_io`).
     report_io: bool,
+    /// An outbound v2 attempt not yet retried: if it ends before the remote's version
+    /// arrived, the driver reconnects once with v1 under the same handle.
+    pub(crate) v1_fallback: bool,
 }
 
 /// Notification tokens the runtime allocates for `PeerHandle::queue_message` carry this
@@ -103,6 +106,7 @@ impl Driver {
             timer: None,
             handshaken: false,
             read_done: false,
+            v1_fallback: false,
         }
     }
 
@@ -120,6 +124,16 @@ impl Driver {
             self.apply_commands(now);
             self.drain_events(now);
             if self.peer.is_closed() {
+                if self.falls_back() {
+                    self.v1_fallback = false;
+                    if self.reconnect_v1().await {
+                        continue;
+                    }
+                    // The v2 attempt's end was held back from the listener: tell it now.
+                    if let Some(reason) = self.peer.disconnect_reason().cloned() {
+                        self.on_event(Event::Disconnected(reason), Instant::now());
+                    }
+                }
                 self.shared.life.set_closing();
                 break;
             }
@@ -131,6 +145,35 @@ impl Driver {
             }
         }
         self.finish().await;
+    }
+
+    /// Whether the peer is an outbound v2 attempt that ended before the remote's
+    /// version: the remote may not speak v2 (a v1 node drops the connection at our key).
+    fn falls_back(&self) -> bool {
+        self.v1_fallback && self.peer.v2_failed_before_version()
+    }
+
+    /// The v1 reconnect of a failed v2 attempt (as Bitcoin Core): a new connection and a
+    /// new v1 peer under the same handle and listener. False if the dial failed.
+    async fn reconnect_v1(&mut self) -> bool {
+        let addr = self.peer.remote_addr();
+        debug!(%addr, reason = ?self.peer.disconnect_reason(), "v2 attempt failed before the version exchange; reconnecting with v1");
+        let Some(stream) = crate::core::redial(&self.core, addr).await else {
+            return false;
+        };
+        let _ = stream.set_nodelay(true);
+        let now = Instant::now();
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let seed = self.core.rt.next_seed();
+        let config = self.peer.config().clone();
+        self.peer = Peer::new_outbound(config, addr, now, unix, seed);
+        self.stream = stream;
+        self.timer = None;
+        self.read_done = false;
+        true
     }
 
     /// Applies every command posted by handles.
@@ -200,8 +243,11 @@ impl Driver {
                 }
                 return;
             }
+            // A v2 attempt that will be retried in v1 has not ended for the listener.
+            Event::Disconnected(_) if self.falls_back() => return,
             Event::HandshakeComplete { version, features } => {
                 self.handshaken = true;
+                self.shared.set_transport(&self.peer);
                 self.shared
                     .addrv2
                     .store(features.send_addr_v2, Ordering::Release);

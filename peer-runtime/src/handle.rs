@@ -8,10 +8,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
+use peer_core::transport::TransportVersion;
 use peer_core::{DisconnectReason, Peer, StatsSnapshot};
 use wire_codec::message::InvVect;
 use wire_codec::{Limits, Message, Network};
@@ -117,6 +118,10 @@ pub(crate) struct PeerShared {
     pub(crate) negotiated: AtomicU32,
     /// The remote sent `sendaddrv2`.
     pub(crate) addrv2: AtomicBool,
+    /// The transport once the handshake completed: 0 before, 1 v1, 2 v2.
+    pub(crate) transport: AtomicU8,
+    /// BIP324's session id of a v2 connection, once its handshake completed.
+    pub(crate) session_id: OnceLock<[u8; 32]>,
     /// The last statistics, kept when the peer ends so they can still be read (boxed:
     /// a running peer should not carry a snapshot's worth of empty space).
     pub(crate) final_stats: Mutex<Option<Box<StatsSnapshot>>>,
@@ -142,7 +147,21 @@ impl PeerShared {
             life: Arc::new(Lifecycle::default()),
             negotiated: AtomicU32::new(0),
             addrv2: AtomicBool::new(false),
+            transport: AtomicU8::new(0),
+            session_id: OnceLock::new(),
             final_stats: Mutex::new(None),
+        }
+    }
+
+    /// Publishes the peer's transport and session id (at the end of its handshake).
+    pub(crate) fn set_transport(&self, peer: &Peer) {
+        let v = match peer.transport_version() {
+            TransportVersion::V1 => 1,
+            TransportVersion::V2 => 2,
+        };
+        self.transport.store(v, Ordering::Release);
+        if let Some(id) = peer.session_id() {
+            let _ = self.session_id.set(id);
         }
     }
 
@@ -273,6 +292,22 @@ impl PeerHandle {
             0 => self.shared.our_version,
             v => v,
         }
+    }
+
+    /// The transport the connection speaks, once its handshake completed (`None`
+    /// before): v2 (BIP324) or v1. An outbound v2 attempt that fell back reports v1.
+    pub fn transport(&self) -> Option<TransportVersion> {
+        match self.shared.transport.load(Ordering::Acquire) {
+            1 => Some(TransportVersion::V1),
+            2 => Some(TransportVersion::V2),
+            _ => None,
+        }
+    }
+
+    /// BIP324's session id of a v2 connection once its handshake completed: both ends
+    /// see the same 32 bytes (Bitcoin Core shows them in `getpeerinfo`).
+    pub fn session_id(&self) -> Option<[u8; 32]> {
+        self.shared.session_id.get().copied()
     }
 
     /// Whether the remote asked for `addrv2` (BIP155).

@@ -34,6 +34,7 @@ pub struct PeerOptions {
     pub(crate) listener: Option<Box<dyn Listener + Send>>,
     pub(crate) local: Option<SocketAddr>,
     pub(crate) config: Option<Arc<Config>>,
+    pub(crate) v2: bool,
 }
 
 impl PeerOptions {
@@ -53,6 +54,19 @@ impl PeerOptions {
     /// streams, which are already connected.
     pub fn local_addr(mut self, local: SocketAddr) -> PeerOptions {
         self.local = Some(local);
+        self
+    }
+
+    /// Connect with BIP324 v2 (when the peer's config has
+    /// [`Config::v2_transport`](peer_core::Config::v2_transport) on; v1 otherwise). If the
+    /// v2 attempt ends before the remote's version arrived — a v1-only node drops the
+    /// connection at our key — the peer reconnects once with v1, under the same handle
+    /// and listener, as Bitcoin Core does; the listener sees only the connection that
+    /// lasts. Messages queued before the failed attempt's handshake are answered
+    /// `Failed` (they were never sent); the handle keeps the first connection's local
+    /// address and id. Ignored for adopted streams.
+    pub fn v2(mut self, on: bool) -> PeerOptions {
+        self.v2 = on;
         self
     }
 

@@ -10,6 +10,7 @@ use glommio::net::TcpListener;
 use glommio::{CpuSet, LocalExecutorBuilder, Placement};
 use peer_core::{Config, Listener};
 use tracing::debug;
+use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
 
 use crate::core::{
@@ -366,6 +367,7 @@ impl Runtime {
                 listener,
                 local,
                 config: None,
+                v2: false,
             },
         )
     }
@@ -402,14 +404,57 @@ impl Runtime {
             listener,
             local,
             config,
+            v2,
         } = opts;
         self.request(|reply| Control::Connect {
             addr,
             local,
             listener,
             config,
+            v2,
             reply,
         })
+    }
+
+    /// Connects to `addr` with BIP324 v2 ([`PeerOptions::v2`]: one v1 reconnect if the
+    /// node drops the v2 attempt before the version exchange).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::{transport::TransportVersion, NonceSet};
+    /// use peer_runtime::Runtime;
+    /// use wire_codec::Network;
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// // Both runtimes live in one process here: own nonces, or it looks like a
+    /// // connection to ourselves.
+    /// let client = Runtime::builder(Network::Regtest)
+    ///     .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
+    ///     .executors(1)
+    ///     .start()
+    ///     .unwrap();
+    /// let peer = client.connect_v2(server.local_addr().unwrap()).wait().unwrap();
+    /// peer.wait_for_handshake_blocking().unwrap();
+    /// assert_eq!(peer.transport(), Some(TransportVersion::V2));
+    /// assert!(peer.session_id().is_some());
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn connect_v2(&self, addr: SocketAddr) -> PeerRequest {
+        self.connect_with_options(addr, PeerOptions::new().v2(true))
+    }
+
+    /// Connects in v2 when the remote advertises NODE_P2P_V2 in `services` (from an
+    /// address message or a seed), in v1 otherwise.
+    pub fn connect_to_services(&self, addr: SocketAddr, services: ServiceFlags) -> PeerRequest {
+        self.connect_with_options(
+            addr,
+            PeerOptions::new().v2(services.has(ServiceFlags::P2P_V2)),
+        )
     }
 
     /// Connects to a peer given by host name: `host:port`, `[v6]:port`, or a bare host
@@ -453,6 +498,7 @@ impl Runtime {
                         listener,
                         local,
                         config,
+                        v2,
                     } = opts;
                     // A refused push drops the resolver: ShuttingDown.
                     let _ = core.control.push(Control::Connect {
@@ -460,6 +506,7 @@ impl Runtime {
                         local,
                         listener,
                         config,
+                        v2,
                         reply,
                     });
                 }

@@ -134,6 +134,9 @@ fn config(net: Network) -> Config {
     c.timeouts.idle = IDLE;
     c.timeouts.ping_interval = Duration::from_secs(1);
     c.max_output_bytes = OUTPUT_CAP;
+    // These attacks target v1 framing and the v1 reactions; with v2 on, a first byte
+    // that is not a v1 version decides v2 instead (see `endless_garbage_to_a_v2_server`).
+    c.v2_transport = false;
     c
 }
 
@@ -621,6 +624,48 @@ fn endless_garbage_is_disconnected() {
     }
     good.assert_flowing("after the garbage");
     assert_rss_within("endless garbage", base, 32);
+    srv.wait_for_peers(1);
+    good.finish();
+}
+
+/// Endless random bytes to a server with v2 on: the first bytes decide v2, and after
+/// the 64-byte key more than 4,095 bytes without the garbage terminator end the
+/// connection with a typed transport error, memory bounded.
+#[test]
+fn endless_garbage_to_a_v2_server_is_disconnected() {
+    let _g = serial();
+    let srv = Server::start_with(Network::Mainnet, |c| c.v2_transport = true);
+    let mut good = GoodPeer::start(&srv);
+    let base = rss_kib();
+    let mut c = Raw::connect(&srv);
+    let local = c.local();
+    let writer = std::thread::spawn(move || {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut chunk = vec![0u8; 16 * 1024];
+        let mut written = 0usize;
+        loop {
+            for b in chunk.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *b = x as u8;
+            }
+            if c.send_raw(&chunk).is_err() {
+                return written;
+            }
+            written += chunk.len();
+            assert!(written < 1 << 30, "the server never closed the garbage");
+        }
+    });
+    let reason = srv.ended(local);
+    assert_eq!(
+        reason,
+        DisconnectReason::Transport(peer_core::Error::V2GarbageTooLong)
+    );
+    let written = writer.join().expect("writer");
+    println!("v2 garbage: {written} bytes accepted by the kernel before the close");
+    good.assert_flowing("after the v2 garbage");
+    assert_rss_within("endless v2 garbage", base, 32);
     srv.wait_for_peers(1);
     good.finish();
 }

@@ -94,6 +94,12 @@ fn ci(args: &[String]) -> Result<(), Failure> {
     step("cargo test --workspace");
     cargo(&["test", "--workspace"], &[])?;
 
+    step("simulation suite over the v2 (BIP324) transport");
+    cargo(
+        &["test", "-p", "peer-core", "--test", "sim"],
+        &[("PEERWIRE_SIM_TRANSPORT", "v2")],
+    )?;
+
     step("cargo doc (warnings denied)");
     cargo(
         &["doc", "--workspace", "--no-deps"],

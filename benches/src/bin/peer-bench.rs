@@ -91,6 +91,10 @@ struct RunArgs {
     /// TCP connect + accept alone: the floor any Bitcoin handshake pays.
     #[arg(long)]
     raw_handshake: bool,
+    /// Our clients connect with BIP324 v2 (encrypted transport); the seed-server
+    /// accepts v1 and v2 on one port.
+    #[arg(long)]
+    v2: bool,
     /// Load the ours and tokio servers with this client (ours or tokio) instead of each
     /// system's own: tells server costs from client costs.
     #[arg(long)]
@@ -133,6 +137,9 @@ struct WorkerArgs {
     /// raw: connect with the handshake's traffic instead of waiting for a hello.
     #[arg(long)]
     handshake_sized: bool,
+    /// ours: connect with BIP324 v2.
+    #[arg(long)]
+    v2: bool,
 }
 
 #[derive(Args, Debug)]
@@ -181,6 +188,7 @@ fn worker(w: WorkerArgs) -> Result<(), String> {
         window: w.window,
         nonce_base: w.nonce_base,
         source: w.source,
+        v2: w.v2,
     };
     benches::worker::run(kind(&w.kind)?, plan, w.handshake_sized).map_err(|e| e.to_string())
 }
@@ -297,6 +305,7 @@ fn run(a: RunArgs) -> Result<(), String> {
         window: a.window.max(1),
         sources,
         raw_handshake: a.raw_handshake,
+        v2: a.v2,
         server_threads: a.server_threads.unwrap_or_else(benches::cpus),
         seed_server: a.seed_server,
         seed_server_args: a.seed_server_args,

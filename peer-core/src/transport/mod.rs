@@ -31,12 +31,26 @@
 //!   not messages (a key exchange) go into the output with `OutputQueue::push_raw`.
 //!
 //! [`v1`] is the plain framing of every Bitcoin and LBRY node: magic, command, length,
-//! checksum, payload (24-byte header). BIP324's v2 transport is another variant: it
-//! decrypts packets into the same [`Inbound`] frames before typed decode, and encrypts
-//! after encode, so nothing above the transport changes.
+//! checksum, payload (24-byte header). BIP324's v2 transport ([`v2_link`] over
+//! [`v2::V2Transport`]) is the other variant: it decrypts packets into the same
+//! [`Inbound`] frames before typed decode, and encrypts after encode, so nothing above
+//! the transport changes. An inbound peer with v2 on starts as a v2 responder and
+//! turns into v1 when the first 16 bytes are a v1 `version` ([`detect`](mod@detect)).
+//!
+//! - [`detect`](mod@detect): how a responder tells a v1 initiator from a v2 one.
+//! - [`v2`]: [`V2Transport`], BIP324 as a sans-IO state machine over the `bip324` crate.
+//! - [`v2_messages`]: BIP324's one-byte message IDs and the long (13-byte) form.
 
+pub mod detect;
 pub mod recv_buffer;
 pub mod v1;
+pub mod v2;
+pub mod v2_link;
+pub mod v2_messages;
+
+pub use detect::{detect, Detected, V1_PREFIX_LEN};
+pub use v2::{Received, Side, V2Transport, MAX_GARBAGE_LEN};
+pub use v2_link::V2Link;
 
 use bytes::{Bytes, BytesMut};
 use wire_codec::{Command, Context, Error as CodecError, Message, Network};
@@ -80,6 +94,28 @@ pub enum Next {
     NeedMore,
     /// A frame that could not be read.
     Fault(Fault),
+    /// The transport failed for good (v2: a failed tag, garbage too long, …); nothing
+    /// more is read.
+    Failed(crate::Error),
+}
+
+/// Which transport a connection speaks (shown in statistics and on the runtime's handle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TransportVersion {
+    /// Plaintext frames: magic, command, length, double-SHA-256 checksum.
+    #[default]
+    V1,
+    /// BIP324: encrypted, authenticated packets.
+    V2,
+}
+
+impl core::fmt::Display for TransportVersion {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            TransportVersion::V1 => "v1",
+            TransportVersion::V2 => "v2",
+        })
+    }
 }
 
 /// The transport of one peer (see the module documentation for the seam).
@@ -88,6 +124,8 @@ pub enum Next {
 pub enum Transport {
     /// Plain v1 framing.
     V1(V1Transport),
+    /// BIP324 v2 (boxed: its handshake state is larger than the v1 decoder).
+    V2(Box<V2Link>),
 }
 
 impl Transport {
@@ -96,11 +134,58 @@ impl Transport {
         Transport::V1(V1Transport::new(network.magic(), max_payload))
     }
 
+    /// A BIP324 v2 transport of `network` with a fresh key (from the thread's CSPRNG)
+    /// and Core's random garbage length (0–4,095 bytes); `None` only if the key could
+    /// not be made.
+    pub fn v2(side: Side, network: Network, max_payload: u32) -> Option<Transport> {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        let garbage = rng.gen_range(0..=MAX_GARBAGE_LEN);
+        let magic = network.magic();
+        let v2 = V2Transport::new(side, magic, max_payload, &mut rng, garbage).ok()?;
+        Some(Transport::V2(Box::new(V2Link::new(v2, magic, max_payload))))
+    }
+
+    /// Which transport this is (an inbound v2-capable peer reports v2 until its first
+    /// bytes show v1).
+    pub fn version(&self) -> TransportVersion {
+        match self {
+            Transport::V1(_) => TransportVersion::V1,
+            Transport::V2(_) => TransportVersion::V2,
+        }
+    }
+
+    /// The v2 link, if this is v2.
+    pub fn as_v2(&self) -> Option<&V2Link> {
+        match self {
+            Transport::V2(l) => Some(l),
+            Transport::V1(_) => None,
+        }
+    }
+
+    /// Bytes consumed without yielding a frame (v2 handshake, decoys) since the last
+    /// call, for the byte counters.
+    pub(crate) fn take_uncounted(&mut self) -> usize {
+        match self {
+            Transport::V2(l) => l.take_uncounted(),
+            Transport::V1(_) => 0,
+        }
+    }
+
+    /// Bytes the transport sends on its own (v2 handshake), taken for the output.
+    pub(crate) fn take_handshake_bytes(&mut self) -> Option<BytesMut> {
+        match self {
+            Transport::V2(l) => l.take_handshake_bytes(),
+            Transport::V1(_) => None,
+        }
+    }
+
     /// Where received bytes go.
     #[inline]
     pub fn buffer(&mut self) -> &mut RecvBuffer {
         match self {
             Transport::V1(t) => &mut t.buf,
+            Transport::V2(l) => &mut l.buf,
         }
     }
 
@@ -109,14 +194,25 @@ impl Transport {
     pub fn buffered(&self) -> usize {
         match self {
             Transport::V1(t) => t.buf.len(),
+            Transport::V2(l) => l.buf.len(),
         }
     }
 
-    /// The next whole frame, if any.
+    /// The next whole frame, if any. A v2 responder that finds a v1 initiator turns
+    /// into the v1 transport here, keeping the bytes.
     #[inline]
     pub fn next_frame(&mut self) -> Next {
         match self {
             Transport::V1(t) => t.next_frame(),
+            Transport::V2(l) => match l.next_frame() {
+                v2_link::LinkNext::Next(n) => n,
+                v2_link::LinkNext::RemoteIsV1 => {
+                    let mut v1 = V1Transport::new(l.magic, l.max_payload);
+                    v1.buf = core::mem::take(&mut l.buf);
+                    *self = Transport::V1(v1);
+                    self.next_frame()
+                }
+            },
         }
     }
 
@@ -124,6 +220,7 @@ impl Transport {
     pub fn bytes_needed(&self) -> usize {
         match self {
             Transport::V1(t) => t.bytes_needed(),
+            Transport::V2(l) => l.bytes_needed(),
         }
     }
 
@@ -131,13 +228,17 @@ impl Transport {
     pub fn set_max_payload(&mut self, max: u32) {
         match self {
             Transport::V1(t) => t.set_max_payload(max),
+            Transport::V2(l) => l.set_max_payload(max),
         }
     }
 
     /// Releases receive memory the peer no longer needs (see [`RecvBuffer::settle`]).
     #[inline]
     pub fn settle(&mut self) {
-        self.buffer().settle();
+        match self {
+            Transport::V1(t) => t.buf.settle(),
+            Transport::V2(l) => l.settle(),
+        }
     }
 
     /// Appends `msg`, framed, to `out`; returns its length on the wire. On error
@@ -151,6 +252,7 @@ impl Transport {
     ) -> Result<usize, CodecError> {
         match self {
             Transport::V1(t) => t.encode(msg, ctx, out),
+            Transport::V2(l) => l.encode(msg, ctx, out),
         }
     }
 }

@@ -17,6 +17,9 @@ fn version_frame_len(ua: &str) -> u64 {
 /// btcd TestPeerConnection ("basic handshake"): versions, services, witness, byte counts.
 #[test]
 fn basic_handshake_counts_bytes_and_negotiates() {
+    if v1_bytes_only() {
+        return;
+    }
     let mut ca = config(Network::Mainnet);
     ca.services = ServiceFlags::NETWORK | ServiceFlags::WITNESS;
     let mut cb = config(Network::Mainnet);
@@ -305,6 +308,9 @@ fn between_version_and_verack_only_features_and_unknown_are_allowed() {
 /// `sendtxrcncl`: Bitcoin Core disconnects on it after verack).
 #[test]
 fn feature_messages_after_handshake_disconnect() {
+    if v1_bytes_only() {
+        return;
+    }
     let rcncl = Message::SendTxRcncl(wire_codec::message::SendTxRcncl {
         version: 1,
         salt: 7,
@@ -324,6 +330,9 @@ fn feature_messages_after_handshake_disconnect() {
 /// Payloads before the handshake are capped.
 #[test]
 fn pre_handshake_payload_is_capped() {
+    if v1_bytes_only() {
+        return;
+    }
     let mut cfg = config(Network::Mainnet);
     cfg.max_pre_handshake_payload = 1000;
     let mut s = Solo::inbound(cfg);
@@ -519,7 +528,12 @@ fn version_message_reflects_config() {
     ca.newest_block = Some(Arc::new(|| Ok((Hash256::ZERO, 5))));
     let p = Pair::connected(ca, config(Network::Mainnet));
     let v = &p.b.rec.versions[0];
-    assert_eq!(v.services, ServiceFlags::NETWORK | ServiceFlags::BLOOM);
+    let v2 = if over_v2() {
+        ServiceFlags::P2P_V2
+    } else {
+        ServiceFlags::NONE
+    };
+    assert_eq!(v.services, ServiceFlags::NETWORK | ServiceFlags::BLOOM | v2);
     assert!(!v.relay);
     assert!(!p.b.peer.features().relay_tx);
     assert!(p.a.peer.features().relay_tx);
@@ -539,7 +553,13 @@ fn messages_queued_before_the_handshake_are_held() {
         .queue_message(Message::Ping(Ping { nonce: 5 }), Some(1));
     p.a.peer.queue_message(Message::SendHeaders, Some(2));
     p.a.peer.queue_message(Message::GetAddr, Some(3));
-    assert_eq!(p.a.peer.queued_messages(), 4, "version + three held");
+    // Over v2 our version itself waits for the v2 session.
+    let version_queued = usize::from(!over_v2());
+    assert_eq!(
+        p.a.peer.queued_messages(),
+        3 + version_queued,
+        "version + three held"
+    );
     p.drive();
     assert_eq!(p.a.rec.sent(), vec![1, 3]);
     assert_eq!(p.a.rec.failed(), vec![2]);

@@ -2,6 +2,7 @@
 //! its own challenge, and any user-given magic, port and limits.
 
 use peer_core::DisconnectReason;
+use std::time::Duration;
 use wire_codec::message::{InvType, InvVect, Inventory, Message};
 use wire_codec::{Error as CodecError, Hash256, HeaderKind, Limits, Network, NetworkParams};
 
@@ -29,6 +30,21 @@ fn a_custom_magic_refuses_other_networks() {
     let net = Network::custom_signet(&[0x51]);
     let mut p = Pair::new(config(net), config(Network::Signet));
     p.drive();
+    if over_v2() {
+        // The magic salts the v2 keys and terminators: neither end finds the other's
+        // terminator (or a garbage overflow or failed tag ends it first); the
+        // negotiate timeout ends what is still waiting.
+        p.run_for(Duration::from_secs(31));
+        assert!(
+            matches!(
+                p.b.peer.disconnect_reason(),
+                Some(DisconnectReason::NegotiateTimeout | DisconnectReason::Transport(_))
+            ),
+            "{:?}",
+            p.b.peer.disconnect_reason()
+        );
+        return;
+    }
     assert!(matches!(
         p.b.peer.disconnect_reason(),
         Some(DisconnectReason::Decode(CodecError::BadMagic { .. }))
@@ -39,6 +55,9 @@ fn a_custom_magic_refuses_other_networks() {
 /// default accepts.
 #[test]
 fn user_limits_apply() {
+    if v1_bytes_only() {
+        return;
+    }
     let net = Network::custom(NetworkParams {
         name: "tiny",
         magic: [0x11, 0x22, 0x33, 0x44],
