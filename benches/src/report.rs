@@ -233,7 +233,7 @@ impl RunReport {
 
     /// The systems that appear in the run, in table order.
     pub fn kinds(&self) -> Vec<Kind> {
-        [Kind::Ours, Kind::Raw, Kind::Tokio]
+        Kind::ALL
             .into_iter()
             .filter(|k| self.rounds.iter().any(|r| r.iter().any(|s| s.kind == *k)))
             .collect()

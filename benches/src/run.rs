@@ -140,7 +140,7 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
             args.extend(cfg.seed_server_args.iter().cloned());
             Server::start("seed-server", &bin, &args, addr).map_err(err)
         }
-        Kind::Raw | Kind::Tokio => {
+        Kind::Raw | Kind::Tokio | Kind::PeerTokio => {
             let exe = std::env::current_exe().map_err(err)?;
             let mut args = vec![
                 "serve".to_string(),
@@ -152,6 +152,9 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
             ];
             if kind == Kind::Raw && cfg.raw_handshake {
                 args.push("--no-greeting".into());
+            }
+            if kind == Kind::PeerTokio {
+                args.extend(["--max-peers".into(), (cfg.peers + 64).to_string()]);
             }
             Server::start(&format!("{} server", kind.name()), &exe, &args, addr).map_err(err)
         }
@@ -188,7 +191,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 None => (cfg.targets.clone(), cfg.server_pid),
             };
             let client = match (kind, cfg.client) {
-                (Kind::Ours | Kind::Tokio, Some(c @ (Kind::Ours | Kind::Tokio))) => c,
+                (
+                    Kind::Ours | Kind::Tokio | Kind::PeerTokio,
+                    Some(c @ (Kind::Ours | Kind::Tokio)),
+                ) => c,
+                // peer-tokio has no client of its own: peerwire's client loads it.
+                (Kind::PeerTokio, _) => Kind::Ours,
                 _ => kind,
             };
             let suite_cfg = SuiteConfig {

@@ -57,7 +57,7 @@ struct RunArgs {
     /// Also measure the baselines (raw glommio echo, tokio + bitcoin) in the same run.
     #[arg(long)]
     baseline: bool,
-    /// Exactly these systems, comma separated: ours, raw, tokio.
+    /// Exactly these systems, comma separated: ours, raw, tokio, peer-tokio.
     #[arg(long, value_delimiter = ',', conflicts_with = "baseline")]
     systems: Vec<String>,
     /// Rounds: every system once per round; the report shows medians.
@@ -137,7 +137,7 @@ struct WorkerArgs {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// raw or tokio.
+    /// raw, tokio or peer-tokio.
     kind: String,
     #[arg(long)]
     listen: SocketAddr,
@@ -146,6 +146,9 @@ struct ServeArgs {
     /// raw: do not write the hello byte on accept (handshake-sized connects).
     #[arg(long)]
     no_greeting: bool,
+    /// peer-tokio: most peers held at once.
+    #[arg(long, default_value_t = 100_000)]
+    max_peers: usize,
 }
 
 fn main() -> ExitCode {
@@ -171,7 +174,8 @@ fn main() -> ExitCode {
 }
 
 fn kind(name: &str) -> Result<Kind, String> {
-    Kind::parse(name).ok_or_else(|| format!("unknown system {name:?} (ours, raw, tokio)"))
+    Kind::parse(name)
+        .ok_or_else(|| format!("unknown system {name:?} (ours, raw, tokio, peer-tokio)"))
 }
 
 fn worker(w: WorkerArgs) -> Result<(), String> {
@@ -190,6 +194,7 @@ fn serve(s: ServeArgs) -> Result<(), String> {
     match kind(&s.kind)? {
         Kind::Raw => benches::raw::serve(s.listen, threads, !s.no_greeting),
         Kind::Tokio => benches::btc::serve(s.listen, threads),
+        Kind::PeerTokio => benches::peer_tokio::serve(s.listen, threads, s.max_peers),
         Kind::Ours => return Err("ours is the seed-server example of peer-runtime".into()),
     }
     .map_err(|e| e.to_string())
