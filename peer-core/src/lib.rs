@@ -67,6 +67,7 @@ pub use inventory::{MAX_INV_TRICKLE_SIZE, MAX_KNOWN_INVENTORY};
 pub use listener::{dispatch, Listener};
 pub use mru::MruSet;
 pub use nonce::{NonceSet, SENT_NONCES_CAPACITY};
+pub use outbound::Encoding;
 pub use peer::Peer;
 pub use reason::DisconnectReason;
 pub use stats::{Features, StatsSnapshot};

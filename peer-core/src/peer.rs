@@ -11,7 +11,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tracing::{debug, trace, Level, Span};
 use wire_codec::message::{
-    InvVect, Inventory, Message, Ping, Pong, Reject, RejectCode, ServiceFlags, Version,
+    InvType, InvVect, Inventory, Message, Ping, Pong, Reject, RejectCode, ServiceFlags, Version,
 };
 use wire_codec::{version, Command, Context, Error as CodecError, Frame, FrameDecoder, Network};
 
@@ -22,7 +22,7 @@ use crate::inventory::{is_immediate, InventoryState};
 use crate::keepalive::{KeepAlive, KeepAliveAction};
 use crate::log::{Hex, Summary};
 use crate::nonce::NonceSet;
-use crate::outbound::{OutputQueue, PushError};
+use crate::outbound::{Encoding, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
 use crate::stats::{Features, Stats, StatsSnapshot};
@@ -106,7 +106,13 @@ pub struct Peer {
     verack_received: bool,
     output: OutputQueue,
     /// Messages queued before the handshake completed, sent after it.
-    held: VecDeque<(Message, Option<u64>)>,
+    held: VecDeque<(Message, Option<u64>, Encoding)>,
+    /// Messages to send between our `version` and our `verack` (BIP434 `feature`
+    /// messages and the like), queued while the version decision is pending.
+    handshake_extras: Vec<Message>,
+    /// Transactions (txid, wtxid) queued for announcement before the handshake told
+    /// which id the remote wants.
+    pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
     held_bytes: usize,
     /// Frames read while the version decision is pending.
     held_frames: VecDeque<Frame>,
@@ -199,6 +205,8 @@ impl Peer {
             verack_received: false,
             output: OutputQueue::default(),
             held: VecDeque::new(),
+            handshake_extras: Vec::new(),
+            pending_wtxids: Vec::new(),
             held_bytes: 0,
             held_frames: VecDeque::new(),
             inventory: InventoryState::default(),
@@ -330,7 +338,8 @@ impl Peer {
     }
 
     /// Records the last block the remote announced (btcd `UpdateLastAnnouncedBlock`).
-    /// The peer also does this itself for block `inv`s and `headers` it receives.
+    /// The peer also does this itself for block `inv`s and `headers` it receives, and
+    /// never moves it backwards (see [`crate::stats`]).
     pub fn update_last_announced_block(&mut self, hash: wire_codec::Hash256) {
         self.stats.last_announced_block = Some(hash);
     }
@@ -582,12 +591,13 @@ impl Peer {
                 self.events.push_back(Event::Message(Message::Verack));
                 self.establish(now);
             }
-            Message::SendAddrV2 | Message::WtxidRelay => {
+            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
                 if self.version >= version::ADDR_V2 {
-                    if matches!(msg, Message::SendAddrV2) {
-                        self.features.send_addr_v2 = true;
-                    } else {
-                        self.features.wtxid_relay = true;
+                    match msg {
+                        Message::SendAddrV2 => self.features.send_addr_v2 = true,
+                        // BIP339: announcements go by wtxid when both sides sent it.
+                        Message::WtxidRelay => self.features.wtxid_relay = self.config.wtxid_relay,
+                        _ => {}
                     }
                     self.events.push_back(Event::Message(msg));
                 } else {
@@ -599,7 +609,12 @@ impl Peer {
                 DisconnectReason::DuplicateVersion,
                 Some(duplicate_reject("version")),
             ),
-            Message::Unknown { .. } => self.stats.unknown_messages += 1,
+            // BIP434: `feature` messages (and any other the codec does not know) may
+            // come between version and verack; the application decides.
+            Message::Unknown { .. } => {
+                self.stats.unknown_messages += 1;
+                self.events.push_back(Event::Message(msg));
+            }
             Message::Reject(r) => self.on_handshake_reject(r),
             other => {
                 let command = other.command();
@@ -681,10 +696,17 @@ impl Peer {
             }
         }
         if self.version >= version::WTXID_RELAY {
-            self.send_handshake_message(&Message::WtxidRelay);
-            self.send_handshake_message(&Message::SendAddrV2);
+            if self.config.wtxid_relay {
+                self.send_handshake_message(Message::WtxidRelay);
+            } else {
+                self.features.wtxid_relay = false;
+            }
+            self.send_handshake_message(Message::SendAddrV2);
         }
-        self.send_handshake_message(&Message::Verack);
+        for msg in std::mem::take(&mut self.handshake_extras) {
+            self.send_handshake_message(msg);
+        }
+        self.send_handshake_message(Message::Verack);
         if self.is_closed() {
             return;
         }
@@ -696,6 +718,68 @@ impl Peer {
             self.on_frame(frame, now);
         }
         self.held_frames = VecDeque::new();
+    }
+
+    /// Queues a message to go out between our `version` and our `verack`, such as a
+    /// BIP434 `feature` message (`Message::Unknown` with command `feature`). Call it
+    /// while the version decision is pending — from
+    /// [`Listener::on_version`](crate::Listener::on_version) — or, for an outbound
+    /// peer, any time before; [`Peer::accept_version`] sends it after the
+    /// `wtxidrelay`/`sendaddrv2` messages. Returns `false` (and sends nothing) once our
+    /// `verack` is out.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use bytes::Bytes;
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::{Command, Message, Network};
+    /// let mut peer = Peer::new_outbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:18444".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// let feature = Message::Unknown {
+    ///     command: Command::from_static("feature"),
+    ///     payload: Bytes::from_static(b"\x04demo"),
+    /// };
+    /// assert!(peer.queue_handshake_message(feature));
+    /// ```
+    pub fn queue_handshake_message(&mut self, msg: Message) -> bool {
+        match self.phase {
+            Phase::AwaitingVersion | Phase::AwaitingDecision => {
+                self.handshake_extras.push(msg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs `f` with the message the next event carries, if the next event is the
+    /// message of a frame just reported read (`Event::Version` or `Event::Message`),
+    /// leaving the event in place: [`dispatch`](crate::dispatch) hands it to
+    /// `Listener::on_read` without copying it.
+    pub(crate) fn with_next_message<R>(
+        &mut self,
+        f: impl FnOnce(&mut Peer, Option<&Message>) -> R,
+    ) -> R {
+        match self.events.pop_front() {
+            Some(Event::Message(m)) => {
+                let r = f(self, Some(&m));
+                self.events.push_front(Event::Message(m));
+                r
+            }
+            Some(Event::Version(v)) => {
+                let m = Message::Version(v);
+                let r = f(self, Some(&m));
+                if let Message::Version(v) = m {
+                    self.events.push_front(Event::Version(v));
+                }
+                r
+            }
+            other => {
+                if let Some(ev) = other {
+                    self.events.push_front(ev);
+                }
+                f(self, None)
+            }
+        }
     }
 
     /// Refuses the remote's version (after [`Event::Version`]): `reject` is sent where
@@ -734,16 +818,19 @@ impl Peer {
             features: self.features,
         });
         self.held_bytes = 0;
-        while let Some((msg, token)) = self.held.pop_front() {
+        while let Some((msg, token, encoding)) = self.held.pop_front() {
             if self.is_closed() {
                 if let Some(t) = token {
                     self.events.push_back(Event::Failed(t));
                 }
                 continue;
             }
-            self.send_now(msg, token);
+            self.send_now(msg, token, encoding);
         }
         self.held = VecDeque::new();
+        for (txid, wtxid) in std::mem::take(&mut self.pending_wtxids) {
+            self.queue_transaction_inventory(txid, wtxid);
+        }
     }
 
     fn on_message(&mut self, msg: Message, now: Instant) {
@@ -761,15 +848,18 @@ impl Peer {
                     Some(duplicate_reject("verack")),
                 )
             }
-            Message::SendAddrV2 | Message::WtxidRelay => {
+            // Bitcoin Core disconnects on `sendtxrcncl` after verack (BIP330) and
+            // on the other two as misbehaviour (BIP155, BIP339).
+            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
                 return self.fail(
                     DisconnectReason::FeatureAfterHandshake { command: cmd },
                     None,
                 )
             }
             Message::Unknown { .. } => {
-                debug!("ignoring unknown command {cmd}");
+                debug!("unknown command {cmd}");
                 self.stats.unknown_messages += 1;
+                self.events.push_back(Event::Message(msg));
                 return;
             }
             Message::FilterLoad(_) | Message::FilterAdd(_) | Message::FilterClear
@@ -797,7 +887,11 @@ impl Peer {
         }
         match &msg {
             Message::Ping(p) if self.version > version::BIP0031 => {
-                self.send_now(Message::Pong(Pong { nonce: p.nonce }), None);
+                self.send_now(
+                    Message::Pong(Pong { nonce: p.nonce }),
+                    None,
+                    Encoding::Witness,
+                );
             }
             Message::Pong(p)
                 if self.stats.last_ping_nonce != 0 && p.nonce == self.stats.last_ping_nonce =>
@@ -812,10 +906,13 @@ impl Peer {
             Message::Inv(inv) => {
                 let mut last_block = None;
                 for iv in &inv.inventory {
-                    self.inventory.add_known(*iv);
-                    if iv.kind.is_block() {
+                    // A block the remote announced before is not news: it must not
+                    // move the last announced block back (a getblocks reply repeats
+                    // old blocks).
+                    if iv.kind.is_block() && !self.inventory.is_known(iv) {
                         last_block = Some(iv.hash);
                     }
+                    self.inventory.add_known(*iv);
                 }
                 if let Some(h) = last_block {
                     self.stats.last_announced_block = Some(h);
@@ -873,10 +970,10 @@ impl Peer {
         while let Some(m) = self.output.pop_completed() {
             self.stats.last_send = Some(now);
             self.stats.messages_sent += 1;
-            if self.config.report_io {
+            if let Some(message) = m.message {
                 self.events.push_back(Event::Written {
                     bytes: m.len as usize,
-                    command: m.command,
+                    message,
                 });
             }
             if let Some(t) = m.token {
@@ -901,6 +998,30 @@ impl Peer {
     /// If the output buffer would exceed [`Config::max_output_bytes`], the peer
     /// disconnects with [`DisconnectReason::OutputQueueFull`].
     pub fn queue_message(&mut self, msg: Message, notify: Option<u64>) {
+        self.queue_message_with_encoding(msg, Encoding::Witness, notify);
+    }
+
+    /// [`Peer::queue_message`] with a choice of how blocks and transactions are
+    /// written (btcd `QueueMessageWithEncoding`). Whatever the choice, a remote that
+    /// did not negotiate witness support (no NODE_WITNESS) is sent them without
+    /// witness.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Encoding, Peer};
+    /// # use wire_codec::{message::Transaction, Message, Network};
+    /// # let tx = Transaction::build(1, &[], &[], 0);
+    /// let mut peer = Peer::new_inbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// peer.queue_message_with_encoding(Message::Tx(tx), Encoding::Base, Some(7));
+    /// assert_eq!(peer.queued_messages(), 1); // held until the handshake completes
+    /// ```
+    pub fn queue_message_with_encoding(
+        &mut self,
+        msg: Message,
+        encoding: Encoding,
+        notify: Option<u64>,
+    ) {
         match self.phase {
             Phase::Closed => {
                 if let Some(t) = notify {
@@ -910,11 +1031,11 @@ impl Peer {
             Phase::Established => {
                 let span = self.span.clone();
                 let _g = span.enter();
-                self.send_now(msg, notify);
+                self.send_now(msg, notify, encoding);
             }
             _ => {
                 self.held_bytes += wire_codec::HEADER_LEN + msg.size_hint();
-                self.held.push_back((msg, notify));
+                self.held.push_back((msg, notify, encoding));
                 if self.held_bytes > self.config.max_output_bytes && self.held.len() > 1 {
                     let bytes = self.held_bytes;
                     let limit = self.config.max_output_bytes;
@@ -929,7 +1050,14 @@ impl Peer {
     /// `MSG_WITNESS_BLOCK`) are announced at once; everything else waits for the next
     /// trickle tick and goes out in `inv` messages of at most 1,000 entries. Inventory
     /// queued before the handshake is sent after it (btcd drops it).
+    ///
+    /// A transaction (`MSG_TX`) queued for a remote with which `wtxidrelay` was
+    /// negotiated (BIP339) is announced as `MSG_WTX` with the same hash: Bitcoin Core
+    /// ignores `MSG_TX` announcements from such peers. The hash is right for
+    /// transactions without witness (txid = wtxid); for the others use
+    /// [`Peer::queue_transaction_inventory`], which knows both ids.
     pub fn queue_inventory(&mut self, iv: InvVect) {
+        let iv = self.announced_as(iv);
         if self.is_closed() || self.inventory.is_known(&iv) {
             return;
         }
@@ -944,9 +1072,40 @@ impl Peer {
         }
     }
 
+    /// Queues the announcement of a transaction by the id the remote wants: its wtxid
+    /// as `MSG_WTX` when `wtxidrelay` was negotiated (BIP339), its txid as `MSG_TX`
+    /// otherwise. Before the handshake completes, which one is decided when the
+    /// announcement goes out.
+    pub fn queue_transaction_inventory(
+        &mut self,
+        txid: wire_codec::Hash256,
+        wtxid: wire_codec::Hash256,
+    ) {
+        if self.phase == Phase::Established || self.is_closed() {
+            let iv = if self.features.wtxid_relay {
+                InvVect::new(InvType::WTX, wtxid)
+            } else {
+                InvVect::new(InvType::TX, txid)
+            };
+            return self.queue_inventory(iv);
+        }
+        self.pending_wtxids.push((txid, wtxid));
+    }
+
+    /// How `iv` is announced to this remote: `MSG_TX` becomes `MSG_WTX` once
+    /// `wtxidrelay` was negotiated.
+    fn announced_as(&self, iv: InvVect) -> InvVect {
+        if iv.kind == InvType::TX && self.features.wtxid_relay {
+            InvVect::new(InvType::WTX, iv.hash)
+        } else {
+            iv
+        }
+    }
+
     /// Announces `iv` in its own `inv` now, skipping the trickle (still filtered by the
     /// known-inventory set, which it joins).
     pub fn queue_inventory_immediate(&mut self, iv: InvVect) {
+        let iv = self.announced_as(iv);
         if self.is_closed() || self.inventory.is_known(&iv) {
             return;
         }
@@ -958,34 +1117,40 @@ impl Peer {
     /// `AddKnownInventory`).
     pub fn add_known_inventory(&mut self, iv: InvVect) {
         if !self.is_closed() {
-            self.inventory.add_known(iv);
+            self.inventory.add_known(self.announced_as(iv));
         }
     }
 
     /// Whether the remote is known to have `iv`.
     pub fn knows_inventory(&self, iv: &InvVect) -> bool {
-        self.inventory.is_known(iv)
+        self.inventory.is_known(&self.announced_as(*iv))
     }
 
     fn trickle(&mut self) {
-        for batch in self.inventory.take_batches() {
+        for batch in self.inventory.take_batches(self.features.wtxid_relay) {
             if self.is_closed() {
                 return;
             }
-            self.send_now(Message::Inv(Inventory::new(batch)), None);
+            self.send_now(Message::Inv(Inventory::new(batch)), None, Encoding::Witness);
         }
     }
 
     /// Encodes a handshake message right away (bypassing the pre-handshake hold).
-    fn send_handshake_message(&mut self, msg: &Message) {
+    fn send_handshake_message(&mut self, msg: Message) {
         let limit = self.config.max_output_bytes;
-        match self.output.push(self.magic, msg, &self.ctx(), None, limit) {
-            Ok(_) => self.log_sent(msg),
+        let cmd = msg.command();
+        debug!("sending {cmd} {}", Summary(&msg));
+        let keep = self.config.report_io;
+        match self
+            .output
+            .push(self.magic, msg, &self.ctx(), None, limit, keep)
+        {
+            Ok(()) => self.log_sent(cmd),
             Err(PushError::Full { bytes, limit }) => {
                 self.fail(DisconnectReason::OutputQueueFull { bytes, limit }, None)
             }
             Err(PushError::Encode(e)) => {
-                debug!(error = %e, "cannot encode {}", msg.command());
+                debug!(error = %e, "cannot encode {cmd}");
             }
         }
     }
@@ -1011,14 +1176,14 @@ impl Peer {
         match build_version(&self.config, &inputs) {
             Ok(v) => {
                 self.nonces.insert(nonce);
-                self.send_handshake_message(&Message::Version(Box::new(v)));
+                self.send_handshake_message(Message::Version(Box::new(v)));
             }
             Err(reason) => self.fail(reason, None),
         }
     }
 
     /// Encodes an application or protocol message (established peers only).
-    fn send_now(&mut self, msg: Message, token: Option<u64>) {
+    fn send_now(&mut self, msg: Message, token: Option<u64>, encoding: Encoding) {
         let cmd = msg.command();
         if let Some(min) = Message::min_version(cmd) {
             if self.version < min {
@@ -1039,11 +1204,12 @@ impl Peer {
             }
         }
         let limit = self.config.max_output_bytes;
-        match self
-            .output
-            .push(self.magic, &msg, &self.ctx(), token, limit)
-        {
-            Ok(_) => self.log_sent(&msg),
+        debug!("sending {cmd} {}", Summary(&msg));
+        let witness = encoding == Encoding::Witness && self.features.witness;
+        let ctx = self.ctx().with_witness(witness);
+        let keep = self.config.report_io;
+        match self.output.push(self.magic, msg, &ctx, token, limit, keep) {
+            Ok(()) => self.log_sent(cmd),
             Err(PushError::Encode(e)) => {
                 debug!(error = %e, "cannot encode {cmd}");
                 if let Some(t) = token {
@@ -1058,12 +1224,11 @@ impl Peer {
         }
     }
 
-    fn log_sent(&self, msg: &Message) {
-        debug!("sending {} {}", msg.command(), Summary(msg));
+    fn log_sent(&self, cmd: Command) {
         if tracing::enabled!(Level::TRACE) {
             let b = self.output.bytes();
             let start = self.output.last_start().min(b.len());
-            trace!(frame = %Hex(&b[start..]), "sending {}", msg.command());
+            trace!(frame = %Hex(&b[start..]), "sending {cmd}");
         }
     }
 
@@ -1120,7 +1285,7 @@ impl Peer {
                 }
                 KeepAliveAction::Ping => {
                     let nonce = self.rng.gen::<u64>().max(1);
-                    self.send_now(Message::Ping(Ping { nonce }), None);
+                    self.send_now(Message::Ping(Ping { nonce }), None, Encoding::Witness);
                     if self.is_closed() {
                         return;
                     }
@@ -1241,7 +1406,7 @@ impl Peer {
                 self.events.push_back(Event::Failed(t));
             }
         }
-        for (_, token) in self.held.drain(..) {
+        for (_, token, _) in self.held.drain(..) {
             if let Some(t) = token {
                 self.events.push_back(Event::Failed(t));
             }
@@ -1250,6 +1415,8 @@ impl Peer {
             self.events.push_back(Event::Failed(t));
         }
         self.held = VecDeque::new();
+        self.handshake_extras = Vec::new();
+        self.pending_wtxids = Vec::new();
         self.held_bytes = 0;
         self.held_frames = VecDeque::new();
         if let (Some(r), true) = (farewell, can_reject) {

@@ -231,6 +231,11 @@ impl Driver {
                 debug!(version, "handshake complete");
             }
             Event::Version(_) => {
+                // peer-core negotiated min(ours, theirs) on the remote's version: the
+                // handle reports the same from now on, not only after the handshake.
+                self.shared
+                    .negotiated
+                    .store(self.peer.negotiated_version(), Ordering::Release);
                 self.reread = true;
                 if !self.report_io {
                     bump(&counters.messages_in, 1);

@@ -50,6 +50,12 @@ pub struct Recorder {
     pub reject_with: Option<Reject>,
     /// Virtual time every received message costs the application.
     pub processing: Duration,
+    /// Messages `on_read` was given.
+    pub read_messages: Vec<Message>,
+    /// Messages `on_write` was given.
+    pub written_messages: Vec<Message>,
+    /// The raw bytes `on_block` was given.
+    pub block_raw: Vec<bytes::Bytes>,
 }
 
 impl Recorder {
@@ -147,7 +153,7 @@ impl Listener for Recorder {
     record! {
         on_ping(wire_codec::message::Ping), on_pong(wire_codec::message::Pong),
         on_addr(wire_codec::message::Addr), on_addr_v2(wire_codec::message::AddrV2),
-        on_headers(wire_codec::message::Headers), on_block(wire_codec::message::Block),
+        on_headers(wire_codec::message::Headers),
         on_tx(wire_codec::message::Transaction), on_reject(wire_codec::message::Reject),
         on_fee_filter(wire_codec::message::FeeFilter), on_filter_load(wire_codec::message::FilterLoad),
         on_filter_add(wire_codec::message::FilterAdd), on_merkle_block(wire_codec::message::MerkleBlock),
@@ -157,6 +163,13 @@ impl Listener for Recorder {
         on_send_cmpct(wire_codec::message::SendCmpct), on_cmpct_block(wire_codec::message::CmpctBlock),
         on_get_block_txn(wire_codec::message::GetBlockTxn), on_block_txn(wire_codec::message::BlockTxn),
         on_alert(wire_codec::message::Alert), on_send_tx_rcncl(wire_codec::message::SendTxRcncl),
+    }
+    fn on_block(&mut self, _p: &mut Peer, m: wire_codec::message::Block, raw: bytes::Bytes) {
+        self.block_raw.push(raw);
+        self.msg(m.into_message());
+    }
+    fn on_unknown(&mut self, _p: &mut Peer, command: Command, payload: bytes::Bytes) {
+        self.msg(Message::Unknown { command, payload });
     }
     fn on_get_addr(&mut self, _p: &mut Peer) {
         self.msg(Message::GetAddr);
@@ -208,18 +221,23 @@ impl Listener for Recorder {
         _p: &mut Peer,
         bytes: usize,
         command: Option<Command>,
+        msg: Option<&Message>,
         error: Option<&CodecError>,
     ) {
+        if let Some(m) = msg {
+            self.read_messages.push(m.clone());
+        }
         self.recs.push(Rec::Read {
             bytes,
             command: command.map(|c| c.to_string()),
             error: error.is_some(),
         });
     }
-    fn on_write(&mut self, _p: &mut Peer, bytes: usize, command: Command) {
+    fn on_write(&mut self, _p: &mut Peer, bytes: usize, msg: &Message) {
+        self.written_messages.push(msg.clone());
         self.recs.push(Rec::Write {
             bytes,
-            command: command.to_string(),
+            command: msg.command().to_string(),
         });
     }
     fn on_disconnect(&mut self, _p: &mut Peer, reason: &DisconnectReason) {
