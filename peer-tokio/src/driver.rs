@@ -206,6 +206,7 @@ impl Driver {
             Event::HandshakeComplete { version, .. } => {
                 self.handshaken = true;
                 self.shared.negotiated.store(version, Ordering::Release);
+                self.shared.handshaken.store(true, Ordering::Release);
                 self.shared.life.send_replace(Life::Handshaken(version));
                 self.node
                     .counters
@@ -213,7 +214,13 @@ impl Driver {
                     .fetch_add(1, Ordering::Relaxed);
                 debug!(version, "handshake complete");
             }
-            Event::Version(_) => self.reread = true,
+            Event::Version(_) => {
+                // peer-core negotiated min(ours, theirs): the handle reports it from now.
+                self.shared
+                    .negotiated
+                    .store(self.peer.negotiated_version(), Ordering::Release);
+                self.reread = true;
+            }
             _ => {}
         }
         let (peer, listener) = (&mut self.peer, &mut *self.listener);

@@ -89,8 +89,10 @@ pub(crate) struct PeerShared {
     /// false at once.
     pub(crate) closing: AtomicBool,
     pub(crate) final_stats: Mutex<Option<StatsSnapshot>>,
-    /// The negotiated version, set once at the handshake (0 before).
+    /// The negotiated version: min(ours, theirs) from the remote's version on (0 before).
     pub(crate) negotiated: AtomicU32,
+    /// Set once when the handshake completes.
+    pub(crate) handshaken: AtomicBool,
 }
 
 /// One peer, as the application holds it: `Send + Sync + Clone`, cheap to clone, usable
@@ -153,10 +155,11 @@ impl PeerHandle {
     /// Whether the handshake completed and the peer is still connected (false as soon
     /// as it is disconnecting, as btcd's `VerAckReceived && Connected`).
     pub fn handshake_complete(&self) -> bool {
-        self.connected() && self.negotiated_version() != 0
+        self.connected() && self.shared.handshaken.load(Ordering::Acquire)
     }
 
-    /// The negotiated protocol version; 0 before the handshake completed.
+    /// The negotiated protocol version, min(ours, theirs), from the remote's version
+    /// message on; 0 before it arrived.
     pub fn negotiated_version(&self) -> u32 {
         self.shared.negotiated.load(Ordering::Acquire)
     }
@@ -248,8 +251,8 @@ impl PeerHandle {
             .await
             .map(|l| l.clone());
         // A peer that handshook and ended before this call still reports its version.
-        match (self.negotiated_version(), life) {
-            (v, _) if v != 0 => Ok(v),
+        match (self.shared.handshaken.load(Ordering::Acquire), life) {
+            (true, _) => Ok(self.negotiated_version()),
             (_, Ok(Life::Ended(r))) => Err(r),
             _ => Err(DisconnectReason::LocalRequest),
         }

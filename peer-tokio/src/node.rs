@@ -322,6 +322,7 @@ impl Node {
             closing: AtomicBool::new(false),
             final_stats: Mutex::new(None),
             negotiated: AtomicU32::new(0),
+            handshaken: AtomicBool::new(false),
         });
         let handle = PeerHandle {
             shared: shared.clone(),
