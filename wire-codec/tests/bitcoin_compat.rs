@@ -217,7 +217,7 @@ proptest! {
 
     #[test]
     fn blocks_round_trip_both_ways(h in header(), txs in vec(our_tx(), 0..4)) {
-        let ours = Block { header: h, txs };
+        let ours = Block::new(h, txs);
         let theirs = bitcoin::Block::try_from(&ours).unwrap();
         prop_assert_eq!(serialize(&theirs), encode(&ours));
         let back = Block::try_from(&theirs).unwrap();
@@ -271,4 +271,5 @@ fn every_bitcoin_network_maps_to_the_same_magic() {
         assert_eq!(bitcoin::Network::try_from(ours).unwrap(), theirs);
     }
     assert!(bitcoin::Network::try_from(Network::LbryMainnet).is_err());
+    assert!(bitcoin::Network::try_from(Network::simnet()).is_err());
 }

@@ -178,10 +178,7 @@ mod tests {
                 ..
             })
         ));
-        let block = Block {
-            header: h,
-            txs: vec![],
-        };
+        let block = Block::new(h, vec![]);
         assert!(bitcoin::Block::try_from(&block).is_err());
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::message::{InvType, InvVect, Inventory, ServiceFlags};
 use crate::{Hash256, Network};
 
-/// The Bitcoin networks; LBRY networks are refused.
+/// Bitcoin's five built-in networks; LBRY and custom networks are refused.
 impl TryFrom<Network> for bitcoin::Network {
     type Error = Error;
 
@@ -17,10 +17,13 @@ impl TryFrom<Network> for bitcoin::Network {
             Network::Testnet4 => bitcoin::Network::Testnet4,
             Network::Signet => bitcoin::Network::Signet,
             Network::Regtest => bitcoin::Network::Regtest,
-            Network::LbryMainnet | Network::LbryTestnet | Network::LbryRegtest => {
+            Network::LbryMainnet
+            | Network::LbryTestnet
+            | Network::LbryRegtest
+            | Network::Custom(_) => {
                 return Err(Error::Malformed {
                     what: "network",
-                    reason: "the LBRY networks have no bitcoin::Network",
+                    reason: "only Bitcoin's built-in networks have a bitcoin::Network",
                 })
             }
         })
@@ -113,7 +116,7 @@ mod tests {
                     assert_eq!(bitcoin::p2p::Magic::from(theirs).to_bytes(), n.magic());
                     assert_eq!(Network::from(theirs), n);
                 }
-                Err(_) => assert!(n.is_lbry()),
+                Err(_) => assert!(n.is_lbry(), "{n}"),
             }
         }
     }
