@@ -120,7 +120,7 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
                 .ok_or_else(|| {
                     SuiteError(
                         "the seed-server binary was not found; build it first with \
-                         `cargo build --release -p peer-runtime --example seed-server` \
+                         `cargo build --release -p peerwire-runtime --example seed-server` \
                          (or pass --seed-server PATH)"
                             .into(),
                     )

@@ -8,7 +8,7 @@
 //!   driver's read buffers dropped, counted by a global allocator in this binary and
 //!   printed (the `Peer` struct itself is boxed and counted).
 //!
-//! Run: `cargo bench -p peer-core --bench peer`
+//! Run: `cargo bench -p peerwire-core --bench peer`
 
 #![allow(unsafe_code, missing_docs)]
 

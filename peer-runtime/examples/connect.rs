@@ -1,7 +1,7 @@
 //! Connects to one node, prints its version, and optionally downloads its header chain.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example connect -- --network regtest [--sync-headers] 127.0.0.1:PORT
+//! cargo run --release -p peerwire-runtime --example connect -- --network regtest [--sync-headers] 127.0.0.1:PORT
 //! ```
 //!
 //! With `--sync-headers` it asks for headers with `getheaders` and block locators

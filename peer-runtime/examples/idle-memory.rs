@@ -2,7 +2,7 @@
 //! by a counting global allocator) and resident memory growth, per peer.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example idle-memory -- --peers 5000
+//! cargo run --release -p peerwire-runtime --example idle-memory -- --peers 5000
 //! ```
 //!
 //! The server runtime runs in this process; the clients run in child processes (this

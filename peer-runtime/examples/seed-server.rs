@@ -2,7 +2,7 @@
 //! sample of the addresses it knows, and prints a statistics line every few seconds.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example seed-server -- --network regtest --listen 127.0.0.1:PORT [--addrs FILE] [--max-peers N]
+//! cargo run --release -p peerwire-runtime --example seed-server -- --network regtest --listen 127.0.0.1:PORT [--addrs FILE] [--max-peers N]
 //! ```
 //!
 //! Known addresses come from `--addrs` (one `host:port` per line; `#` starts a comment)

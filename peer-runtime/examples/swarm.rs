@@ -2,7 +2,7 @@
 //! many idle, handshaken peers a server process holds and what each costs.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example swarm -- --network regtest --peers 5000 127.0.0.1:PORT
+//! cargo run --release -p peerwire-runtime --example swarm -- --network regtest --peers 5000 127.0.0.1:PORT
 //! ```
 //!
 //! One process may hold at most ~19,700 peers (20,000 descriptors); run several

@@ -1,8 +1,8 @@
 //! Pings a Bitcoin peer from tokio and prints the round trips.
 //!
 //! ```text
-//! cargo run -p peer-tokio --example ping                       # two nodes in this process
-//! cargo run -p peer-tokio --example ping -- 127.0.0.1:18444 regtest 5
+//! cargo run -p peerwire-tokio --example ping                       # two nodes in this process
+//! cargo run -p peerwire-tokio --example ping -- 127.0.0.1:18444 regtest 5
 //! ```
 //!
 //! With no address it starts a listening node and pings it from a second node, so the

@@ -22,7 +22,7 @@ fn build_tools() -> Result<(), Failure> {
             "build",
             "--release",
             "-p",
-            "peer-runtime",
+            "peerwire-runtime",
             "--example",
             "seed-server",
         ],

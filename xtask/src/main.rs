@@ -2,7 +2,7 @@
 //!
 //! | task | what it does |
 //! |---|---|
-//! | `ci` | fmt check, clippy (warnings denied), every test, docs (warnings denied), the wire vectors, interop with a real node |
+//! | `ci` | fmt check, clippy (warnings denied), every test, docs (warnings denied), `cargo package` of every library, the wire vectors, interop with a real node |
 //! | `interop` | starts the bcoin oracle on 127.0.0.1, runs the interop tests against it, stops it |
 //! | `demo` | release build, seed-server on 127.0.0.1, peer-bench with 5,000 peers for ~20 s, prints the table |
 //! | `bench` | criterion benches + a quick peer-bench; writes `target/bench-report.md` and SVG plots |
@@ -97,12 +97,15 @@ fn ci(args: &[String]) -> Result<(), Failure> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
 
+    step("cargo package (every library, built alone from its .crate)");
+    release::package_libraries()?;
+
     step("wire vectors");
     cargo(
         &[
             "test",
             "-p",
-            "wire-codec",
+            "peerwire-codec",
             "--test",
             "vectors",
             "--",
