@@ -25,8 +25,15 @@ use peer_runtime::Runtime;
 use wire_codec::message::{Headers, ServiceFlags, Version};
 use wire_codec::{Hash256, HeaderKind, Network};
 
+#[path = "support/ops.rs"]
+mod ops;
+
 #[derive(Parser, Debug)]
-#[command(about = "Handshake with a node, print its version, optionally sync headers")]
+#[command(
+    name = "connect",
+    version,
+    about = "Handshake with a node, print its version, optionally sync headers"
+)]
 struct Args {
     /// Network: mainnet, testnet3, testnet4, signet, regtest, lbry-mainnet, lbry-testnet, lbry-regtest.
     #[arg(long, default_value = "regtest")]
@@ -81,10 +88,7 @@ fn genesis(network: Network) -> Option<Hash256> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    ops::init_logging();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,7 +25,11 @@ use wire_codec::Network;
 mod support;
 
 #[derive(Parser, Debug)]
-#[command(about = "Heap and RSS per idle handshaken peer")]
+#[command(
+    name = "idle-memory",
+    version,
+    about = "Heap and RSS per idle handshaken peer"
+)]
 struct Args {
     /// Peers to hold.
     #[arg(long, default_value_t = 5000)]

@@ -18,8 +18,15 @@ use peer_runtime::Runtime;
 use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
 
+#[path = "support/ops.rs"]
+mod ops;
+
 #[derive(Parser, Debug)]
-#[command(about = "Open and hold many peers to one server")]
+#[command(
+    name = "swarm",
+    version,
+    about = "Open and hold many peers to one server"
+)]
 struct Args {
     /// Network of the server.
     #[arg(long, default_value = "regtest")]
@@ -44,10 +51,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    ops::init_logging();
     let args = Args::parse();
     let rt = match Runtime::builder(args.network)
         .configure(|c| {
