@@ -20,6 +20,7 @@
 //! - [`histogram`]: mergeable latency histograms.
 //! - [`procfs`]: resident memory, CPU time, the machine.
 //! - [`spawn`]: child processes that are always reaped.
+//! - [`signals`]: SIGINT/SIGTERM end a run early with the results so far.
 
 #![forbid(unsafe_code)]
 
@@ -33,6 +34,7 @@ pub mod protocol;
 pub mod raw;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod spawn;
 pub mod suite;
 pub mod worker;

@@ -175,10 +175,18 @@ fn suite_limit(cfg: &RunConfig) -> Duration {
 /// Runs every system for every round and returns the report.
 pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     let mut rounds = Vec::new();
-    for round in 0..cfg.rounds.max(1) {
+    let mut notes = cfg.notes.clone();
+    'rounds: for round in 0..cfg.rounds.max(1) {
         let mut results: Vec<SuiteResult> = Vec::new();
         let n = cfg.systems.len();
         for i in 0..n {
+            if crate::signals::stop_requested() {
+                notes.push(interrupted_note(round, &results));
+                if !results.is_empty() {
+                    rounds.push(results);
+                }
+                break 'rounds;
+            }
             let kind = cfg.systems[(i + round) % n];
             let external = kind == Kind::Ours && !cfg.targets.is_empty();
             let server = if external {
@@ -237,6 +245,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 });
                 server = None;
             });
+            if outcome.is_err() && crate::signals::stop_requested() {
+                // The interrupted system is left out; the guards stop its processes.
+                notes.push(interrupted_note(round, &results));
+                if !results.is_empty() {
+                    rounds.push(results);
+                }
+                break 'rounds;
+            }
             let result = outcome.map_err(|e| match &server {
                 Some(s) => SuiteError(format!(
                     "{e}\n{} output (last lines):\n{}",
@@ -262,12 +278,21 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     Ok(RunReport {
         machine: Machine::detect(),
         command: cfg.command.clone(),
-        notes: cfg.notes.clone(),
+        notes,
         peers: cfg.peers,
         workers: cfg.workers,
         raw_handshake: cfg.raw_handshake,
         rounds,
     })
+}
+
+fn interrupted_note(round: usize, done: &[SuiteResult]) -> String {
+    format!(
+        "interrupted by a signal in round {}: results of the systems finished before it \
+         ({} in that round)",
+        round + 1,
+        done.len()
+    )
 }
 
 /// A one-line summary of a system's result, printed as the run goes.

@@ -348,6 +348,14 @@ fn run_phase(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; workers.len()];
     let limit = phase_limit(cfg.peers, cmd);
     while outcomes.iter().any(Option::is_none) {
+        if crate::signals::stop_requested() {
+            pb.abandon();
+            return Err(SuiteError(format!(
+                "{} phase of {} interrupted",
+                cmd.name(),
+                cfg.kind.name()
+            )));
+        }
         if start.elapsed() > limit {
             pb.abandon();
             return Err(SuiteError(format!(

@@ -6,7 +6,7 @@
 //! | `interop` | starts the bcoin oracle on 127.0.0.1, runs the interop tests against it, stops it |
 //! | `demo` | release build, seed-server on 127.0.0.1, peer-bench with 5,000 peers for ~20 s, prints the table |
 //! | `bench` | criterion benches + a quick peer-bench; writes `target/bench-report.md` and SVG plots |
-//! | `release` | release builds of the tools into `dist/` with `SHA256SUMS`; `cargo package` check of each library |
+//! | `release` | release builds of the tools into `dist/` with a systemd unit for the seed-server and `SHA256SUMS`; `cargo package` check of each library |
 //! | `fuzz` | runs every fuzz target for `--seconds N` each |
 
 #![forbid(unsafe_code)]
@@ -28,7 +28,8 @@ tasks:
   demo [--peers N] [--seconds S]
                            seed-server + peer-bench on 127.0.0.1 (default 5000 peers, 20 s)
   bench [--quick]          criterion benches + quick peer-bench -> target/bench-report.md
-  release                  release builds into dist/ with SHA256SUMS, cargo package checks
+  release                  release builds into dist/ with a systemd unit for seed-server and
+                           SHA256SUMS; cargo package checks
   fuzz [--seconds N] [--target NAME]
                            run each fuzz target (or NAME) N seconds, default 60 (needs
                            cargo-fuzz + nightly); seeds empty corpora from the vectors
@@ -48,6 +49,10 @@ fn main() -> ExitCode {
         "bench" => bench::bench(rest),
         "release" => release::run(),
         "fuzz" => release::fuzz(rest),
+        "-V" | "--version" => {
+            println!("xtask {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())

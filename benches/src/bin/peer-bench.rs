@@ -21,8 +21,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "peer-bench",
+    version,
     about = "Load generator for peerwire: handshakes, ping/pong, inv floods and idle memory, \
-             with a raw glommio echo and a tokio+bitcoin peer as baselines",
+             with a raw glommio echo, a tokio+bitcoin peer and peer-tokio as baselines",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -162,7 +163,10 @@ fn main() -> ExitCode {
             benches::spawn::exit_with_parent();
             serve(s)
         }
-        None => run(cli.run),
+        None => match benches::signals::install() {
+            Ok(()) => run(cli.run),
+            Err(e) => Err(format!("signal handlers: {e}")),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
