@@ -20,6 +20,7 @@
 //! - [`histogram`]: mergeable latency histograms.
 //! - [`procfs`]: resident memory, CPU time, the machine.
 //! - [`spawn`]: child processes that are always reaped.
+//! - [`probe`]: one handshake with a `--target`, for its user agent (the report's label).
 //! - [`signals`]: SIGINT/SIGTERM end a run early with the results so far.
 
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod histogram;
 pub mod load;
 pub mod ours;
 pub mod peer_tokio;
+pub mod probe;
 pub mod procfs;
 pub mod protocol;
 pub mod raw;

@@ -20,6 +20,11 @@ pub struct RunConfig {
     pub targets: Vec<SocketAddr>,
     /// Our server's pid when it was started by someone else.
     pub server_pid: Option<u32>,
+    /// What the `--target` is, for the report (`None` without targets).
+    pub target_label: Option<String>,
+    /// The `--target` was started just before this run: its memory growth in the first
+    /// suite against it is a cost per idle peer.
+    pub fresh_target: bool,
     /// The systems to measure, in order (rotated every round).
     pub systems: Vec<Kind>,
     /// Rounds (each system once per round).
@@ -176,6 +181,7 @@ fn suite_limit(cfg: &RunConfig) -> Duration {
 pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     let mut rounds = Vec::new();
     let mut notes = cfg.notes.clone();
+    let mut external_suites = 0usize;
     'rounds: for round in 0..cfg.rounds.max(1) {
         let mut results: Vec<SuiteResult> = Vec::new();
         let n = cfg.systems.len();
@@ -189,6 +195,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
             }
             let kind = cfg.systems[(i + round) % n];
             let external = kind == Kind::Ours && !cfg.targets.is_empty();
+            // A spawned server is new for every suite; an external one only if the user
+            // says it was just started, and then only in its first suite.
+            let fresh_server = !external || (cfg.fresh_target && external_suites == 0);
+            if external {
+                external_suites += 1;
+            }
             let server = if external {
                 None
             } else {
@@ -219,13 +231,17 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 raw_handshake: cfg.raw_handshake,
                 phases: cfg.phases.clone(),
                 progress: cfg.progress,
+                fresh_server,
             };
             if cfg.progress {
                 eprintln!(
                     "round {}/{}: {} ({} peers, {} clients)",
                     round + 1,
                     cfg.rounds.max(1),
-                    kind.label(),
+                    match (&cfg.target_label, external) {
+                        (Some(t), true) => t.as_str(),
+                        _ => kind.label(),
+                    },
                     cfg.peers,
                     client.name()
                 );
@@ -278,6 +294,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     Ok(RunReport {
         machine: Machine::detect(),
         command: cfg.command.clone(),
+        target: cfg.target_label.clone(),
         notes,
         peers: cfg.peers,
         workers: cfg.workers,

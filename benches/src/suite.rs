@@ -47,6 +47,11 @@ pub struct SuiteConfig {
     pub phases: Vec<Command>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// The server is fresh (started for this suite, or a `--fresh-target` in its first
+    /// suite): only then is its memory growth a cost per idle peer. A server that held
+    /// peers before keeps freed memory in its allocator, and growth from there says
+    /// nothing about a peer's cost.
+    pub fresh_server: bool,
 }
 
 /// One phase's merged numbers.
@@ -123,7 +128,8 @@ impl SuiteResult {
     }
 
     /// Server resident memory per idle peer (KiB), from the start to the end of the
-    /// hold phase (or of the connect phase without one).
+    /// hold phase (or of the connect phase without one); `None` unless the server was
+    /// fresh ([`SuiteConfig::fresh_server`]).
     pub fn kib_per_idle_peer(&self) -> Option<f64> {
         let start = self.rss_start_kib?;
         let held = self.phase("hold").or_else(|| self.phase("connect"))?;
@@ -160,7 +166,10 @@ struct Worker {
 /// (the caller stops the server there).
 pub fn run(cfg: &SuiteConfig, before_close: impl FnOnce()) -> Result<SuiteResult, SuiteError> {
     let exe = std::env::current_exe().map_err(|e| SuiteError(format!("current_exe: {e}")))?;
-    let rss_start_kib = cfg.server_pid.and_then(procfs::rss_kib);
+    let rss_start_kib = cfg
+        .server_pid
+        .filter(|_| cfg.fresh_server)
+        .and_then(procfs::rss_kib);
     let (tx, rx) = mpsc::channel();
     let mut workers = Vec::new();
     let n_workers = cfg.workers.clamp(1, cfg.peers.max(1));

@@ -55,6 +55,16 @@ struct RunArgs {
     /// The pid of the --target server, to read its memory and CPU time from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// What the --target is, for the report (default: its user agent, learnt with one
+    /// handshake, and its address).
+    #[arg(long, requires = "targets")]
+    target_label: Option<String>,
+    /// The --target was started just before this run (with --server-pid): its memory
+    /// growth in the first suite is reported per idle peer. Without it, a target's
+    /// memory per idle peer is not reported (earlier peers' freed memory stays in its
+    /// allocator and spoils the figure).
+    #[arg(long, requires = "server_pid")]
+    fresh_target: bool,
     /// Also measure the baselines (raw glommio echo, tokio + bitcoin) in the same run.
     #[arg(long)]
     baseline: bool,
@@ -291,6 +301,24 @@ fn run(a: RunArgs) -> Result<(), String> {
             sources[sources.len() - 1]
         ));
     }
+    // An external target is labelled by what it is, not as peerwire.
+    let target_label = match (a.target_label.clone(), a.targets.first()) {
+        (Some(l), _) => Some(l),
+        (None, Some(t)) => Some(
+            match benches::probe::user_agent(
+                *t,
+                wire_codec::Network::Regtest,
+                Duration::from_secs(10),
+            ) {
+                Ok(ua) => format!("{ua} at {t}"),
+                Err(e) => {
+                    notes.push(format!("the target's user agent is unknown ({e})"));
+                    format!("target {t}")
+                }
+            },
+        ),
+        (None, None) => None,
+    };
     for n in &notes {
         eprintln!("note: {n}");
     }
@@ -298,6 +326,8 @@ fn run(a: RunArgs) -> Result<(), String> {
         peers,
         targets: a.targets,
         server_pid: a.server_pid,
+        target_label,
+        fresh_target: a.fresh_target,
         systems,
         rounds: a.rounds,
         phases,
