@@ -8,7 +8,6 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
 use peer_core::{dispatch, Config, Event, Listener, Peer};
 use wire_codec::Network;
 
@@ -29,7 +28,6 @@ pub fn user_agent(addr: SocketAddr, network: Network, timeout: Duration) -> Resu
     // Its own nonce set: a target in this very process is not a connection to self.
     config.nonces = Some(Arc::new(peer_core::NonceSet::new()));
     let mut peer = Peer::new_outbound(Arc::new(config), addr, Instant::now(), unix, 0x9e0b);
-    let mut rbuf = BytesMut::new();
     let mut chunk = [0u8; 4096];
     loop {
         let now = Instant::now();
@@ -57,8 +55,7 @@ pub fn user_agent(addr: SocketAddr, network: Network, timeout: Duration) -> Resu
         if n == 0 {
             return Err("the connection was closed".into());
         }
-        rbuf.extend_from_slice(&chunk[..n]);
-        peer.handle_read(&mut rbuf, Instant::now());
+        peer.handle_input(&chunk[..n], Instant::now());
     }
 }
 

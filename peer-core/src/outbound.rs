@@ -12,7 +12,9 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use wire_codec::{encode_frame, Command, Context, Error as CodecError, Message};
+use wire_codec::{Command, Context, Error as CodecError, Message};
+
+use crate::transport::Transport;
 
 /// A drained buffer bigger than this is released at once instead of kept for reuse, so
 /// a peer that once sent a big batch does not keep megabytes. Smaller buffers are kept
@@ -84,7 +86,7 @@ impl OutputQueue {
     /// mark until written when `keep` (for the write report), dropped otherwise.
     pub(crate) fn push(
         &mut self,
-        magic: [u8; 4],
+        transport: &mut Transport,
         msg: Message,
         ctx: &Context,
         token: Option<u64>,
@@ -92,7 +94,9 @@ impl OutputQueue {
         keep: bool,
     ) -> Result<(), PushError> {
         let start = self.buf.len();
-        let len = encode_frame(magic, &msg, ctx, &mut self.buf).map_err(PushError::Encode)?;
+        let len = transport
+            .encode(&msg, ctx, &mut self.buf)
+            .map_err(PushError::Encode)?;
         if self.buf.len() > limit && start > 0 {
             let bytes = self.buf.len();
             self.buf.truncate(start);
@@ -197,10 +201,22 @@ impl OutputQueue {
 
     /// Appends a farewell frame after [`Self::close`] (best effort; errors ignored).
     /// Nothing is appended after a torn message: the remote could not frame it.
-    pub(crate) fn push_farewell(&mut self, magic: [u8; 4], msg: &Message, ctx: &Context) {
+    pub(crate) fn push_farewell(
+        &mut self,
+        transport: &mut Transport,
+        msg: &Message,
+        ctx: &Context,
+    ) {
         if !self.torn {
-            let _ = encode_frame(magic, msg, ctx, &mut self.buf);
+            let _ = transport.encode(msg, ctx, &mut self.buf);
         }
+    }
+
+    /// Appends bytes a transport sends on its own (not a message: BIP324's key
+    /// exchange, for one). They carry no notification and report no write.
+    #[allow(dead_code)] // the v1 transport has none; the seam for others
+    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
     }
 }
 
@@ -217,11 +233,12 @@ mod tests {
     #[test]
     fn completions_follow_written_bytes() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
-        q.push(magic, ping, &ctx(), Some(1), 1 << 20, false)
+        q.push(&mut *magic, ping, &ctx(), Some(1), 1 << 20, false)
             .unwrap();
-        q.push(magic, Message::Verack, &ctx(), Some(2), 1 << 20, true)
+        q.push(&mut *magic, Message::Verack, &ctx(), Some(2), 1 << 20, true)
             .unwrap();
         assert_eq!(q.len(), 32 + 24);
         assert_eq!(q.advance(31), 31);
@@ -246,12 +263,15 @@ mod tests {
     #[test]
     fn bound_refuses_growth_but_takes_one_big_message() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
         // A single message bigger than the bound is accepted into an empty buffer.
-        q.push(magic, ping.clone(), &ctx(), None, 10, false)
+        q.push(&mut *magic, ping.clone(), &ctx(), None, 10, false)
             .unwrap();
-        let e = q.push(magic, ping, &ctx(), None, 40, false).unwrap_err();
+        let e = q
+            .push(&mut *magic, ping, &ctx(), None, 40, false)
+            .unwrap_err();
         assert_eq!(
             e,
             PushError::Full {
@@ -265,10 +285,11 @@ mod tests {
     #[test]
     fn close_drops_a_partial_message_with_the_rest() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
         for t in 0..3 {
-            q.push(magic, ping.clone(), &ctx(), Some(t), 1 << 20, false)
+            q.push(&mut *magic, ping.clone(), &ctx(), Some(t), 1 << 20, false)
                 .unwrap();
         }
         q.advance(40); // first done, second partially written
@@ -276,7 +297,7 @@ mod tests {
         let failed: Vec<_> = q.close().into_iter().map(|m| m.token).collect();
         assert_eq!(failed, vec![Some(1), Some(2)]);
         assert_eq!(q.len(), 0, "a failed message is never completed afterwards");
-        q.push_farewell(magic, &Message::Verack, &ctx());
+        q.push_farewell(&mut *magic, &Message::Verack, &ctx());
         assert_eq!(q.len(), 0, "no farewell after a torn frame");
         assert!(q.pop_completed().is_none());
     }
@@ -284,11 +305,19 @@ mod tests {
     #[test]
     fn close_between_frames_keeps_room_for_a_farewell() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
-        q.push(magic, Message::Verack, &ctx(), Some(1), 1 << 20, false)
-            .unwrap();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
+        q.push(
+            &mut *magic,
+            Message::Verack,
+            &ctx(),
+            Some(1),
+            1 << 20,
+            false,
+        )
+        .unwrap();
         assert_eq!(q.close().len(), 1);
-        q.push_farewell(magic, &Message::Verack, &ctx());
+        q.push_farewell(&mut *magic, &Message::Verack, &ctx());
         assert_eq!(q.len(), 24);
     }
 }

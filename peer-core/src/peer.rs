@@ -13,7 +13,7 @@ use tracing::{debug, trace, Level, Span};
 use wire_codec::message::{
     InvType, InvVect, Inventory, Message, Ping, Pong, Reject, RejectCode, ServiceFlags, Version,
 };
-use wire_codec::{version, Command, Context, Error as CodecError, Frame, FrameDecoder, Network};
+use wire_codec::{version, Command, Context, Error as CodecError, Network};
 
 use crate::config::Config;
 use crate::event::Event;
@@ -26,10 +26,18 @@ use crate::outbound::{Encoding, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
 use crate::stats::{Features, Stats, StatsSnapshot};
+use crate::transport::{Inbound, Next, Transport};
 
 /// Frames read while the application decides on the remote's version are held, up to
-/// this many; then reading pauses until the decision.
+/// this many; then decoding pauses until the decision (the bytes wait in the peer's
+/// receive buffer and are processed when it resumes).
 const MAX_HELD_FRAMES: usize = 16;
+
+/// Bytes a paused peer holds before it disconnects ([`DisconnectReason::TooMuchInput`]):
+/// room for that many more frames at the pre-handshake payload cap.
+fn undecided_input_limit(cfg: &Config) -> usize {
+    MAX_HELD_FRAMES * (wire_codec::HEADER_LEN + cfg.max_pre_handshake_payload as usize)
+}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -96,8 +104,8 @@ pub struct Peer {
     established_at: Option<Instant>,
     /// The protocol version in use: ours until negotiated, then min(ours, theirs).
     version: u32,
-    magic: [u8; 4],
-    decoder: FrameDecoder,
+    /// Bytes to frames and back; owns the receive buffer.
+    transport: Transport,
     remote_version: Option<Box<Version>>,
     services: ServiceFlags,
     our_nonce: u64,
@@ -115,7 +123,7 @@ pub struct Peer {
     pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
     held_bytes: usize,
     /// Frames read while the version decision is pending.
-    held_frames: VecDeque<Frame>,
+    held_frames: VecDeque<Inbound>,
     inventory: InventoryState,
     stall: StallDetector,
     keepalive: KeepAlive,
@@ -179,8 +187,10 @@ impl Peer {
         let dir = if inbound { "inbound" } else { "outbound" };
         let span = tracing::debug_span!("peer", id, addr = %remote, dir);
         let network = config.network;
-        let mut decoder = FrameDecoder::new(network);
-        decoder.set_max_payload(config.max_pre_handshake_payload.min(network.max_payload()));
+        let transport = Transport::v1(
+            network,
+            config.max_pre_handshake_payload.min(network.max_payload()),
+        );
         let nonces = config.nonces.clone().unwrap_or_else(NonceSet::global);
         Peer {
             id,
@@ -195,8 +205,7 @@ impl Peer {
             negotiate_deadline: now + config.timeouts.negotiate,
             established_at: None,
             version: config.max_protocol_version(),
-            magic: network.magic(),
-            decoder,
+            transport,
             remote_version: None,
             services: config.services,
             our_nonce: 0,
@@ -414,11 +423,56 @@ impl Peer {
     // Input
     // ----------------------------------------------------------------------------
 
-    /// Consumes every complete frame at the front of `buf` (the driver's read buffer)
-    /// and reacts to it. Frames are split off without copying; a partial frame stays
-    /// in `buf` for the next call. Reading pauses while a version decision is pending
-    /// and more than a few frames arrived (call again after the decision).
+    /// Takes bytes read from the connection (any amount, any split) and reacts to every
+    /// whole frame they complete. The bytes are copied once into the peer's own receive
+    /// buffer; frames are split off it without copying, and a partial frame waits there
+    /// for the next call. Nothing is ever left for the driver to hand in again: while
+    /// the application decides on the remote's version the peer pauses, and it resumes
+    /// by itself from its buffer on [`Peer::accept_version`].
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let mut peer = Peer::new_inbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// peer.handle_input(&Network::Regtest.magic(), Instant::now()); // part of a header
+    /// assert_eq!(peer.read_hint(), 20);
+    /// assert_eq!(peer.buffered_input(), 4);
+    /// ```
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if self.is_closed() {
+            self.touch(now);
+            return;
+        }
+        let hint = self.transport.bytes_needed();
+        self.transport.buffer().extend(data, hint);
+        self.process_received(now);
+    }
+
+    /// [`Peer::handle_input`] for a driver that reads into its own `BytesMut`: takes
+    /// every byte of `buf`, leaving it empty — without copying when the peer holds no
+    /// partial frame (the buffer's allocation moves into the peer).
     pub fn handle_read(&mut self, buf: &mut BytesMut, now: Instant) {
+        if self.is_closed() {
+            self.touch(now);
+            return;
+        }
+        let hint = self.transport.bytes_needed();
+        self.transport.buffer().absorb(buf, hint);
+        self.process_received(now);
+    }
+
+    /// The peer's receive buffer, for a driver that reads the socket straight into it
+    /// (e.g. tokio's `read_buf`), saving the copy of [`Peer::handle_read`]; call
+    /// [`Peer::process_received`] after each read.
+    pub fn receive_buffer(&mut self) -> &mut BytesMut {
+        self.transport.buffer().bytes_mut()
+    }
+
+    /// Reacts to every whole frame in the receive buffer (after reading into
+    /// [`Peer::receive_buffer`]); what [`Peer::handle_read`] does after copying.
+    pub fn process_received(&mut self, now: Instant) {
         self.touch(now);
         if self.is_closed() {
             return;
@@ -430,63 +484,61 @@ impl Peer {
                 break;
             }
             if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
+                let limit = undecided_input_limit(&self.config);
+                let bytes = self.transport.buffered();
+                if bytes > limit {
+                    self.fail(DisconnectReason::TooMuchInput { bytes, limit }, None);
+                }
                 break;
             }
-            let pending = self.decoder.pending_header().copied();
-            let peeked = if pending.is_none() && buf.len() >= wire_codec::HEADER_LEN {
-                let mut c = [0u8; 12];
-                c.copy_from_slice(&buf[4..16]);
-                Some(c)
-            } else {
-                None
-            };
-            let before = buf.len();
-            match self.decoder.decode(buf) {
-                Ok(None) => {
-                    self.stats.bytes_received += (before - buf.len()) as u64;
-                    break;
-                }
-                Ok(Some(frame)) => {
-                    self.stats.bytes_received += (before - buf.len()) as u64;
+            match self.transport.next_frame() {
+                Next::NeedMore => break,
+                Next::Frame(frame) => {
+                    self.stats.bytes_received += frame.wire_len as u64;
                     if self.phase == Phase::AwaitingDecision {
                         self.held_frames.push_back(frame);
                     } else {
                         self.on_frame(frame, now);
                     }
                 }
-                Err(e) => {
-                    let consumed = before - buf.len();
-                    self.stats.bytes_received += consumed as u64;
-                    let command = pending
-                        .map(|h| h.command)
-                        .or_else(|| peeked.and_then(|c| Command::from_wire(c).ok()));
-                    let bytes = consumed
-                        + if pending.is_some() {
-                            wire_codec::HEADER_LEN
-                        } else {
-                            0
-                        };
-                    self.on_decode_error(e, command, bytes, now);
-                    // A tolerated error consumed its frame (or the header parsed
-                    // earlier), so the loop progresses; anything else repeats forever
-                    // and is left for the (closed) peer.
-                    let progressed = consumed > 0 || pending.is_some();
-                    if !progressed {
+                Next::Fault(f) => {
+                    self.stats.bytes_received += f.bytes as u64;
+                    self.on_decode_error(f.error, f.command, f.bytes, now);
+                    // A tolerated error moved past its frame, so the loop progresses;
+                    // anything else repeats forever and is left for the (closed) peer.
+                    if !f.progressed {
                         break;
                     }
                 }
             }
         }
+        self.transport.settle();
     }
 
-    /// How many more bytes `buf` needs before a frame completes (at least 1 when the
-    /// peer is waiting for input; 0 once closed). A driver can size its reads by it.
-    pub fn read_hint(&self, buf: &BytesMut) -> usize {
+    /// How many more bytes would complete the frame in progress (at least 1 while the
+    /// peer reads; 0 once closed). A driver can size its reads by it.
+    pub fn read_hint(&self) -> usize {
         if self.is_closed() {
             0
         } else {
-            self.decoder.bytes_needed(buf).max(1)
+            self.transport.bytes_needed()
         }
+    }
+
+    /// Bytes received and not yet processed (a partial frame, or input waiting while
+    /// the peer is paused for the version decision).
+    pub fn buffered_input(&self) -> usize {
+        self.transport.buffered()
+    }
+
+    /// Whether the peer takes input now. It is false once closed, and while it waits
+    /// for the application's version decision with its input buffer full; a driver
+    /// may stop reading then (backpressure), or keep handing bytes in up to a bound
+    /// past which the peer disconnects ([`DisconnectReason::TooMuchInput`]).
+    pub fn wants_read(&self) -> bool {
+        let paused =
+            self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES;
+        !self.is_closed() && !paused
     }
 
     fn on_decode_error(
@@ -530,13 +582,13 @@ impl Peer {
             }
     }
 
-    fn on_frame(&mut self, frame: Frame, now: Instant) {
-        let cmd = frame.header.command;
-        let bytes = frame.wire_len();
+    fn on_frame(&mut self, frame: Inbound, now: Instant) {
+        let cmd = frame.command;
+        let bytes = frame.wire_len;
         if tracing::enabled!(Level::TRACE) {
             trace!(payload = %Hex(&frame.payload), "received {cmd}");
         }
-        let msg = match frame.into_message(&self.ctx()) {
+        let msg = match Message::decode(cmd, frame.payload, &self.ctx()) {
             Ok(m) => m,
             Err(e) => {
                 self.on_decode_error(e, Some(cmd), bytes, now);
@@ -718,6 +770,9 @@ impl Peer {
             self.on_frame(frame, now);
         }
         self.held_frames = VecDeque::new();
+        // Input that arrived while paused waits in our buffer: go on with it now, so
+        // no driver has to know it is there.
+        self.process_received(now);
     }
 
     /// Queues a message to go out between our `version` and our `verack`, such as a
@@ -803,7 +858,7 @@ impl Peer {
         self.established_at = Some(now);
         self.trim_events = true;
         self.trim_output = true;
-        self.decoder
+        self.transport
             .set_max_payload(self.config.network.max_payload());
         let t = self.config.timeouts;
         self.keepalive.start(now, t.ping_interval);
@@ -1141,9 +1196,10 @@ impl Peer {
         let cmd = msg.command();
         debug!("sending {cmd} {}", Summary(&msg));
         let keep = self.config.report_io;
+        let ctx = self.ctx();
         match self
             .output
-            .push(self.magic, msg, &self.ctx(), None, limit, keep)
+            .push(&mut self.transport, msg, &ctx, None, limit, keep)
         {
             Ok(()) => self.log_sent(cmd),
             Err(PushError::Full { bytes, limit }) => {
@@ -1208,7 +1264,10 @@ impl Peer {
         let witness = encoding == Encoding::Witness && self.features.witness;
         let ctx = self.ctx().with_witness(witness);
         let keep = self.config.report_io;
-        match self.output.push(self.magic, msg, &ctx, token, limit, keep) {
+        match self
+            .output
+            .push(&mut self.transport, msg, &ctx, token, limit, keep)
+        {
             Ok(()) => self.log_sent(cmd),
             Err(PushError::Encode(e)) => {
                 debug!(error = %e, "cannot encode {cmd}");
@@ -1422,7 +1481,8 @@ impl Peer {
         if let (Some(r), true) = (farewell, can_reject) {
             let msg = Message::Reject(Box::new(r));
             debug!("sending reject {}", Summary(&msg));
-            self.output.push_farewell(self.magic, &msg, &self.ctx());
+            let ctx = self.ctx();
+            self.output.push_farewell(&mut self.transport, &msg, &ctx);
         }
         self.inventory.clear();
         self.stall.clear();

@@ -101,6 +101,14 @@ pub enum DisconnectReason {
         /// The configured bound.
         limit: usize,
     },
+    /// The remote sent more than the peer holds while the application decides on its
+    /// version (a remote that floods before it is accepted).
+    TooMuchInput {
+        /// Bytes waiting.
+        bytes: usize,
+        /// The bound.
+        limit: usize,
+    },
     /// Application code run for this peer panicked (a listener callback, the listener
     /// factory, a closure run on the peer). A driver catches the panic, ends this peer
     /// and keeps its other peers running; the remote did nothing wrong.
@@ -134,6 +142,7 @@ impl DisconnectReason {
                 | DisconnectReason::FeatureAfterHandshake { .. }
                 | DisconnectReason::BloomWithoutService { .. }
                 | DisconnectReason::Decode(_)
+                | DisconnectReason::TooMuchInput { .. }
         )
     }
 }
@@ -188,6 +197,10 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::OutputQueueFull { bytes, limit } => write!(
                 f,
                 "output queue full: {bytes} bytes would exceed the bound of {limit}"
+            ),
+            DisconnectReason::TooMuchInput { bytes, limit } => write!(
+                f,
+                "{bytes} bytes sent before the version was accepted (bound {limit})"
             ),
             DisconnectReason::ApplicationPanicked { what, message } => {
                 write!(f, "{what} panicked: {message}")

@@ -15,6 +15,7 @@ use wire_codec::Hash256;
 /// assert!(!f.send_addr_v2 && !f.wtxid_relay && f.fee_filter.is_none());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Features {
     /// The remote sent `sendaddrv2` during the handshake (BIP155): it wants `addrv2`.
     pub send_addr_v2: bool,
@@ -38,6 +39,7 @@ pub struct Features {
 /// Instants are the driver's (`std::time::Instant`); wall-clock values are Unix seconds
 /// derived from the `unix_time` the peer was created with.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatsSnapshot {
     /// Process-unique peer id.
     pub id: u64,

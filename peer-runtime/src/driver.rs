@@ -9,8 +9,8 @@
 //!    deadline, or a new command — then do whatever became possible and go round again.
 //!
 //! All output the peer has is written with one `send` (peer-core keeps it contiguous).
-//! Reads go through the executor's scratch buffer into the peer's own
-//! [`ReadBuffer`], which holds memory only while a frame is incomplete.
+//! Reads go through the executor's scratch buffer into peer-core's own receive buffer
+//! (`Peer::handle_input`), which holds memory only while a frame is incomplete.
 
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
@@ -34,7 +34,6 @@ use crate::counters::bump;
 use crate::handle::{Command, Delivery, Direction, PeerShared};
 use crate::limits::Admission;
 use crate::pending::Resolver;
-use crate::read_buffer::ReadBuffer;
 
 /// The most bytes one peer reads before it lets other tasks of its executor run.
 const READ_BUDGET: usize = 256 * 1024;
@@ -50,14 +49,10 @@ pub(crate) struct Driver {
     pub(crate) listener: Box<dyn Listener>,
     pub(crate) core: Rc<CoreLocal>,
     pub(crate) admission: Admission,
-    rbuf: ReadBuffer,
     tokens: HashMap<u64, Resolver<Delivery>>,
     next_token: u64,
     timer: Option<(Instant, Timer)>,
     handshaken: bool,
-    /// Set when a version decision was made: peer-core may have paused reading with
-    /// whole frames still in the buffer.
-    reread: bool,
     /// The remote closed its side or the socket failed: nothing more to read.
     read_done: bool,
     /// Whether peer-core reports every frame read and written (`Config::report_io`).
@@ -103,12 +98,10 @@ impl Driver {
             listener,
             core,
             admission,
-            rbuf: ReadBuffer::new(),
             tokens: HashMap::new(),
             next_token: 0,
             timer: None,
             handshaken: false,
-            reread: false,
             read_done: false,
         }
     }
@@ -178,24 +171,12 @@ impl Driver {
         // deadline is pending, the only time it changes anything.
         let timed = self.peer.needs_processing_time();
         let mut dispatched = false;
-        loop {
-            while let Some(ev) = self.peer.poll_event() {
-                dispatched = true;
-                self.on_event(ev, now);
-            }
-            if std::mem::take(&mut dispatched) && timed {
-                self.peer.add_processing_time(now.elapsed());
-            }
-            // A version decision may have unpaused reading with whole frames waiting.
-            if std::mem::take(&mut self.reread) && !self.peer.is_closed() {
-                let before = self.rbuf.bytes_mut().len();
-                if before > 0 {
-                    self.peer.handle_read(self.rbuf.bytes_mut(), now);
-                    self.rbuf.settle();
-                    continue;
-                }
-            }
-            break;
+        while let Some(ev) = self.peer.poll_event() {
+            dispatched = true;
+            self.on_event(ev, now);
+        }
+        if dispatched && timed {
+            self.peer.add_processing_time(now.elapsed());
         }
         if self.tokens.is_empty() && self.tokens.capacity() > 32 {
             self.tokens = HashMap::new();
@@ -236,7 +217,6 @@ impl Driver {
                 self.shared
                     .negotiated
                     .store(self.peer.negotiated_version(), Ordering::Release);
-                self.reread = true;
                 if !self.report_io {
                     bump(&counters.messages_in, 1);
                 }
@@ -294,14 +274,11 @@ impl Driver {
                 }
                 Poll::Ready(Ok(n)) => {
                     let now = Instant::now();
-                    let hint = self.peer.read_hint(self.rbuf.bytes_mut());
                     let data = scratch.get(..n).unwrap_or(&[]);
-                    self.rbuf.extend(data, hint);
+                    self.peer.handle_input(data, now);
                     drop(scratch);
                     bump(&counters.bytes_in, n as u64);
                     trace!(n, "read");
-                    self.peer.handle_read(self.rbuf.bytes_mut(), now);
-                    self.rbuf.settle();
                     progress.any = true;
                     progress.read = n;
                 }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
 use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer};
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
@@ -44,8 +43,9 @@ const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
 const SCRATCH: usize = 64 * 1024;
 
 thread_local! {
-    // Reads go through one buffer per worker thread; a peer's own buffer holds only
-    // the bytes of an incomplete frame, so an idle peer holds no receive memory.
+    // Reads go through one buffer per worker thread; peer-core's own receive buffer
+    // holds only the bytes of an incomplete frame, so an idle peer holds no receive
+    // memory.
     static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
 }
 
@@ -56,12 +56,9 @@ pub(crate) struct Driver {
     pub(crate) shared: Arc<PeerShared>,
     pub(crate) node: Arc<NodeShared>,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
-    rbuf: BytesMut,
     tokens: HashMap<u64, oneshot::Sender<Delivery>>,
     next_token: u64,
     timer: Option<(Instant, Pin<Box<Sleep>>)>,
-    /// A version decision was made: peer-core may have paused with whole frames left.
-    reread: bool,
     read_done: bool,
     handshaken: bool,
 }
@@ -96,11 +93,9 @@ impl Driver {
             shared,
             node,
             commands,
-            rbuf: BytesMut::new(),
             tokens: HashMap::new(),
             next_token: 0,
             timer: None,
-            reread: false,
             read_done: false,
             handshaken: false,
         }
@@ -169,21 +164,13 @@ impl Driver {
         // pending (the only time it changes anything), as the glommio driver does.
         let timed = self.peer.needs_processing_time();
         let mut dispatched = false;
-        loop {
-            while let Some(ev) = self.peer.poll_event() {
-                dispatched = true;
-                self.on_event(ev, now);
-            }
-            if std::mem::take(&mut dispatched) && timed {
-                self.peer.add_processing_time(now.elapsed());
-            }
-            if std::mem::take(&mut self.reread) && !self.peer.is_closed() && !self.rbuf.is_empty() {
-                self.peer.handle_read(&mut self.rbuf, now);
-                continue;
-            }
-            break;
+        while let Some(ev) = self.peer.poll_event() {
+            dispatched = true;
+            self.on_event(ev, now);
         }
-        self.settle_rbuf();
+        if dispatched && timed {
+            self.peer.add_processing_time(now.elapsed());
+        }
         if self.tokens.is_empty() && self.tokens.capacity() > 32 {
             self.tokens = HashMap::new();
         }
@@ -216,23 +203,16 @@ impl Driver {
             }
             Event::Version(_) => {
                 // peer-core negotiated min(ours, theirs): the handle reports it from now.
+                // (On the decision peer-core resumes reading from its own buffer.)
                 self.shared
                     .negotiated
                     .store(self.peer.negotiated_version(), Ordering::Release);
-                self.reread = true;
             }
             _ => {}
         }
         let (peer, listener) = (&mut self.peer, &mut *self.listener);
         if let Err(panic) = catch_unwind(AssertUnwindSafe(|| dispatch(peer, ev, listener, now))) {
             self.application_panicked("listener", &*panic);
-        }
-    }
-
-    /// An empty receive buffer gives its memory back (idle peers hold none).
-    fn settle_rbuf(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
-            self.rbuf = BytesMut::new();
         }
     }
 
@@ -264,18 +244,19 @@ impl Driver {
             }
         }
 
-        // Input: readiness, then a non-blocking read into the thread's scratch buffer.
-        if !self.read_done && !self.peer.is_closed() {
+        // Input, while the peer takes it (it pauses while the application decides on
+        // the remote's version: backpressure): readiness, then a non-blocking read into
+        // the thread's scratch buffer, handed to peer-core with one copy.
+        if !self.read_done && self.peer.wants_read() {
             while self.stream.poll_read_ready(cx).is_ready() {
+                let (peer, stream) = (&mut self.peer, &self.stream);
                 let got = SCRATCH_BUF.with(|s| {
                     let mut scratch = s.borrow_mut();
-                    match self.stream.try_read(&mut scratch[..]) {
-                        Ok(n) => {
-                            self.rbuf.extend_from_slice(&scratch[..n]);
-                            Ok(n)
-                        }
-                        Err(e) => Err(e),
+                    let n = stream.try_read(&mut scratch[..])?;
+                    if n > 0 {
+                        peer.handle_input(&scratch[..n], Instant::now());
                     }
+                    Ok::<_, io::Error>(n)
                 });
                 match got {
                     Ok(0) => {
@@ -288,7 +269,6 @@ impl Driver {
                             .counters
                             .bytes_in
                             .fetch_add(n as u64, Ordering::Relaxed);
-                        self.peer.handle_read(&mut self.rbuf, Instant::now());
                         progress.any = true;
                         progress.read += n;
                     }

@@ -249,7 +249,6 @@ impl Listener for Recorder {
 /// other side carries bytes.
 pub struct Node {
     pub peer: Peer,
-    pub inbox: BytesMut,
     pub rec: Recorder,
     /// Bytes this node writes reach the other side (false: the remote stops reading).
     pub link_up: bool,
@@ -261,7 +260,6 @@ impl Node {
     pub fn new(peer: Peer) -> Node {
         Node {
             peer,
-            inbox: BytesMut::new(),
             rec: Recorder::default(),
             link_up: true,
             eof_delivered: false,
@@ -355,17 +353,16 @@ impl Pair {
                 break;
             }
             let n = out.len().min(split.max(1));
-            to.inbox.extend_from_slice(&out[..n]);
+            let chunk = out[..n].to_vec();
             from.peer.advance_transmit(n, now);
             moved = true;
-            to.peer.handle_read(&mut to.inbox, now);
+            to.peer.handle_input(&chunk, now);
         }
         // A closed side whose output is flushed has closed its socket: the other side
         // reads EOF.
         if from.peer.is_closed() && !from.peer.wants_write() && !from.eof_delivered {
             from.eof_delivered = true;
             if !to.peer.is_closed() {
-                to.peer.handle_read(&mut to.inbox, now);
                 to.peer.disconnect(DisconnectReason::RemoteClosed);
             }
             moved = true;
@@ -379,11 +376,6 @@ impl Pair {
         let now = self.now;
         let mut progress = Pair::transfer(&mut self.a, &mut self.b, self.split, now);
         progress |= Pair::transfer(&mut self.b, &mut self.a, self.split, now);
-        progress |= self.a.pump(&mut self.now) > 0;
-        progress |= self.b.pump(&mut self.now) > 0;
-        // Input held back while a version decision was pending.
-        self.a.peer.handle_read(&mut self.a.inbox, self.now);
-        self.b.peer.handle_read(&mut self.b.inbox, self.now);
         progress |= self.a.pump(&mut self.now) > 0;
         progress |= self.b.pump(&mut self.now) > 0;
         progress
@@ -483,8 +475,7 @@ pub fn frame(network: Network, version: u32, msg: &Message) -> Vec<u8> {
 
 /// Puts raw bytes in `node`'s input, as if the remote wrote them, and reads them.
 pub fn inject(node: &mut Node, bytes: &[u8], now: Instant) {
-    node.inbox.extend_from_slice(bytes);
-    node.peer.handle_read(&mut node.inbox, now);
+    node.peer.handle_input(bytes, now);
 }
 
 /// A remote's version message for raw-injection tests.

@@ -35,8 +35,8 @@ pub use version_msg::Version;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::command::Command;
 use crate::error::Result;
-use crate::header::Command;
 use crate::limits::Limits;
 use crate::network::{HeaderKind, Network};
 use crate::reader::Reader;
@@ -109,7 +109,7 @@ pub trait Payload: Sized {
 
 /// The protocol's command names.
 pub mod command {
-    use crate::header::Command;
+    use crate::command::Command;
     macro_rules! commands {
         ($($name:ident = $s:literal),* $(,)?) => {
             $(#[doc = concat!("`", $s, "`")] pub const $name: Command = Command::from_static($s);)*
