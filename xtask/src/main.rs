@@ -7,6 +7,7 @@
 //! | `demo` | release build, seed-server on 127.0.0.1, peer-bench with 5,000 peers for ~20 s, prints the table |
 //! | `bench` | criterion benches + a quick peer-bench; writes `target/bench-report.md` and SVG plots |
 //! | `release` | release builds of the tools into `dist/` with a systemd unit for the seed-server and `SHA256SUMS`; `cargo package` check of each library |
+//! | `package` | `cargo package` of every library, each built alone from its `.crate` (also a `ci` step) |
 //! | `fuzz` | runs every fuzz target for `--seconds N` each |
 
 #![forbid(unsafe_code)]
@@ -30,6 +31,7 @@ tasks:
   bench [--quick]          criterion benches + quick peer-bench -> target/bench-report.md
   release                  release builds into dist/ with a systemd unit for seed-server and
                            SHA256SUMS; cargo package checks
+  package                  cargo package of every library, each built alone (a ci step)
   fuzz [--seconds N] [--target NAME]
                            run each fuzz target (or NAME) N seconds, default 60 (needs
                            cargo-fuzz + nightly); seeds empty corpora from the vectors
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         "demo" => bench::demo(rest),
         "bench" => bench::bench(rest),
         "release" => release::run(),
+        "package" => release::package_libraries(),
         "fuzz" => release::fuzz(rest),
         "-V" | "--version" => {
             println!("xtask {}", env!("CARGO_PKG_VERSION"));

@@ -162,14 +162,25 @@ pub fn run() -> Result<(), Failure> {
 /// own, its sibling dependencies resolved to the siblings' freshly packaged `.crate`s
 /// (cargo packages several `-p` at once through a local overlay registry, so nothing needs
 /// to be on crates.io first — `--no-verify` would skip exactly the build that proves the
-/// packages are complete). Reuses the workspace's built dependencies: ~45 s here.
+/// packages are complete).
+///
+/// Cargo takes what comes from a registry to be immutable, and the siblings come from
+/// one (the overlay) under an unchanged version: their unpacked sources and their built
+/// artifacts from an earlier run would be reused, and a library verified against a
+/// sibling's older code. So the verification builds in a target directory of its own
+/// (`target/package-check`: third-party dependencies stay built between runs) from which
+/// our libraries' fingerprints are removed first, and the unpacked sources are removed.
 pub fn package_libraries() -> Result<(), Failure> {
+    let target = workspace_root().join("target").join("package-check");
+    forget_unpacked_packages()?;
+    forget_built_packages(&target)?;
     let mut package_args = vec!["package", "--allow-dirty"];
     for lib in LIBRARIES {
         package_args.push("-p");
         package_args.push(lib);
     }
-    cargo(&package_args, &[])?;
+    let target_env = target.to_string_lossy().into_owned();
+    cargo(&package_args, &[("CARGO_TARGET_DIR", target_env.as_str())])?;
     for lib in LIBRARIES {
         let listing = output(
             &std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
@@ -182,6 +193,59 @@ pub fn package_libraries() -> Result<(), Failure> {
             }
         }
         println!("{lib}: {} files packaged", listing.lines().count());
+    }
+    Ok(())
+}
+
+/// Whether a file or directory name is one of our libraries' (`<lib>-<version or hash>`).
+fn is_ours(name: &str) -> bool {
+    LIBRARIES.iter().any(|lib| {
+        name.strip_prefix(lib)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_alphanumeric()))
+    })
+}
+
+/// Removes our libraries' fingerprints from the verification's target directory, so
+/// cargo rebuilds them instead of trusting artifacts built from an earlier package.
+fn forget_built_packages(target: &Path) -> Result<(), Failure> {
+    let Ok(fingerprints) = std::fs::read_dir(target.join("debug").join(".fingerprint")) else {
+        return Ok(());
+    };
+    for dir in fingerprints.flatten() {
+        if is_ours(&dir.file_name().to_string_lossy()) {
+            std::fs::remove_dir_all(dir.path())
+                .map_err(|e| Failure(format!("removing {}: {e}", dir.path().display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the sources cargo unpacked from earlier `cargo package` runs of our own
+/// libraries. Cargo unpacks the siblings' `.crate`s from its local overlay registry into
+/// `$CARGO_HOME/registry/src/<registry>/<name>-<version>/` and never unpacks the same
+/// name and version again: without this, a library would be verified against a sibling's
+/// source from an earlier run (same version, older code) and fail — or pass — wrongly.
+fn forget_unpacked_packages() -> Result<(), Failure> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for dir in crates.flatten() {
+            if is_ours(&dir.file_name().to_string_lossy()) {
+                std::fs::remove_dir_all(dir.path())
+                    .map_err(|e| Failure(format!("removing {}: {e}", dir.path().display())))?;
+            }
+        }
     }
     Ok(())
 }
@@ -496,7 +560,16 @@ fn report_failure(f: &FuzzFailure) {
 
 #[cfg(test)]
 mod tests {
-    use super::systemd_unit;
+    use super::{is_ours, systemd_unit};
+
+    #[test]
+    fn only_our_libraries_are_forgotten() {
+        assert!(is_ours("peerwire-codec-0.1.0"));
+        assert!(is_ours("peerwire-core-3f2a9c01b7d4e5f6"));
+        assert!(!is_ours("peerwire-fuzz-0.0.0"));
+        assert!(!is_ours("wire-codec-1.1.0"));
+        assert!(!is_ours("peerwire-codecs-0.1.0"));
+    }
 
     #[test]
     fn the_unit_starts_the_installed_server_and_stops_it_with_sigterm() {
