@@ -239,10 +239,8 @@ fn run(args: &Args) -> Result<(), String> {
     let mut last = (Instant::now(), rt.stats());
     std::thread::scope(|scope| {
         if let Some(listener) = metrics {
-            println!(
-                "metrics on http://{}/metrics",
-                args.metrics.unwrap_or(args.listen)
-            );
+            let at = listener.local_addr().map_or("?".into(), |a| a.to_string());
+            println!("metrics on http://{at}/metrics");
             let (rt, book, stop) = (&rt, &book, &stop_metrics);
             scope.spawn(move || {
                 ops::serve_metrics(listener, stop, || render_metrics(&rt.stats(), book.len()))
