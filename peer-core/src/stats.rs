@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use wire_codec::message::ServiceFlags;
+use wire_codec::message::{Message, ServiceFlags};
 use wire_codec::Hash256;
+
+use crate::peer::Peer;
 
 /// What the two sides agreed on during and after the handshake.
 ///
@@ -92,6 +94,18 @@ pub struct StatsSnapshot {
     /// Known messages ignored by a rule (version gating, BIP111 for old versions,
     /// malformed frames tolerated on regtest).
     pub ignored_messages: u64,
+}
+
+impl Peer {
+    /// Features the remote announces after the handshake: `sendheaders` (BIP130) and
+    /// `feefilter` (BIP133).
+    pub(crate) fn stats_on_message(&mut self, msg: &Message) {
+        match msg {
+            Message::SendHeaders => self.features.send_headers = true,
+            Message::FeeFilter(f) => self.features.fee_filter = Some(f.feerate),
+            _ => {}
+        }
+    }
 }
 
 /// The mutable counters behind [`StatsSnapshot`].

@@ -4,17 +4,19 @@
 // the crate itself).
 #![allow(clippy::disallowed_methods)]
 
+mod bloom;
 mod driver_contract;
+mod gating;
 mod handshake;
 mod harness;
 mod inventory;
 mod keepalive;
 mod listeners;
 mod logging;
+mod malformed;
 mod networks;
 mod outbound;
 mod props;
-mod rules;
 mod stall;
 mod unknown;
 mod witness;
