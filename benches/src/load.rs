@@ -297,7 +297,7 @@ async fn flood_loop<C: Conn>(
     // writes (btcd reads ~0.3 M inv/s, a client writes ~3 M/s) is left at most one
     // window per connection behind — no backlog that outlives the phase, times peers out
     // and spoils the next one.
-    let per_ack = (FLOOD_WINDOW / batch.max(1)).max(1);
+    let per_ack = (flood_window() / batch.max(1)).max(1);
     let (mut unacked_ops, mut unacked_bytes) = (0u64, 0u64);
     let mut since_ack = 0u32;
     loop {
@@ -328,10 +328,24 @@ async fn flood_loop<C: Conn>(
 }
 
 /// Most `inv` messages a flooding connection writes before the server has answered the
-/// ping after the previous window (see `flood_loop`): 512 messages, 31 KB — enough to
-/// keep a fast server busy with hundreds of connections, little enough that a slow one
-/// is never more than a fraction of a second behind.
+/// ping after the previous window (see `flood_loop`), by default: 512 messages, 31 KB —
+/// enough to keep a fast server busy with hundreds of connections, little enough that a
+/// slow one is never more than a fraction of a second behind.
 pub const FLOOD_WINDOW: u32 = 512;
+
+/// The environment variable through which `peer-bench --flood-window N` reaches the
+/// worker processes.
+pub const FLOOD_WINDOW_ENV: &str = "PEER_BENCH_FLOOD_WINDOW";
+
+/// The flood window in force: [`FLOOD_WINDOW_ENV`] if set to a number, else
+/// [`FLOOD_WINDOW`].
+pub fn flood_window() -> u32 {
+    std::env::var(FLOOD_WINDOW_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(FLOOD_WINDOW)
+}
 
 /// Bytes of a `ping` frame on the wire (24-byte header + 8-byte nonce); the raw limit
 /// uses records of the same size.
@@ -463,7 +477,7 @@ mod tests {
             let deadline = Instant::now() + Duration::from_millis(30);
             rt.block_on(flood_loop(&mut c, deadline, batch, &tally, &nonce))
                 .unwrap();
-            let window = u64::from(FLOOD_WINDOW.max(batch));
+            let window = u64::from(flood_window().max(batch));
             assert!(
                 c.most_in_flight <= window,
                 "batch {batch}: {}",

@@ -25,6 +25,8 @@ pub struct RunConfig {
     /// The `--target` was started just before this run: its memory growth in the first
     /// suite against it is a cost per idle peer.
     pub fresh_target: bool,
+    /// `--flood-window`: unanswered `inv` messages per flooding connection.
+    pub flood_window: Option<u32>,
     /// The systems to measure, in order (rotated every round).
     pub systems: Vec<Kind>,
     /// Rounds (each system once per round).
@@ -232,6 +234,7 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 phases: cfg.phases.clone(),
                 progress: cfg.progress,
                 fresh_server,
+                flood_window: cfg.flood_window,
             };
             if cfg.progress {
                 eprintln!(

@@ -52,6 +52,9 @@ pub struct SuiteConfig {
     /// peers before keeps freed memory in its allocator, and growth from there says
     /// nothing about a peer's cost.
     pub fresh_server: bool,
+    /// `inv` messages a flooding connection may have unanswered (`None`: the default,
+    /// [`crate::load::FLOOD_WINDOW`]).
+    pub flood_window: Option<u32>,
 }
 
 /// One phase's merged numbers.
@@ -198,7 +201,11 @@ pub fn run(cfg: &SuiteConfig, before_close: impl FnOnce()) -> Result<SuiteResult
             args.push("--target".into());
             args.push(cfg.targets[(i + w) % cfg.targets.len()].to_string());
         }
-        let child = Process::new(&exe)
+        let mut child = Process::new(&exe);
+        if let Some(w) = cfg.flood_window {
+            child.env(crate::load::FLOOD_WINDOW_ENV, w.to_string());
+        }
+        let child = child
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

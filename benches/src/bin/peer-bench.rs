@@ -65,6 +65,11 @@ struct RunArgs {
     /// allocator and spoils the figure).
     #[arg(long, requires = "server_pid")]
     fresh_target: bool,
+    /// Flood flow control: `inv` messages a connection may write before the server has
+    /// answered the ping after the previous window (default 512). A huge value turns flow
+    /// control off (the final barrier still waits for the server to catch up).
+    #[arg(long)]
+    flood_window: Option<u32>,
     /// Also measure the baselines (raw glommio echo, tokio + bitcoin) in the same run.
     #[arg(long)]
     baseline: bool,
@@ -328,6 +333,7 @@ fn run(a: RunArgs) -> Result<(), String> {
         server_pid: a.server_pid,
         target_label,
         fresh_target: a.fresh_target,
+        flood_window: a.flood_window,
         systems,
         rounds: a.rounds,
         phases,
