@@ -10,6 +10,7 @@
 //! - [`load`]: the phases (connect, ping, flood, hold), written once over the [`load::Client`] trait.
 //! - [`ours`]: peerwire's client (peer-runtime) — the system under test.
 //! - [`raw`]: the raw glommio echo server and client — the limit.
+//! - [`peer_tokio`]: peerwire's peers on tokio (peer-tokio) as a server — the fourth system.
 //! - [`btc`]: the tokio + `bitcoin` server and client — the alternative.
 //! - [`worker`]: a worker process (client peers are spread over processes: 20,000 fds each).
 //! - [`protocol`]: the coordinator ↔ worker JSON lines.
@@ -19,6 +20,8 @@
 //! - [`histogram`]: mergeable latency histograms.
 //! - [`procfs`]: resident memory, CPU time, the machine.
 //! - [`spawn`]: child processes that are always reaped.
+//! - [`probe`]: one handshake with a `--target`, for its user agent (the report's label).
+//! - [`signals`]: SIGINT/SIGTERM end a run early with the results so far.
 
 #![forbid(unsafe_code)]
 
@@ -26,11 +29,14 @@ pub mod btc;
 pub mod histogram;
 pub mod load;
 pub mod ours;
+pub mod peer_tokio;
+pub mod probe;
 pub mod procfs;
 pub mod protocol;
 pub mod raw;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod spawn;
 pub mod suite;
 pub mod worker;
@@ -44,11 +50,14 @@ pub enum Kind {
     Raw,
     /// The alternative: tokio and the `bitcoin` crate.
     Tokio,
+    /// peerwire's peers (peer-core) on tokio: the peer-tokio crate, as a server loaded by
+    /// peerwire's client.
+    PeerTokio,
 }
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 3] = [Kind::Ours, Kind::Raw, Kind::Tokio];
+    pub const ALL: [Kind; 4] = [Kind::Ours, Kind::Raw, Kind::Tokio, Kind::PeerTokio];
 
     /// The short name used on command lines and in JSON.
     ///
@@ -63,6 +72,7 @@ impl Kind {
             Kind::Ours => "ours",
             Kind::Raw => "raw",
             Kind::Tokio => "tokio",
+            Kind::PeerTokio => "peer-tokio",
         }
     }
 
@@ -72,6 +82,7 @@ impl Kind {
             Kind::Ours => "peerwire",
             Kind::Raw => "raw glommio echo",
             Kind::Tokio => "tokio + bitcoin",
+            Kind::PeerTokio => "peerwire on tokio",
         }
     }
 

@@ -292,19 +292,61 @@ async fn flood_loop<C: Conn>(
     tally: &Tally,
     nonce: &Cell<u64>,
 ) -> io::Result<()> {
-    while Instant::now() < deadline {
-        let bytes = conn.flood(batch).await?;
-        tally.ops.set(tally.ops.get() + u64::from(batch));
-        tally.bytes.set(tally.bytes.get() + bytes);
+    // Flow control: after every FLOOD_WINDOW messages a ping, and no more writes until
+    // its pong. The server answers in order, so the pong says it has consumed everything
+    // before it; messages count only then. The rate is what the server consumed, not
+    // what the client managed to write, and a server that reads slower than the client
+    // writes (btcd reads ~0.3 M inv/s, a client writes ~3 M/s) is left at most one
+    // window per connection behind — no backlog that outlives the phase, times peers out
+    // and spoils the next one.
+    let per_ack = (flood_window() / batch.max(1)).max(1);
+    let (mut unacked_ops, mut unacked_bytes) = (0u64, 0u64);
+    let mut since_ack = 0u32;
+    loop {
+        let writing = Instant::now() < deadline;
+        if writing {
+            unacked_bytes += conn.flood(batch).await?;
+            unacked_ops += u64::from(batch);
+            since_ack += 1;
+        }
+        // A window is full, or the phase is over: the final barrier always runs.
+        if since_ack >= per_ack || !writing {
+            let n = nonce.get().wrapping_add(1);
+            nonce.set(n);
+            let t = Instant::now();
+            conn.round_trip(n).await?;
+            // The last barrier's latency is how far behind the server was at the end.
+            if !writing {
+                tally.latency.borrow_mut().record(micros(t.elapsed()));
+            }
+            tally.ops.set(tally.ops.get() + unacked_ops);
+            tally.bytes.set(tally.bytes.get() + unacked_bytes);
+            (unacked_ops, unacked_bytes, since_ack) = (0, 0, 0);
+            if !writing {
+                return Ok(());
+            }
+        }
     }
-    // The barrier: the server answers in order, so this pong means it has consumed
-    // every inventory message written before it.
-    let n = nonce.get().wrapping_add(1);
-    nonce.set(n);
-    let t = Instant::now();
-    conn.round_trip(n).await?;
-    tally.latency.borrow_mut().record(micros(t.elapsed()));
-    Ok(())
+}
+
+/// Most `inv` messages a flooding connection writes before the server has answered the
+/// ping after the previous window (see `flood_loop`), by default: 512 messages, 31 KB —
+/// enough to keep a fast server busy with hundreds of connections, little enough that a
+/// slow one is never more than a fraction of a second behind.
+pub const FLOOD_WINDOW: u32 = 512;
+
+/// The environment variable through which `peer-bench --flood-window N` reaches the
+/// worker processes.
+pub const FLOOD_WINDOW_ENV: &str = "PEER_BENCH_FLOOD_WINDOW";
+
+/// The flood window in force: [`FLOOD_WINDOW_ENV`] if set to a number, else
+/// [`FLOOD_WINDOW`].
+pub fn flood_window() -> u32 {
+    std::env::var(FLOOD_WINDOW_ENV)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|w| *w > 0)
+        .unwrap_or(FLOOD_WINDOW)
 }
 
 /// Bytes of a `ping` frame on the wire (24-byte header + 8-byte nonce); the raw limit
@@ -397,5 +439,60 @@ mod tests {
         // One barrier round trip per connection.
         assert_eq!(flood.latency.count(), 20);
         assert_eq!(done[4].ok, 20);
+    }
+
+    /// Records what a flooding connection does: messages written since the last pong.
+    struct Recorder {
+        in_flight: u64,
+        most_in_flight: u64,
+        written: u64,
+        acks: u64,
+    }
+
+    impl Conn for Recorder {
+        async fn round_trip(&mut self, _nonce: u64) -> io::Result<()> {
+            self.in_flight = 0;
+            self.acks += 1;
+            Ok(())
+        }
+        async fn flood(&mut self, batch: u32) -> io::Result<u64> {
+            self.in_flight += u64::from(batch);
+            self.most_in_flight = self.most_in_flight.max(self.in_flight);
+            self.written += u64::from(batch);
+            Ok(u64::from(batch) * INV_FRAME_LEN)
+        }
+    }
+
+    #[test]
+    fn a_flood_never_runs_more_than_a_window_ahead_and_counts_only_what_was_answered() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for batch in [1u32, 64, 100, 2048] {
+            let mut c = Recorder {
+                in_flight: 0,
+                most_in_flight: 0,
+                written: 0,
+                acks: 0,
+            };
+            let tally = Tally::new();
+            let nonce = Cell::new(0);
+            let deadline = Instant::now() + Duration::from_millis(30);
+            rt.block_on(flood_loop(&mut c, deadline, batch, &tally, &nonce))
+                .unwrap();
+            let window = u64::from(flood_window().max(batch));
+            assert!(
+                c.most_in_flight <= window,
+                "batch {batch}: {}",
+                c.most_in_flight
+            );
+            // Everything written was answered by the final barrier, and counted once.
+            assert_eq!(c.in_flight, 0);
+            assert_eq!(tally.ops.get(), c.written, "batch {batch}");
+            assert_eq!(tally.bytes.get(), c.written * INV_FRAME_LEN);
+            assert!(c.acks >= 1 && c.written > 0);
+            // Only the final barrier's latency is recorded.
+            assert_eq!(tally.latency.borrow().count(), 1);
+        }
     }
 }

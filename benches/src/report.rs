@@ -165,6 +165,9 @@ pub struct RunReport {
     pub machine: Machine,
     /// The command line that produced it.
     pub command: String,
+    /// What the `ours` column measured when it was an external `--target` (its user
+    /// agent and address, or the `--target-label`); `None`: our own seed-server.
+    pub target: Option<String>,
     /// Remarks (e.g. peers reduced to the descriptor limit).
     pub notes: Vec<String>,
     /// Peers per system.
@@ -231,17 +234,40 @@ impl RunReport {
         median(&per_round)
     }
 
+    /// The column title of `kind`: an external target is named for what it is.
+    pub fn label(&self, kind: Kind) -> String {
+        match (&self.target, kind) {
+            (Some(t), Kind::Ours) => t.clone(),
+            _ => kind.label().to_string(),
+        }
+    }
+
+    /// The short name of the `ours` column in ratio titles.
+    fn ours_name(&self) -> &'static str {
+        if self.target.is_some() {
+            "target"
+        } else {
+            "ours"
+        }
+    }
+
     /// The systems that appear in the run, in table order.
     pub fn kinds(&self) -> Vec<Kind> {
-        [Kind::Ours, Kind::Raw, Kind::Tokio]
+        Kind::ALL
             .into_iter()
             .filter(|k| self.rounds.iter().any(|r| r.iter().any(|s| s.kind == *k)))
             .collect()
     }
 
-    /// The issue's goals that this run can judge.
+    /// The issue's goals that this run can judge: peerwire's own goals, so none when the
+    /// measured server is an external target; each btcd comparison only where the run's
+    /// conditions match those of btcd's figure; memory only from a fresh server.
     pub fn goals(&self) -> Vec<Goal> {
         let mut goals = Vec::new();
+        if self.target.is_some() {
+            return goals;
+        }
+        let peers = self.peers;
         let mut at_least = |what: String, measured: Option<f64>, target: f64| {
             if let Some(measured) = measured {
                 goals.push(Goal {
@@ -301,16 +327,22 @@ impl RunReport {
             self.median(Kind::Ours, Metric::HandshakeRate),
             3.0 * BTCD_HANDSHAKES,
         );
-        at_least(
-            "ping round trips/s ≥ 3 × btcd (43,600/s over 100 peers)".into(),
-            self.median(Kind::Ours, Metric::PingRate),
-            3.0 * BTCD_PING_RT,
-        );
-        at_least(
-            "inv messages/s ≥ 3 × btcd (97,000/s)".into(),
-            self.median(Kind::Ours, Metric::InvRate),
-            3.0 * BTCD_INV_MSGS,
-        );
+        // btcd's round trips were measured over 100 connections, its inv rate on one:
+        // closed-loop rates depend on the connection count, so only comparable runs say.
+        if (50..=200).contains(&peers) {
+            at_least(
+                "ping round trips/s ≥ 3 × btcd (43,600/s over 100 peers)".into(),
+                self.median(Kind::Ours, Metric::PingRate),
+                3.0 * BTCD_PING_RT,
+            );
+        }
+        if peers <= 10 {
+            at_least(
+                "inv messages/s ≥ 3 × btcd (97,000/s on one connection)".into(),
+                self.median(Kind::Ours, Metric::InvRate),
+                3.0 * BTCD_INV_MSGS,
+            );
+        }
         if let Some(kib) = self.median(Kind::Ours, Metric::KibPerPeer) {
             let target = BTCD_KIB_PER_PEER / 5.0;
             goals.push(Goal {
@@ -335,6 +367,12 @@ impl RunReport {
         ));
         out.push_str(&format!("machine: {}\n", self.machine.describe()));
         out.push_str(&format!("command: {}\n", self.command));
+        if let Some(t) = &self.target {
+            out.push_str(&format!(
+                "target: {t} (an external server: no goals are judged; memory per idle \
+                 peer only with --fresh-target)\n"
+            ));
+        }
         for n in &self.notes {
             out.push_str(&format!("note: {n}\n"));
         }
@@ -345,7 +383,7 @@ impl RunReport {
             if *k == Kind::Raw && self.raw_handshake {
                 header.push_str(" raw glommio (handshake-sized connects) |");
             } else {
-                header.push_str(&format!(" {} |", k.label()));
+                header.push_str(&format!(" {} |", self.label(*k)));
             }
             rule.push_str("---:|");
         }
@@ -353,7 +391,7 @@ impl RunReport {
         let show_ratio = kinds.contains(&Kind::Ours);
         if show_ratio {
             for o in &others {
-                header.push_str(&format!(" ours / {} |", o.name()));
+                header.push_str(&format!(" {} / {} |", self.ours_name(), o.name()));
                 rule.push_str("---:|");
             }
         }
@@ -438,20 +476,23 @@ impl RunReport {
         let mut ratios = serde_json::Map::new();
         for k in &kinds {
             let mut m = serde_json::Map::new();
-            for (metric, label) in METRICS {
+            for (metric, _) in METRICS {
                 if let Some(v) = self.median(*k, metric) {
-                    m.insert(label.into(), json!(v));
+                    m.insert(metric.key().into(), json!(v));
                 }
             }
-            medians.insert(k.name().into(), Value::Object(m));
+            medians.insert(snake(k.name()), Value::Object(m));
             if *k != Kind::Ours {
                 let mut r = serde_json::Map::new();
-                for (metric, label) in METRICS {
+                for (metric, _) in METRICS {
                     if let Some(v) = self.ratio(*k, metric) {
-                        r.insert(label.into(), json!(v));
+                        r.insert(metric.key().into(), json!(v));
                     }
                 }
-                ratios.insert(format!("ours/{}", k.name()), Value::Object(r));
+                ratios.insert(
+                    format!("{}_over_{}", self.ours_name(), snake(k.name())),
+                    Value::Object(r),
+                );
             }
         }
         let rounds: Vec<Value> = self
@@ -474,6 +515,13 @@ impl RunReport {
                 "memory_mib": self.machine.memory_mib,
                 "open_files": self.machine.open_files,
             },
+            "target": self.target,
+            "labels": Value::Object(
+                kinds
+                    .iter()
+                    .map(|k| (snake(k.name()), json!(self.label(*k))))
+                    .collect()
+            ),
             "peers": self.peers,
             "workers": self.workers,
             "raw_handshake": self.raw_handshake,
@@ -483,6 +531,11 @@ impl RunReport {
             "rounds": rounds,
         })
     }
+}
+
+/// A system name as a JSON key (`peer-tokio` → `peer_tokio`), like the TSV's metric keys.
+fn snake(name: &str) -> String {
+    name.replace('-', "_")
 }
 
 fn suite_json(s: &SuiteResult) -> Value {
@@ -518,7 +571,7 @@ fn suite_json(s: &SuiteResult) -> Value {
         })
         .collect();
     json!({
-        "system": s.kind.name(),
+        "system": snake(s.kind.name()),
         "peers": s.peers,
         "server_rss_start_kib": s.rss_start_kib,
         "kib_per_idle_peer": s.kib_per_idle_peer(),
@@ -587,6 +640,7 @@ mod tests {
 
     fn report(rounds: Vec<Vec<SuiteResult>>) -> RunReport {
         RunReport {
+            target: None,
             machine: Machine::detect(),
             command: "test".into(),
             notes: Vec::new(),
@@ -656,7 +710,62 @@ mod tests {
         assert!(tsv.contains("ratio\ttokio\thandshakes_per_s\t4\n"), "{tsv}");
         assert!(tsv.starts_with("peers\t1000\n"));
         let j = r.to_json();
-        assert_eq!(j["medians"]["ours"]["handshakes/s"], json!(8000.0));
-        assert_eq!(j["ratios"]["ours/tokio"]["handshakes/s"], json!(4.0));
+        assert_eq!(j["medians"]["ours"]["handshakes_per_s"], json!(8000.0));
+        assert_eq!(
+            j["ratios"]["ours_over_tokio"]["handshakes_per_s"],
+            json!(4.0)
+        );
+        // Every key of the JSON is snake_case, like the TSV's.
+        fn keys_are_snake(v: &Value, path: &str) {
+            match v {
+                Value::Object(m) => {
+                    for (k, v) in m {
+                        assert!(
+                            k.chars()
+                                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                            "key {path}.{k}"
+                        );
+                        keys_are_snake(v, &format!("{path}.{k}"));
+                    }
+                }
+                Value::Array(a) => a.iter().for_each(|v| keys_are_snake(v, path)),
+                _ => {}
+            }
+        }
+        keys_are_snake(&j, "");
+    }
+
+    #[test]
+    fn an_external_target_is_named_for_what_it_is_and_judges_no_goal() {
+        let mut r = report(vec![vec![
+            suite(Kind::Ours, 8000, 40_000, 13_000),
+            suite(Kind::Raw, 10_000, 50_000, 11_000),
+        ]]);
+        assert!(!r.goals().is_empty());
+        r.target = Some("/btcd:0.24.2/ at 127.0.0.1:18444".into());
+        let t = r.render();
+        assert!(
+            t.contains("| metric | /btcd:0.24.2/ at 127.0.0.1:18444 |"),
+            "{t}"
+        );
+        assert!(t.contains("target / raw"), "{t}");
+        assert!(!t.contains("peerwire |"), "{t}");
+        assert!(r.goals().is_empty());
+        let j = r.to_json();
+        assert_eq!(
+            j["labels"]["ours"],
+            json!("/btcd:0.24.2/ at 127.0.0.1:18444")
+        );
+        assert!(j["ratios"]["target_over_raw"].is_object(), "{j}");
+    }
+
+    #[test]
+    fn btcd_comparisons_only_at_btcds_connection_counts() {
+        let mut r = report(vec![vec![suite(Kind::Ours, 20_000, 200_000, 13_000)]]);
+        let has = |r: &RunReport, what: &str| r.goals().iter().any(|g| g.what.contains(what));
+        assert!(!has(&r, "ping round trips/s ≥ 3 × btcd"), "1,000 peers: no");
+        r.peers = 100;
+        assert!(has(&r, "ping round trips/s ≥ 3 × btcd"));
+        assert!(has(&r, "handshakes/s ≥ 3 × btcd"));
     }
 }

@@ -20,6 +20,13 @@ pub struct RunConfig {
     pub targets: Vec<SocketAddr>,
     /// Our server's pid when it was started by someone else.
     pub server_pid: Option<u32>,
+    /// What the `--target` is, for the report (`None` without targets).
+    pub target_label: Option<String>,
+    /// The `--target` was started just before this run: its memory growth in the first
+    /// suite against it is a cost per idle peer.
+    pub fresh_target: bool,
+    /// `--flood-window`: unanswered `inv` messages per flooding connection.
+    pub flood_window: Option<u32>,
     /// The systems to measure, in order (rotated every round).
     pub systems: Vec<Kind>,
     /// Rounds (each system once per round).
@@ -122,7 +129,7 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
                 .ok_or_else(|| {
                     SuiteError(
                         "the seed-server binary was not found; build it first with \
-                         `cargo build --release -p peer-runtime --example seed-server` \
+                         `cargo build --release -p peerwire-runtime --example seed-server` \
                          (or pass --seed-server PATH)"
                             .into(),
                     )
@@ -142,7 +149,7 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
             args.extend(cfg.seed_server_args.iter().cloned());
             Server::start("seed-server", &bin, &args, addr).map_err(err)
         }
-        Kind::Raw | Kind::Tokio => {
+        Kind::Raw | Kind::Tokio | Kind::PeerTokio => {
             let exe = std::env::current_exe().map_err(err)?;
             let mut args = vec![
                 "serve".to_string(),
@@ -154,6 +161,9 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
             ];
             if kind == Kind::Raw && cfg.raw_handshake {
                 args.push("--no-greeting".into());
+            }
+            if kind == Kind::PeerTokio {
+                args.extend(["--max-peers".into(), (cfg.peers + 64).to_string()]);
             }
             Server::start(&format!("{} server", kind.name()), &exe, &args, addr).map_err(err)
         }
@@ -174,12 +184,27 @@ fn suite_limit(cfg: &RunConfig) -> Duration {
 /// Runs every system for every round and returns the report.
 pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     let mut rounds = Vec::new();
-    for round in 0..cfg.rounds.max(1) {
+    let mut notes = cfg.notes.clone();
+    let mut external_suites = 0usize;
+    'rounds: for round in 0..cfg.rounds.max(1) {
         let mut results: Vec<SuiteResult> = Vec::new();
         let n = cfg.systems.len();
         for i in 0..n {
+            if crate::signals::stop_requested() {
+                notes.push(interrupted_note(round, &results));
+                if !results.is_empty() {
+                    rounds.push(results);
+                }
+                break 'rounds;
+            }
             let kind = cfg.systems[(i + round) % n];
             let external = kind == Kind::Ours && !cfg.targets.is_empty();
+            // A spawned server is new for every suite; an external one only if the user
+            // says it was just started, and then only in its first suite.
+            let fresh_server = !external || (cfg.fresh_target && external_suites == 0);
+            if external {
+                external_suites += 1;
+            }
             let server = if external {
                 None
             } else {
@@ -190,7 +215,12 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 None => (cfg.targets.clone(), cfg.server_pid),
             };
             let client = match (kind, cfg.client) {
-                (Kind::Ours | Kind::Tokio, Some(c @ (Kind::Ours | Kind::Tokio))) => c,
+                (
+                    Kind::Ours | Kind::Tokio | Kind::PeerTokio,
+                    Some(c @ (Kind::Ours | Kind::Tokio)),
+                ) => c,
+                // peer-tokio has no client of its own: peerwire's client loads it.
+                (Kind::PeerTokio, _) => Kind::Ours,
                 _ => kind,
             };
             let suite_cfg = SuiteConfig {
@@ -206,13 +236,18 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 v2: cfg.v2,
                 phases: cfg.phases.clone(),
                 progress: cfg.progress,
+                fresh_server,
+                flood_window: cfg.flood_window,
             };
             if cfg.progress {
                 eprintln!(
                     "round {}/{}: {} ({} peers, {} clients)",
                     round + 1,
                     cfg.rounds.max(1),
-                    kind.label(),
+                    match (&cfg.target_label, external) {
+                        (Some(t), true) => t.as_str(),
+                        _ => kind.label(),
+                    },
                     cfg.peers,
                     client.name()
                 );
@@ -232,6 +267,14 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                 });
                 server = None;
             });
+            if outcome.is_err() && crate::signals::stop_requested() {
+                // The interrupted system is left out; the guards stop its processes.
+                notes.push(interrupted_note(round, &results));
+                if !results.is_empty() {
+                    rounds.push(results);
+                }
+                break 'rounds;
+            }
             let result = outcome.map_err(|e| match &server {
                 Some(s) => SuiteError(format!(
                     "{e}\n{} output (last lines):\n{}",
@@ -257,12 +300,22 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
     Ok(RunReport {
         machine: Machine::detect(),
         command: cfg.command.clone(),
-        notes: cfg.notes.clone(),
+        target: cfg.target_label.clone(),
+        notes,
         peers: cfg.peers,
         workers: cfg.workers,
         raw_handshake: cfg.raw_handshake,
         rounds,
     })
+}
+
+fn interrupted_note(round: usize, done: &[SuiteResult]) -> String {
+    format!(
+        "interrupted by a signal in round {}: results of the systems finished before it \
+         ({} in that round)",
+        round + 1,
+        done.len()
+    )
 }
 
 /// A one-line summary of a system's result, printed as the run goes.

@@ -49,6 +49,14 @@ pub struct SuiteConfig {
     pub phases: Vec<Command>,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// The server is fresh (started for this suite, or a `--fresh-target` in its first
+    /// suite): only then is its memory growth a cost per idle peer. A server that held
+    /// peers before keeps freed memory in its allocator, and growth from there says
+    /// nothing about a peer's cost.
+    pub fresh_server: bool,
+    /// `inv` messages a flooding connection may have unanswered (`None`: the default,
+    /// [`crate::load::FLOOD_WINDOW`]).
+    pub flood_window: Option<u32>,
 }
 
 /// One phase's merged numbers.
@@ -125,7 +133,8 @@ impl SuiteResult {
     }
 
     /// Server resident memory per idle peer (KiB), from the start to the end of the
-    /// hold phase (or of the connect phase without one).
+    /// hold phase (or of the connect phase without one); `None` unless the server was
+    /// fresh ([`SuiteConfig::fresh_server`]).
     pub fn kib_per_idle_peer(&self) -> Option<f64> {
         let start = self.rss_start_kib?;
         let held = self.phase("hold").or_else(|| self.phase("connect"))?;
@@ -162,7 +171,10 @@ struct Worker {
 /// (the caller stops the server there).
 pub fn run(cfg: &SuiteConfig, before_close: impl FnOnce()) -> Result<SuiteResult, SuiteError> {
     let exe = std::env::current_exe().map_err(|e| SuiteError(format!("current_exe: {e}")))?;
-    let rss_start_kib = cfg.server_pid.and_then(procfs::rss_kib);
+    let rss_start_kib = cfg
+        .server_pid
+        .filter(|_| cfg.fresh_server)
+        .and_then(procfs::rss_kib);
     let (tx, rx) = mpsc::channel();
     let mut workers = Vec::new();
     let n_workers = cfg.workers.clamp(1, cfg.peers.max(1));
@@ -194,7 +206,11 @@ pub fn run(cfg: &SuiteConfig, before_close: impl FnOnce()) -> Result<SuiteResult
             args.push("--target".into());
             args.push(cfg.targets[(i + w) % cfg.targets.len()].to_string());
         }
-        let child = Process::new(&exe)
+        let mut child = Process::new(&exe);
+        if let Some(w) = cfg.flood_window {
+            child.env(crate::load::FLOOD_WINDOW_ENV, w.to_string());
+        }
+        let child = child
             .args(&args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -353,6 +369,14 @@ fn run_phase(
     let mut outcomes: Vec<Option<Outcome>> = vec![None; workers.len()];
     let limit = phase_limit(cfg.peers, cmd);
     while outcomes.iter().any(Option::is_none) {
+        if crate::signals::stop_requested() {
+            pb.abandon();
+            return Err(SuiteError(format!(
+                "{} phase of {} interrupted",
+                cmd.name(),
+                cfg.kind.name()
+            )));
+        }
         if start.elapsed() > limit {
             pb.abandon();
             return Err(SuiteError(format!(

@@ -72,7 +72,8 @@ pub fn run(kind: Kind, plan: Plan, handshake_sized: bool) -> io::Result<()> {
                 ),
             );
         }
-        Kind::Ours => {
+        // peer-tokio is only a server; its load comes from peerwire's client.
+        Kind::Ours | Kind::PeerTokio => {
             crate::ours::run_worker(plan, rx, emit)?;
         }
     }

@@ -10,7 +10,7 @@
 //! * `pair/ping_pong_inv_v2`, `pair/handshake_v2`, `idle v2 peer heap`: the same over the
 //!   BIP324 v2 transport.
 //!
-//! Run: `cargo bench -p peer-core --bench peer`
+//! Run: `cargo bench -p peerwire-core --bench peer`
 
 // Tests and benches take origin instants from the clock (clippy.toml forbids it in
 // the crate itself).

@@ -11,7 +11,7 @@
 //! * `idle v2 transport heap`: heap bytes one established, idle `V2Transport` keeps
 //!   (printed; counted by a global allocator in this binary).
 //!
-//! Run: `cargo bench -p peer-core --bench transport`
+//! Run: `cargo bench -p peerwire-core --bench transport`
 
 #![allow(unsafe_code, missing_docs)]
 

@@ -9,7 +9,7 @@
 //! The filter stores a 64-bit keyed fingerprint of each entry, not the 36-byte entry: a
 //! full filter takes 51 KB instead of 129 KB per peer, and an insert into full filters
 //! at 1,000 busy peers (out of cache) takes 134 ns instead of 237 ns
-//! (`cargo bench -p peer-core --bench peer -- known_inventory`, which prints both). Two different entries
+//! (`cargo bench -p peerwire-core --bench peer -- known_inventory`, which prints both). Two different entries
 //! share a fingerprint with probability 2⁻⁶⁴ per pair; at 1,000 entries a lookup is
 //! wrongly "known" about once in 10¹⁶, and the cost is one announcement not sent to one
 //! peer. The secret is per peer and never leaves the process, so a remote cannot

@@ -1,7 +1,7 @@
 //! Hot paths of the helpers: sampling addresses for `addr`/`addrv2`, and building a block
 //! locator for a long chain.
 //!
-//! Run: `cargo bench -p peer-helpers --bench helpers`
+//! Run: `cargo bench -p peerwire-helpers --bench helpers`
 
 use std::hint::black_box;
 

@@ -2,7 +2,7 @@
 //! the peer's executor, is encoded, written to loopback TCP, read and decoded by the
 //! remote runtime. Also the cost of one notification (create, answer, wait).
 //!
-//! Run: `cargo bench -p peer-runtime --bench runtime`.
+//! Run: `cargo bench -p peerwire-runtime --bench runtime`.
 
 use std::sync::Arc;
 use std::time::Duration;

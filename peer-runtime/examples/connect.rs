@@ -1,7 +1,7 @@
 //! Connects to one node, prints its version, and optionally downloads its header chain.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example connect -- --network regtest [--sync-headers] [--v2|--v1] 127.0.0.1:PORT
+//! cargo run --release -p peerwire-runtime --example connect -- --network regtest [--sync-headers] [--v2|--v1] 127.0.0.1:PORT
 //! ```
 //!
 //! `--v2` speaks BIP324 v2 (reconnecting once with v1 if the node drops the v2 attempt
@@ -30,8 +30,15 @@ use peer_runtime::{PeerOptions, Runtime};
 use wire_codec::message::{Headers, ServiceFlags, Version};
 use wire_codec::{Hash256, HeaderKind, Network};
 
+#[path = "support/ops.rs"]
+mod ops;
+
 #[derive(Parser, Debug)]
-#[command(about = "Handshake with a node, print its version, optionally sync headers")]
+#[command(
+    name = "connect",
+    version,
+    about = "Handshake with a node, print its version, optionally sync headers"
+)]
 struct Args {
     /// Network: mainnet, testnet3, testnet4, signet, regtest, lbry-mainnet, lbry-testnet, lbry-regtest.
     #[arg(long, default_value = "regtest")]
@@ -92,10 +99,7 @@ fn genesis(network: Network) -> Option<Hash256> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    ops::init_logging();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,

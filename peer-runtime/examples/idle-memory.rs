@@ -2,7 +2,7 @@
 //! by a counting global allocator) and resident memory growth, per peer.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example idle-memory -- --peers 5000 [--v2]
+//! cargo run --release -p peerwire-runtime --example idle-memory -- --peers 5000 [--v2]
 //! ```
 //!
 //! `--v2`: the clients connect with BIP324 v2 (the server accepts both).
@@ -27,7 +27,11 @@ use wire_codec::Network;
 mod support;
 
 #[derive(Parser, Debug)]
-#[command(about = "Heap and RSS per idle handshaken peer")]
+#[command(
+    name = "idle-memory",
+    version,
+    about = "Heap and RSS per idle handshaken peer"
+)]
 struct Args {
     /// Peers to hold.
     #[arg(long, default_value_t = 5000)]

@@ -2,7 +2,7 @@
 //! sample of the addresses it knows, and prints a statistics line every few seconds.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example seed-server -- --network regtest --listen 127.0.0.1:PORT [--addrs FILE] [--max-peers N]
+//! cargo run --release -p peerwire-runtime --example seed-server -- --network regtest --listen 127.0.0.1:PORT [--addrs FILE] [--max-peers N]
 //! ```
 //!
 //! Known addresses come from `--addrs` (one `host:port` per line; `#` starts a comment)
@@ -29,8 +29,15 @@ use rand::SeedableRng;
 use wire_codec::message::{Addr, AddrV2, AddrV2Entry, ServiceFlags};
 use wire_codec::Network;
 
+#[path = "support/ops.rs"]
+mod ops;
+
 #[derive(Parser, Debug)]
-#[command(about = "Accept peers and answer getaddr with known addresses")]
+#[command(
+    name = "seed-server",
+    version,
+    about = "Accept peers and answer getaddr with known addresses"
+)]
 struct Args {
     /// Network: mainnet, testnet3, testnet4, signet, regtest, lbry-mainnet, lbry-testnet, lbry-regtest.
     #[arg(long, default_value = "regtest")]
@@ -56,9 +63,12 @@ struct Args {
     /// Seconds between statistics lines.
     #[arg(long, default_value_t = 5)]
     stats_every: u64,
-    /// Stop after this many seconds (default: run until killed).
+    /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     duration: Option<u64>,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 /// Addresses we know, shared by every peer's listener.
@@ -169,10 +179,7 @@ fn rss_bytes() -> Option<u64> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    ops::init_logging();
     let args = Args::parse();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -229,23 +236,156 @@ fn run(args: &Args) -> Result<(), String> {
         base_rss as f64 / 1048576.0
     );
 
+    // SIGINT/SIGTERM end the loop; then the runtime stops accepting, disconnects every
+    // peer (answering whatever was queued) and joins its executors: exit status 0.
+    let signals = ops::shutdown_signals().map_err(|e| format!("signal handlers: {e}"))?;
+    let metrics = args.metrics.map(ops::bind_metrics).transpose()?;
+    let stop_metrics = std::sync::atomic::AtomicBool::new(false);
     let every = Duration::from_secs(args.stats_every.max(1));
     let started = Instant::now();
     let mut last = (Instant::now(), rt.stats());
-    loop {
-        std::thread::sleep(every);
-        let now = Instant::now();
-        let s = rt.stats();
-        print_line(&last.1, &s, now - last.0, base_rss, book.len());
-        last = (now, s);
-        if let Some(d) = args.duration {
-            if started.elapsed() >= Duration::from_secs(d) {
+    std::thread::scope(|scope| {
+        if let Some(listener) = metrics {
+            let at = listener.local_addr().map_or("?".into(), |a| a.to_string());
+            println!("metrics on http://{at}/metrics");
+            let (rt, book, stop) = (&rt, &book, &stop_metrics);
+            scope.spawn(move || {
+                ops::serve_metrics(listener, stop, || render_metrics(&rt.stats(), book.len()))
+            });
+        }
+        loop {
+            let deadline = match args.duration {
+                Some(d) => Duration::from_secs(d)
+                    .saturating_sub(started.elapsed())
+                    .min(every),
+                None => every,
+            };
+            if let Ok(signal) = signals.recv_timeout(deadline) {
+                println!("{signal}: shutting down");
                 break;
             }
+            let now = Instant::now();
+            let s = rt.stats();
+            print_line(&last.1, &s, now - last.0, base_rss, book.len());
+            last = (now, s);
+            if let Some(d) = args.duration {
+                if started.elapsed() >= Duration::from_secs(d) {
+                    break;
+                }
+            }
         }
-    }
+        stop_metrics.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let s = rt.stats();
     rt.shutdown();
+    println!(
+        "stopped: {} peers disconnected, {} handshakes in {:.0} s",
+        s.peers,
+        s.handshakes,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// The runtime's counters in Prometheus' text format.
+fn render_metrics(s: &RuntimeStats, known: usize) -> String {
+    let mut out = String::new();
+    let m = &mut out;
+    ops::metric(m, "peerwire_peers", "gauge", "Peers connected.", s.peers);
+    ops::metric(
+        m,
+        "peerwire_inbound_peers",
+        "gauge",
+        "Inbound peers connected.",
+        s.inbound,
+    );
+    ops::metric(
+        m,
+        "peerwire_handshaken_peers",
+        "gauge",
+        "Peers past the handshake.",
+        s.handshaken,
+    );
+    ops::metric(
+        m,
+        "peerwire_handshakes_total",
+        "counter",
+        "Handshakes completed.",
+        s.handshakes,
+    );
+    ops::metric(
+        m,
+        "peerwire_accepted_total",
+        "counter",
+        "Inbound connections accepted.",
+        s.accepted,
+    );
+    ops::metric(
+        m,
+        "peerwire_refused_total",
+        "counter",
+        "Inbound connections refused by a limit.",
+        s.refused,
+    );
+    ops::metric(
+        m,
+        "peerwire_accept_backoffs_total",
+        "counter",
+        "Accept pauses (descriptors ran out).",
+        s.accept_backoffs,
+    );
+    ops::metric(
+        m,
+        "peerwire_disconnects_total",
+        "counter",
+        "Peers that ended.",
+        s.disconnects,
+    );
+    ops::metric(
+        m,
+        "peerwire_messages_received_total",
+        "counter",
+        "Messages read.",
+        s.messages_in,
+    );
+    ops::metric(
+        m,
+        "peerwire_messages_sent_total",
+        "counter",
+        "Messages written.",
+        s.messages_out,
+    );
+    ops::metric(
+        m,
+        "peerwire_received_bytes_total",
+        "counter",
+        "Bytes read.",
+        s.bytes_in,
+    );
+    ops::metric(
+        m,
+        "peerwire_sent_bytes_total",
+        "counter",
+        "Bytes written.",
+        s.bytes_out,
+    );
+    ops::metric(
+        m,
+        "peerwire_known_addresses",
+        "gauge",
+        "Addresses in the address book.",
+        known,
+    );
+    if let Some(rss) = rss_bytes() {
+        ops::metric(
+            m,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory.",
+            rss,
+        );
+    }
+    out
 }
 
 fn print_line(prev: &RuntimeStats, s: &RuntimeStats, dt: Duration, base_rss: u64, known: usize) {

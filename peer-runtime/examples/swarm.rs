@@ -2,7 +2,7 @@
 //! many idle, handshaken peers a server process holds and what each costs.
 //!
 //! ```text
-//! cargo run --release -p peer-runtime --example swarm -- --network regtest --peers 5000 127.0.0.1:PORT
+//! cargo run --release -p peerwire-runtime --example swarm -- --network regtest --peers 5000 127.0.0.1:PORT
 //! ```
 //!
 //! One process may hold at most ~19,700 peers (20,000 descriptors); run several
@@ -18,8 +18,15 @@ use peer_runtime::Runtime;
 use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
 
+#[path = "support/ops.rs"]
+mod ops;
+
 #[derive(Parser, Debug)]
-#[command(about = "Open and hold many peers to one server")]
+#[command(
+    name = "swarm",
+    version,
+    about = "Open and hold many peers to one server"
+)]
 struct Args {
     /// Network of the server.
     #[arg(long, default_value = "regtest")]
@@ -44,10 +51,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
+    ops::init_logging();
     let args = Args::parse();
     let rt = match Runtime::builder(args.network)
         .configure(|c| {

@@ -15,7 +15,7 @@
 //!   `RawNetworkMessage::new` + `consensus_encode` (the payload clone that `new` needs is
 //!   made outside the timed loop, and the message is dropped outside it).
 //!
-//! Run: `cargo bench -p wire-codec --bench codec -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p peerwire-codec --bench codec -- --warm-up-time 1 --measurement-time 3`
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 

@@ -36,9 +36,12 @@
 //! - [`limits`]: [`Limits`], the size limits in one place.
 //! - [`version`]: protocol version numbers that switch features on.
 //! - [`error`]: [`Error`], one enum of facts, and [`ErrorClass`].
+//! - `bitcoin_compat` (feature `bitcoin`): `From`/`TryFrom` to and from the `bitcoin` crate's types.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "bitcoin")]
+pub mod bitcoin_compat;
 pub mod checksum;
 pub mod command;
 pub mod compact_size;

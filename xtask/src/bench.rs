@@ -22,7 +22,7 @@ fn build_tools() -> Result<(), Failure> {
             "build",
             "--release",
             "-p",
-            "peer-runtime",
+            "peerwire-runtime",
             "--example",
             "seed-server",
         ],
@@ -492,10 +492,11 @@ fn machine() -> Vec<(String, String)> {
     ]
 }
 
-const SYSTEMS: [(&str, &str, &str); 3] = [
+const SYSTEMS: [(&str, &str, &str); 4] = [
     ("ours", "peerwire", "#1f77b4"),
     ("raw", "raw glommio echo", "#7f7f7f"),
     ("tokio", "tokio + bitcoin", "#d62728"),
+    ("peer-tokio", "peerwire on tokio", "#2ca02c"),
 ];
 
 fn render_report(
@@ -580,10 +581,67 @@ fn render_report(
     r
 }
 
-/// A line chart of `key` (median per system) against the peer count, log scale on x.
+/// How the y axis maps values: linear from 0, or logarithmic between two decades when
+/// the systems' values differ by more than 10× (a linear axis then flattens the slower
+/// systems onto the floor and their lines cannot be read).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum YAxis {
+    Linear { max: f64 },
+    Log { lo: f64, hi: f64 },
+}
+
+impl YAxis {
+    fn for_values(values: &[f64]) -> YAxis {
+        let positive: Vec<f64> = values.iter().copied().filter(|v| *v > 0.0).collect();
+        let max = positive.iter().copied().fold(0.0f64, f64::max);
+        let min = positive.iter().copied().fold(f64::INFINITY, f64::min);
+        if positive.len() >= 2 && max / min > 10.0 {
+            YAxis::Log {
+                lo: 10f64.powf(min.log10().floor()),
+                hi: 10f64.powf(max.log10().ceil()),
+            }
+        } else {
+            YAxis::Linear {
+                max: nice_ceiling(max),
+            }
+        }
+    }
+
+    /// Position of `v` between 0 (bottom) and 1 (top).
+    fn frac(self, v: f64) -> f64 {
+        match self {
+            YAxis::Linear { max } => v / max,
+            YAxis::Log { lo, hi } => (v.max(lo).log10() - lo.log10()) / (hi.log10() - lo.log10()),
+        }
+    }
+
+    /// The values that get a grid line and a label.
+    fn ticks(self) -> Vec<f64> {
+        match self {
+            YAxis::Linear { max } => (0..=4).map(|i| max * i as f64 / 4.0).collect(),
+            YAxis::Log { lo, hi } => {
+                let mut t = Vec::new();
+                let mut d = lo;
+                while d <= hi * 1.0001 {
+                    t.push(d);
+                    d *= 10.0;
+                }
+                t
+            }
+        }
+    }
+
+    fn is_log(self) -> bool {
+        matches!(self, YAxis::Log { .. })
+    }
+}
+
+/// A line chart of `key` (median per system) against the peer count, log scale on x;
+/// y is linear, or logarithmic when the systems differ by more than 10× (see [`YAxis`]),
+/// so every system's line stays readable. Each point is labelled with its value.
 fn chart(title: &str, key: &str, scaling: &[(u64, Tsv)]) -> String {
-    let (w, h) = (640.0, 360.0);
-    let (left, right, top, bottom) = (80.0, 160.0, 40.0, 50.0);
+    let (w, h) = (680.0, 380.0);
+    let (left, right, top, bottom) = (80.0, 170.0, 40.0, 50.0);
     let pw = w - left - right;
     let ph = h - top - bottom;
     let xs: Vec<f64> = scaling
@@ -595,23 +653,23 @@ fn chart(title: &str, key: &str, scaling: &[(u64, Tsv)]) -> String {
         (Some(a), _) => (*a - 0.5, *a + 0.5),
         _ => (0.0, 1.0),
     };
-    let ymax = scaling
+    let values: Vec<f64> = scaling
         .iter()
         .flat_map(|(_, t)| SYSTEMS.iter().filter_map(|(s, _, _)| t.median(s, key)))
-        .fold(0.0f64, f64::max);
-    let ymax = nice_ceiling(ymax);
+        .collect();
+    let axis = YAxis::for_values(&values);
     let px = |x: f64| left + (x - x0) / (x1 - x0) * pw;
-    let py = |y: f64| top + ph - y / ymax * ph;
+    let py = |y: f64| top + ph - axis.frac(y) * ph;
     let mut s = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" \
          font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n\
-         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}{}</text>\n",
         left + pw / 2.0,
-        escape(title)
+        escape(title),
+        if axis.is_log() { " (log scale)" } else { "" }
     );
     // Axes and grid.
-    for i in 0..=4 {
-        let y = ymax * i as f64 / 4.0;
+    for y in axis.ticks() {
         s.push_str(&format!(
             "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#ddd\"/>\n\
              <text x=\"{2:.1}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>\n",
@@ -640,12 +698,13 @@ fn chart(title: &str, key: &str, scaling: &[(u64, Tsv)]) -> String {
         left + pw / 2.0,
         h - 12.0
     ));
-    for (i, (sys, label, color)) in SYSTEMS.iter().enumerate() {
-        let points: Vec<(f64, f64)> = scaling
+    let mut legend = 0;
+    for (sys, label, color) in SYSTEMS.iter() {
+        let points: Vec<(f64, f64, f64)> = scaling
             .iter()
             .filter_map(|(n, t)| {
                 t.median(sys, key)
-                    .map(|v| (px((*n as f64).max(1.0).log10()), py(v)))
+                    .map(|v| (px((*n as f64).max(1.0).log10()), py(v), v))
             })
             .collect();
         if points.is_empty() {
@@ -653,18 +712,22 @@ fn chart(title: &str, key: &str, scaling: &[(u64, Tsv)]) -> String {
         }
         let path: Vec<String> = points
             .iter()
-            .map(|(x, y)| format!("{x:.1},{y:.1}"))
+            .map(|(x, y, _)| format!("{x:.1},{y:.1}"))
             .collect();
         s.push_str(&format!(
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n",
             path.join(" ")
         ));
-        for (x, y) in &points {
+        for (x, y, v) in &points {
             s.push_str(&format!(
-                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{color}\"/>\n"
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3\" fill=\"{color}\"/>\n\
+                 <text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"{color}\">{}</text>\n",
+                y - 6.0,
+                fmt_rate(*v)
             ));
         }
-        let ly = top + 10.0 + i as f64 * 20.0;
+        let ly = top + 10.0 + legend as f64 * 20.0;
+        legend += 1;
         s.push_str(&format!(
             "<line x1=\"{0:.1}\" y1=\"{ly:.1}\" x2=\"{1:.1}\" y2=\"{ly:.1}\" stroke=\"{color}\" stroke-width=\"2\"/>\n\
              <text x=\"{2:.1}\" y=\"{3:.1}\">{4}</text>\n",
@@ -747,6 +810,36 @@ mod tests {
         assert!(svg.contains("T &lt;1&gt;"));
         // The y axis tops out at a round 50 for a maximum of 30.
         assert!(svg.contains(">50.0<"), "{svg}");
+    }
+
+    #[test]
+    fn systems_far_apart_get_a_log_axis_that_keeps_the_slow_one_readable() {
+        let mut a = Tsv::default();
+        a.medians.insert(("ours".into(), "k".into()), 3_000_000.0);
+        a.medians.insert(("tokio".into(), "k".into()), 90_000.0);
+        a.medians
+            .insert(("peer-tokio".into(), "k".into()), 50_000.0);
+        let axis = YAxis::for_values(&[3_000_000.0, 90_000.0, 50_000.0]);
+        assert_eq!(
+            axis,
+            YAxis::Log {
+                lo: 10_000.0,
+                hi: 10_000_000.0
+            }
+        );
+        // On a linear axis 50,000 would sit 1.7% above the floor; here it is a quarter up.
+        assert!(axis.frac(50_000.0) > 0.2, "{}", axis.frac(50_000.0));
+        assert_eq!(axis.ticks().len(), 4);
+        let svg = chart("inv", "k", &[(1000, a)]);
+        assert!(svg.contains("(log scale)</text>"), "{svg}");
+        // Every system with data has its line and its legend entry.
+        assert_eq!(svg.matches("<polyline").count(), 3);
+        assert!(svg.contains(">peerwire on tokio<"));
+        // Close values keep a linear axis from 0.
+        assert_eq!(
+            YAxis::for_values(&[10.0, 30.0]),
+            YAxis::Linear { max: 50.0 }
+        );
     }
 
     #[test]

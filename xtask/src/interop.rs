@@ -1,7 +1,7 @@
 //! `cargo xtask interop`: our peers against a real, independent node.
 //!
 //! Starts bcoin (from npm, via `../shared/oracle/start-bcoin.sh`) on regtest on a free
-//! loopback port with 2,100 blocks, runs `cargo test -p peer-runtime --test interop` with
+//! loopback port with 2,100 blocks, runs `cargo test -p peerwire-runtime --test interop` with
 //! the node's ports in the environment, and stops the node whatever the result.
 
 use std::path::Path;
@@ -46,7 +46,7 @@ pub fn run_tests() -> Result<(), Failure> {
         &[
             "test",
             "-p",
-            "peer-runtime",
+            "peerwire-runtime",
             "--test",
             "interop",
             "--",

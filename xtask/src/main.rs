@@ -2,11 +2,12 @@
 //!
 //! | task | what it does |
 //! |---|---|
-//! | `ci` | fmt check, clippy (warnings denied), every test, docs (warnings denied), the wire vectors, interop with a real node |
+//! | `ci` | fmt check, clippy (warnings denied), every test, docs (warnings denied), `cargo package` of every library, the wire vectors, interop with a real node |
 //! | `interop` | starts the bcoin oracle on 127.0.0.1, runs the interop tests against it, stops it |
 //! | `demo` | release build, seed-server on 127.0.0.1, peer-bench with 5,000 peers for ~20 s, prints the table; then peerwire-seeder crawling a sim-net network and answering DNS |
 //! | `bench` | criterion benches + a quick peer-bench; writes `target/bench-report.md` and SVG plots |
-//! | `release` | release builds of the tools into `dist/` with `SHA256SUMS`; `cargo package` check of each library |
+//! | `release` | release builds of the tools into `dist/` with a systemd unit for the seed-server and `SHA256SUMS`; `cargo package` check of each library |
+//! | `package` | `cargo package` of every library, each built alone from its `.crate` (also a `ci` step) |
 //! | `fuzz` | runs every fuzz target for `--seconds N` each |
 
 #![forbid(unsafe_code)]
@@ -30,7 +31,9 @@ tasks:
                            seed-server + peer-bench on 127.0.0.1 (default 5000 peers, 20 s),
                            then peerwire-seeder on a sim-net network (default 3000 nodes, 15 s)
   bench [--quick]          criterion benches + quick peer-bench -> target/bench-report.md
-  release                  release builds into dist/ with SHA256SUMS, cargo package checks
+  release                  release builds into dist/ with a systemd unit for seed-server and
+                           SHA256SUMS; cargo package checks
+  package                  cargo package of every library, each built alone (a ci step)
   fuzz [--seconds N] [--target NAME]
                            run each fuzz target (or NAME) N seconds, default 60 (needs
                            cargo-fuzz + nightly); seeds empty corpora from the vectors
@@ -49,7 +52,12 @@ fn main() -> ExitCode {
         "demo" => bench::demo(rest),
         "bench" => bench::bench(rest),
         "release" => release::run(),
+        "package" => release::package_libraries(),
         "fuzz" => release::fuzz(rest),
+        "-V" | "--version" => {
+            println!("xtask {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
         "-h" | "--help" | "help" => {
             print!("{USAGE}");
             Ok(())
@@ -96,7 +104,7 @@ fn ci(args: &[String]) -> Result<(), Failure> {
 
     step("simulation suite over the v2 (BIP324) transport");
     cargo(
-        &["test", "-p", "peer-core", "--test", "sim"],
+        &["test", "-p", "peerwire-core", "--test", "sim"],
         &[("PEERWIRE_SIM_TRANSPORT", "v2")],
     )?;
 
@@ -106,12 +114,15 @@ fn ci(args: &[String]) -> Result<(), Failure> {
         &[("RUSTDOCFLAGS", "-D warnings")],
     )?;
 
+    step("cargo package (every library, built alone from its .crate)");
+    release::package_libraries()?;
+
     step("wire vectors");
     cargo(
         &[
             "test",
             "-p",
-            "wire-codec",
+            "peerwire-codec",
             "--test",
             "vectors",
             "--",

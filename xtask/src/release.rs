@@ -21,14 +21,63 @@ use std::process::Command;
 use crate::cmd::{cargo, output, run as run_cmd, shared_dir, workspace_root, Failure};
 
 /// The libraries that must be usable on their own, in dependency order.
-const LIBRARIES: [&str; 4] = ["wire-codec", "peer-core", "peer-helpers", "peer-runtime"];
+const LIBRARIES: [&str; 5] = [
+    "peerwire-codec",
+    "peerwire-core",
+    "peerwire-helpers",
+    "peerwire-runtime",
+    "peerwire-tokio",
+];
 
 /// The binaries shipped in `dist/`: (package, target kind flag, name).
 const TOOLS: [(&str, &str, &str); 3] = [
-    ("peer-runtime", "--example", "seed-server"),
-    ("peer-runtime", "--example", "connect"),
+    ("peerwire-runtime", "--example", "seed-server"),
+    ("peerwire-runtime", "--example", "connect"),
     ("benches", "--bin", "peer-bench"),
 ];
+
+/// The systemd unit written beside the tools.
+const UNIT_NAME: &str = "seed-server.service";
+
+/// A systemd unit for the seed-server installed in `bin_dir`: SIGTERM on stop (the server
+/// stops accepting, disconnects every peer and exits 0), restarts on failure, a dynamic
+/// unprivileged user in a read-only system, descriptors for tens of thousands of peers,
+/// and the memory glommio locks for io_uring. Metrics on 127.0.0.1:9464 for a local
+/// Prometheus; logs go to the journal as plain text (stderr is not a terminal there).
+pub fn systemd_unit(bin_dir: &str) -> String {
+    format!(
+        "# peerwire seed-server; install: cp seed-server {bin_dir}/ && \
+cp seed-server.service /etc/systemd/system/ && systemctl daemon-reload && \
+systemctl enable --now seed-server
+# Adjust --network, --listen and --max-peers in ExecStart (or add a drop-in with
+# `systemctl edit seed-server`).
+[Unit]
+Description=peerwire seed-server (Bitcoin P2P: answers getaddr with known addresses)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart={bin_dir}/seed-server --network mainnet --listen 0.0.0.0:8333 --max-peers 20000 --metrics 127.0.0.1:9464
+Environment=RUST_LOG=info
+KillSignal=SIGTERM
+TimeoutStopSec=30
+Restart=on-failure
+RestartSec=5
+DynamicUser=yes
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+LimitNOFILE=65536
+LimitMEMLOCK=64M
+
+[Install]
+WantedBy=multi-user.target
+"
+    )
+}
 
 /// Where cargo put a tool built with the `dist` profile.
 fn built_path(root: &Path, kind: &str, name: &str) -> PathBuf {
@@ -60,6 +109,10 @@ pub fn run() -> Result<(), Failure> {
             .map_err(|e| Failure(format!("copy {} -> {}: {e}", from.display(), to.display())))?;
         names.push(name);
     }
+    let unit = dist.join(UNIT_NAME);
+    std::fs::write(&unit, systemd_unit("/usr/local/bin"))
+        .map_err(|e| Failure(format!("writing {}: {e}", unit.display())))?;
+    names.push(UNIT_NAME);
     let mut args = vec!["--"];
     args.extend(names.iter().copied());
     let sums = Command::new("sha256sum")
@@ -86,7 +139,7 @@ pub fn run() -> Result<(), Failure> {
             .map(|m| m.len())
             .unwrap_or(0);
         println!(
-            "dist/{name:<12} {:>8.1} MiB",
+            "dist/{name:<20} {:>8.1} MiB",
             size as f64 / (1024.0 * 1024.0)
         );
     }
@@ -96,25 +149,104 @@ pub fn run() -> Result<(), Failure> {
     );
 
     println!("\n==> cargo package: each library on its own");
+    package_libraries()?;
+    println!(
+        "\nrelease: dist/ holds {} tools, {UNIT_NAME} and SHA256SUMS; {} libraries package and build alone",
+        names.len() - 1,
+        LIBRARIES.len()
+    );
+    Ok(())
+}
+
+/// `cargo package` of every library, verified: each `.crate` is unpacked and built on its
+/// own, its sibling dependencies resolved to the siblings' freshly packaged `.crate`s
+/// (cargo packages several `-p` at once through a local overlay registry, so nothing needs
+/// to be on crates.io first — `--no-verify` would skip exactly the build that proves the
+/// packages are complete).
+///
+/// Cargo takes what comes from a registry to be immutable, and the siblings come from
+/// one (the overlay) under an unchanged version: their unpacked sources and their built
+/// artifacts from an earlier run would be reused, and a library verified against a
+/// sibling's older code. So the verification builds in a target directory of its own
+/// (`target/package-check`: third-party dependencies stay built between runs) from which
+/// our libraries' fingerprints are removed first, and the unpacked sources are removed.
+pub fn package_libraries() -> Result<(), Failure> {
+    let target = workspace_root().join("target").join("package-check");
+    forget_unpacked_packages()?;
+    forget_built_packages(&target)?;
     let mut package_args = vec!["package", "--allow-dirty"];
     for lib in LIBRARIES {
         package_args.push("-p");
         package_args.push(lib);
     }
-    cargo(&package_args, &[])?;
+    let target_env = target.to_string_lossy().into_owned();
+    cargo(&package_args, &[("CARGO_TARGET_DIR", target_env.as_str())])?;
     for lib in LIBRARIES {
         let listing = output(
             &std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
             &["package", "--list", "--allow-dirty", "-p", lib],
             &[],
         )?;
+        for needed in ["LICENSE-MIT", "LICENSE-APACHE", "README.md"] {
+            if !listing.lines().any(|l| l == needed) {
+                return Err(Failure(format!("{lib}: the package lacks {needed}")));
+            }
+        }
         println!("{lib}: {} files packaged", listing.lines().count());
     }
-    println!(
-        "\nrelease: dist/ holds {} tools and SHA256SUMS; {} libraries package and build alone",
-        names.len(),
-        LIBRARIES.len()
-    );
+    Ok(())
+}
+
+/// Whether a file or directory name is one of our libraries' (`<lib>-<version or hash>`).
+fn is_ours(name: &str) -> bool {
+    LIBRARIES.iter().any(|lib| {
+        name.strip_prefix(lib)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|v| v.starts_with(|c: char| c.is_ascii_alphanumeric()))
+    })
+}
+
+/// Removes our libraries' fingerprints from the verification's target directory, so
+/// cargo rebuilds them instead of trusting artifacts built from an earlier package.
+fn forget_built_packages(target: &Path) -> Result<(), Failure> {
+    let Ok(fingerprints) = std::fs::read_dir(target.join("debug").join(".fingerprint")) else {
+        return Ok(());
+    };
+    for dir in fingerprints.flatten() {
+        if is_ours(&dir.file_name().to_string_lossy()) {
+            std::fs::remove_dir_all(dir.path())
+                .map_err(|e| Failure(format!("removing {}: {e}", dir.path().display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the sources cargo unpacked from earlier `cargo package` runs of our own
+/// libraries. Cargo unpacks the siblings' `.crate`s from its local overlay registry into
+/// `$CARGO_HOME/registry/src/<registry>/<name>-<version>/` and never unpacks the same
+/// name and version again: without this, a library would be verified against a sibling's
+/// source from an earlier run (same version, older code) and fail — or pass — wrongly.
+fn forget_unpacked_packages() -> Result<(), Failure> {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let Some(src) = home.map(|h| h.join("registry").join("src")) else {
+        return Ok(());
+    };
+    let Ok(registries) = std::fs::read_dir(&src) else {
+        return Ok(());
+    };
+    for registry in registries.flatten() {
+        let Ok(crates) = std::fs::read_dir(registry.path()) else {
+            continue;
+        };
+        for dir in crates.flatten() {
+            if is_ours(&dir.file_name().to_string_lossy()) {
+                std::fs::remove_dir_all(dir.path())
+                    .map_err(|e| Failure(format!("removing {}: {e}", dir.path().display())))?;
+            }
+        }
+    }
     Ok(())
 }
 
@@ -139,17 +271,17 @@ const FUZZ_TARGETS: [FuzzTarget; 3] = [
     FuzzTarget {
         name: "frame_decode",
         max_len: 16_384,
-        replayed_by: "wire-codec",
+        replayed_by: "peerwire-codec",
     },
     FuzzTarget {
         name: "message_decode",
         max_len: 16_384,
-        replayed_by: "wire-codec",
+        replayed_by: "peerwire-codec",
     },
     FuzzTarget {
         name: "peer",
         max_len: 8_192,
-        replayed_by: "peer-core",
+        replayed_by: "peerwire-core",
     },
 ];
 
@@ -424,4 +556,36 @@ fn report_failure(f: &FuzzFailure) {
          until the bug is fixed, but an oom-*, timeout-* or leak-* one may pass it: \
          reproduce those with the first command)"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{is_ours, systemd_unit};
+
+    #[test]
+    fn only_our_libraries_are_forgotten() {
+        assert!(is_ours("peerwire-codec-0.1.0"));
+        assert!(is_ours("peerwire-core-3f2a9c01b7d4e5f6"));
+        assert!(!is_ours("peerwire-fuzz-0.0.0"));
+        assert!(!is_ours("wire-codec-1.1.0"));
+        assert!(!is_ours("peerwire-codecs-0.1.0"));
+    }
+
+    #[test]
+    fn the_unit_starts_the_installed_server_and_stops_it_with_sigterm() {
+        let unit = systemd_unit("/opt/peerwire/bin");
+        let exec = unit
+            .lines()
+            .find_map(|l| l.strip_prefix("ExecStart="))
+            .expect("an ExecStart line");
+        assert!(exec.starts_with("/opt/peerwire/bin/seed-server "), "{exec}");
+        assert!(exec.contains("--metrics 127.0.0.1:"), "{exec}");
+        for line in ["KillSignal=SIGTERM", "Restart=on-failure", "[Install]"] {
+            assert!(unit.lines().any(|l| l == line), "missing {line}");
+        }
+        // Every section header is one systemd knows.
+        for l in unit.lines().filter(|l| l.starts_with('[')) {
+            assert!(["[Unit]", "[Service]", "[Install]"].contains(&l), "{l}");
+        }
+    }
 }

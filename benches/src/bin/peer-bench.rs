@@ -21,8 +21,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "peer-bench",
+    version,
     about = "Load generator for peerwire: handshakes, ping/pong, inv floods and idle memory, \
-             with a raw glommio echo and a tokio+bitcoin peer as baselines",
+             with a raw glommio echo, a tokio+bitcoin peer and peer-tokio as baselines",
     args_conflicts_with_subcommands = true
 )]
 struct Cli {
@@ -54,10 +55,25 @@ struct RunArgs {
     /// The pid of the --target server, to read its memory and CPU time from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
+    /// What the --target is, for the report (default: its user agent, learnt with one
+    /// handshake, and its address).
+    #[arg(long, requires = "targets")]
+    target_label: Option<String>,
+    /// The --target was started just before this run (with --server-pid): its memory
+    /// growth in the first suite is reported per idle peer. Without it, a target's
+    /// memory per idle peer is not reported (earlier peers' freed memory stays in its
+    /// allocator and spoils the figure).
+    #[arg(long, requires = "server_pid")]
+    fresh_target: bool,
+    /// Flood flow control: `inv` messages a connection may write before the server has
+    /// answered the ping after the previous window (default 512). A huge value turns flow
+    /// control off (the final barrier still waits for the server to catch up).
+    #[arg(long)]
+    flood_window: Option<u32>,
     /// Also measure the baselines (raw glommio echo, tokio + bitcoin) in the same run.
     #[arg(long)]
     baseline: bool,
-    /// Exactly these systems, comma separated: ours, raw, tokio.
+    /// Exactly these systems, comma separated: ours, raw, tokio, peer-tokio.
     #[arg(long, value_delimiter = ',', conflicts_with = "baseline")]
     systems: Vec<String>,
     /// Rounds: every system once per round; the report shows medians.
@@ -144,7 +160,7 @@ struct WorkerArgs {
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// raw or tokio.
+    /// raw, tokio or peer-tokio.
     kind: String,
     #[arg(long)]
     listen: SocketAddr,
@@ -153,6 +169,9 @@ struct ServeArgs {
     /// raw: do not write the hello byte on accept (handshake-sized connects).
     #[arg(long)]
     no_greeting: bool,
+    /// peer-tokio: most peers held at once.
+    #[arg(long, default_value_t = 100_000)]
+    max_peers: usize,
 }
 
 fn main() -> ExitCode {
@@ -166,7 +185,10 @@ fn main() -> ExitCode {
             benches::spawn::exit_with_parent();
             serve(s)
         }
-        None => run(cli.run),
+        None => match benches::signals::install() {
+            Ok(()) => run(cli.run),
+            Err(e) => Err(format!("signal handlers: {e}")),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -178,7 +200,8 @@ fn main() -> ExitCode {
 }
 
 fn kind(name: &str) -> Result<Kind, String> {
-    Kind::parse(name).ok_or_else(|| format!("unknown system {name:?} (ours, raw, tokio)"))
+    Kind::parse(name)
+        .ok_or_else(|| format!("unknown system {name:?} (ours, raw, tokio, peer-tokio)"))
 }
 
 fn worker(w: WorkerArgs) -> Result<(), String> {
@@ -198,6 +221,7 @@ fn serve(s: ServeArgs) -> Result<(), String> {
     match kind(&s.kind)? {
         Kind::Raw => benches::raw::serve(s.listen, threads, !s.no_greeting),
         Kind::Tokio => benches::btc::serve(s.listen, threads),
+        Kind::PeerTokio => benches::peer_tokio::serve(s.listen, threads, s.max_peers),
         Kind::Ours => return Err("ours is the seed-server example of peer-runtime".into()),
     }
     .map_err(|e| e.to_string())
@@ -290,6 +314,24 @@ fn run(a: RunArgs) -> Result<(), String> {
             sources[sources.len() - 1]
         ));
     }
+    // An external target is labelled by what it is, not as peerwire.
+    let target_label = match (a.target_label.clone(), a.targets.first()) {
+        (Some(l), _) => Some(l),
+        (None, Some(t)) => Some(
+            match benches::probe::user_agent(
+                *t,
+                wire_codec::Network::Regtest,
+                Duration::from_secs(10),
+            ) {
+                Ok(ua) => format!("{ua} at {t}"),
+                Err(e) => {
+                    notes.push(format!("the target's user agent is unknown ({e})"));
+                    format!("target {t}")
+                }
+            },
+        ),
+        (None, None) => None,
+    };
     for n in &notes {
         eprintln!("note: {n}");
     }
@@ -297,6 +339,9 @@ fn run(a: RunArgs) -> Result<(), String> {
         peers,
         targets: a.targets,
         server_pid: a.server_pid,
+        target_label,
+        fresh_target: a.fresh_target,
+        flood_window: a.flood_window,
         systems,
         rounds: a.rounds,
         phases,
