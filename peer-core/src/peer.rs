@@ -882,7 +882,13 @@ impl Peer {
             if let Some(t) = m.token {
                 self.events.push_back(Event::Sent(t));
             }
-            if stall_on {
+            // Our handshake version (always the stream's first frame) can finish
+            // writing after the handshake completed — the remote sent version and
+            // verack back to back and both were read before the driver wrote: its
+            // verack already came, so no deadline is armed for it. A version the
+            // application queues later still expects a verack (btcd's table).
+            let handshake_version = m.end == u64::from(m.len);
+            if stall_on && !handshake_version {
                 // The response window opens when the request is fully handed to the
                 // socket (btcd: when its writer picks it up).
                 self.stall.on_sent(m.command, now, &self.config.timeouts);
