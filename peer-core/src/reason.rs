@@ -101,6 +101,15 @@ pub enum DisconnectReason {
         /// The configured bound.
         limit: usize,
     },
+    /// Bytes were waiting to be written and not one could be for this long: the
+    /// remote stopped reading (Core's send timeout).
+    SendStalled {
+        /// How long the output made no progress.
+        waited: Duration,
+    },
+    /// Our inbound slots were full and a peer from a less represented network group
+    /// arrived: this one was chosen for eviction (Core `AttemptToEvictConnection`).
+    Evicted,
     /// Application code run for this peer panicked (a listener callback, the listener
     /// factory, a closure run on the peer). A driver catches the panic, ends this peer
     /// and keeps its other peers running; the remote did nothing wrong.
@@ -120,6 +129,7 @@ impl DisconnectReason {
             DisconnectReason::NegotiateTimeout
                 | DisconnectReason::IdleTimeout
                 | DisconnectReason::Stalled { .. }
+                | DisconnectReason::SendStalled { .. }
         )
     }
 
@@ -189,6 +199,14 @@ impl fmt::Display for DisconnectReason {
                 f,
                 "output queue full: {bytes} bytes would exceed the bound of {limit}"
             ),
+            DisconnectReason::SendStalled { waited } => write!(
+                f,
+                "send stalled: nothing could be written for {:.1}s (the remote does not read)",
+                waited.as_secs_f64()
+            ),
+            DisconnectReason::Evicted => {
+                f.write_str("evicted to make room for a peer from another network group")
+            }
             DisconnectReason::ApplicationPanicked { what, message } => {
                 write!(f, "{what} panicked: {message}")
             }

@@ -12,7 +12,7 @@
 //! Reads go through the executor's scratch buffer into the peer's own
 //! [`ReadBuffer`], which holds memory only while a frame is incomplete.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,6 +28,7 @@ use glommio::net::TcpStream;
 use glommio::timer::Timer;
 use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer};
 use tracing::{debug, trace};
+use wire_codec::Message;
 
 use crate::core::CoreLocal;
 use crate::counters::bump;
@@ -62,6 +63,35 @@ pub(crate) struct Driver {
     read_done: bool,
     /// Whether peer-core reports every frame read and written (`Config::report_io`).
     report_io: bool,
+    /// Backpressure and pacing (see [`Pacing`]).
+    pacing: Pacing,
+}
+
+/// Backpressure (Core's `fPauseSend`) and the application's pacing, for one peer.
+///
+/// Messages queued through handles wait here while the peer has at least
+/// `send_pause_bytes` encoded and unwritten, and are encoded when it drains: the
+/// application's memory, not a copy, and never a reason to drop the peer below the
+/// hard cap. While the peer is over the mark its input is neither read nor processed
+/// (one decoded message at most waits in `held_input`), so a remote that never reads
+/// cannot make it queue more.
+struct Pacing {
+    pause: usize,
+    hard_cap: usize,
+    stall_timeout: Duration,
+    /// Messages from handles not yet given to peer-core, with their encoded size.
+    backlog: VecDeque<(Message, Option<u64>, usize)>,
+    backlog_bytes: usize,
+    /// Handles waiting for the queue to drop below the pause mark.
+    room_waiters: Vec<Resolver<bool>>,
+    /// An input event not dispatched because the output was over the mark.
+    held_input: Option<Event>,
+    /// Since when output has waited with no byte written (the socket was full).
+    stalled_since: Option<Instant>,
+    /// Bytes reported into the executor's memory count.
+    accounted: usize,
+    /// The budget check at which this peer last registered as paused.
+    budget_epoch: u64,
 }
 
 /// Notification tokens the runtime allocates for `PeerHandle::queue_message` carry this
@@ -95,7 +125,21 @@ impl Driver {
         admission: Admission,
     ) -> Driver {
         let report_io = peer.config().report_io;
+        let limits = core.rt.gate.limits();
+        let pacing = Pacing {
+            pause: limits.send_pause_bytes,
+            hard_cap: limits.max_queued_bytes_per_peer,
+            stall_timeout: limits.send_progress_timeout,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            room_waiters: Vec::new(),
+            held_input: None,
+            stalled_since: None,
+            accounted: 0,
+            budget_epoch: u64::MAX,
+        };
         Driver {
+            pacing,
             report_io,
             stream,
             peer,
@@ -125,11 +169,13 @@ impl Driver {
         loop {
             let now = Instant::now();
             self.apply_commands(now);
+            self.feed_backlog();
             self.drain_events(now);
             if self.peer.is_closed() {
                 self.shared.life.set_closing();
                 break;
             }
+            self.after_progress();
             let progress = poll_fn(|cx| self.poll_io(cx)).await;
             read_since_yield += progress.read;
             if read_since_yield >= READ_BUDGET {
@@ -152,8 +198,9 @@ impl Driver {
                         self.tokens.insert(t, r);
                         t
                     });
-                    self.peer.queue_message(msg, token);
+                    self.queue_from_handle(msg, token);
                 }
+                Command::WaitForRoom(r) => self.pacing.room_waiters.push(r),
                 Command::Inventory(iv) => self.peer.queue_inventory(iv),
                 Command::InventoryImmediate(iv) => self.peer.queue_inventory_immediate(iv),
                 Command::KnownInventory(iv) => self.peer.add_known_inventory(iv),
@@ -179,7 +226,20 @@ impl Driver {
         let timed = self.peer.needs_processing_time();
         let mut dispatched = false;
         loop {
-            while let Some(ev) = self.peer.poll_event() {
+            loop {
+                let ev = match self.pacing.held_input.take() {
+                    Some(ev) => ev,
+                    None => match self.peer.poll_event() {
+                        Some(ev) => ev,
+                        None => break,
+                    },
+                };
+                // Backpressure: input is not processed while the output is over the
+                // mark (the answer would only add to it); it waits, in order.
+                if matches!(ev, Event::Message(_)) && self.input_paused() {
+                    self.pacing.held_input = Some(ev);
+                    break;
+                }
                 dispatched = true;
                 self.on_event(ev, now);
             }
@@ -265,6 +325,7 @@ impl Driver {
                 Poll::Ready(Ok(n)) => {
                     bump(&counters.bytes_out, n as u64);
                     self.peer.advance_transmit(n, Instant::now());
+                    self.pacing.stalled_since = None;
                     progress.any = true;
                 }
                 Poll::Ready(Err(e)) => {
@@ -272,12 +333,23 @@ impl Driver {
                     progress.any = true;
                     break;
                 }
-                Poll::Pending => break,
+                Poll::Pending => {
+                    if self.pacing.stalled_since.is_none() {
+                        self.pacing.stalled_since = Some(Instant::now());
+                    }
+                    break;
+                }
             }
         }
 
-        // Input: into the executor's scratch buffer, then the peer's own buffer.
-        if !self.read_done && !self.peer.is_closed() {
+        // Input: into the executor's scratch buffer, then the peer's own buffer —
+        // unless the output is over the pause mark or the memory budget says so.
+        let held = self.held_bytes();
+        let budget_pause = self
+            .core
+            .budget_pause(held, &mut self.pacing.budget_epoch, cx);
+        let send_pause = self.peer.queued_bytes() >= self.pacing.pause;
+        if !self.read_done && !self.peer.is_closed() && !send_pause && !budget_pause {
             let core = self.core.clone();
             let mut scratch = core.scratch.borrow_mut();
             match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]) {
@@ -315,8 +387,27 @@ impl Driver {
             progress.any = true;
         }
 
+        // The send-progress deadline (only while output waits on a full socket).
+        if let (Some(since), true) = (self.pacing.stalled_since, self.peer.wants_write()) {
+            let waited = Instant::now().saturating_duration_since(since);
+            if waited >= self.pacing.stall_timeout {
+                self.peer
+                    .disconnect(DisconnectReason::SendStalled { waited });
+                progress.any = true;
+            }
+        }
+
         // The peer's next deadline.
-        match self.peer.poll_timeout() {
+        let stall_deadline = self
+            .pacing
+            .stalled_since
+            .filter(|_| self.peer.wants_write())
+            .map(|s| s + self.pacing.stall_timeout);
+        let deadline = match (self.peer.poll_timeout(), stall_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match deadline {
             None => self.timer = None,
             Some(deadline) => {
                 let now = Instant::now();
@@ -348,6 +439,98 @@ impl Driver {
             Poll::Ready(progress)
         } else {
             Poll::Pending
+        }
+    }
+
+    /// Bytes this peer holds: encoded output, messages waiting in the runtime, and its
+    /// read buffer.
+    fn held_bytes(&self) -> usize {
+        self.peer.queued_bytes() + self.pacing.backlog_bytes + self.rbuf.capacity()
+    }
+
+    /// Core's `fPauseSend`: the output is at or over the pause mark, or the process
+    /// is over its memory budget and this peer over its share of it.
+    fn input_paused(&self) -> bool {
+        !self.peer.is_closed()
+            && (self.peer.queued_bytes() >= self.pacing.pause
+                || self.core.over_budget(self.held_bytes()))
+    }
+
+    /// A message from a handle: into the backlog (encoded when there is room), or the
+    /// peer is disconnected if the hard cap would be passed.
+    fn queue_from_handle(&mut self, msg: Message, token: Option<u64>) {
+        let size = wire_codec::HEADER_LEN + msg.size_hint();
+        if self.pacing.backlog.is_empty() && self.has_room() {
+            self.peer.queue_message(msg, token);
+            return;
+        }
+        let total = self.peer.queued_bytes() + self.pacing.backlog_bytes + size;
+        if total > self.pacing.hard_cap && !self.peer.is_closed() {
+            debug!(
+                total,
+                cap = self.pacing.hard_cap,
+                "queued past the hard cap"
+            );
+            self.peer.disconnect(DisconnectReason::OutputQueueFull {
+                bytes: total,
+                limit: self.pacing.hard_cap,
+            });
+        }
+        if self.peer.is_closed() {
+            // peer-core answers `Failed` at once.
+            self.peer.queue_message(msg, token);
+            return;
+        }
+        self.pacing.backlog_bytes += size;
+        self.pacing.backlog.push_back((msg, token, size));
+    }
+
+    /// Whether a message from a handle may be encoded now: the handshake is done (or
+    /// the peer closed, which answers it) and the output is under the pause mark.
+    fn has_room(&self) -> bool {
+        self.peer.is_closed() || (self.handshaken && self.peer.queued_bytes() < self.pacing.pause)
+    }
+
+    /// Moves waiting messages into peer-core while there is room.
+    fn feed_backlog(&mut self) {
+        while !self.pacing.backlog.is_empty() && self.has_room() {
+            if let Some((msg, token, size)) = self.pacing.backlog.pop_front() {
+                self.pacing.backlog_bytes -= size;
+                self.peer.queue_message(msg, token);
+            }
+        }
+        if self.pacing.backlog.is_empty() && self.pacing.backlog.capacity() > 64 {
+            self.pacing.backlog = VecDeque::new();
+        }
+    }
+
+    /// After each wake-up: answer room waiters and publish this peer's memory.
+    fn after_progress(&mut self) {
+        // The handshake may have completed while dispatching: room for the backlog.
+        self.feed_backlog();
+        if !self.pacing.room_waiters.is_empty()
+            && self.pacing.backlog.is_empty()
+            && self.peer.queued_bytes() < self.pacing.pause
+        {
+            for r in self.pacing.room_waiters.drain(..) {
+                r.resolve(true);
+            }
+        }
+        self.account();
+    }
+
+    /// Reports this peer's memory change to the executor's count.
+    fn account(&mut self) {
+        let held = self.held_bytes();
+        let before = self.pacing.accounted;
+        if held != before {
+            let m = &self.core.me.memory;
+            if held > before {
+                m.fetch_add(held - before, Ordering::Relaxed);
+            } else {
+                m.fetch_sub(before - held, Ordering::Relaxed);
+            }
+            self.pacing.accounted = held;
         }
     }
 
@@ -404,6 +587,15 @@ impl Driver {
             })
             .await;
         }
+        // Messages that never reached peer-core: their tokens are failed below.
+        self.pacing.backlog.clear();
+        self.pacing.backlog_bytes = 0;
+        self.pacing.held_input = None;
+        self.core
+            .me
+            .memory
+            .fetch_sub(self.pacing.accounted, Ordering::Relaxed);
+        self.pacing.accounted = 0;
         // Closing the descriptor now lets the remote see the end before waiters do.
         let Driver {
             stream,

@@ -97,6 +97,7 @@ pub(crate) enum Command {
     Disconnect,
     Stats(Resolver<Option<StatsSnapshot>>),
     Run(PeerFn),
+    WaitForRoom(Resolver<bool>),
 }
 
 /// State shared by a peer's handles and its driver.
@@ -158,6 +159,7 @@ impl PeerShared {
         match cmd {
             Command::Message(_, Some(r)) => r.resolve(Delivery::Failed),
             Command::Stats(r) => r.resolve(self.final_stats()),
+            Command::WaitForRoom(r) => r.resolve(false),
             _ => {}
         }
     }
@@ -296,6 +298,30 @@ impl PeerHandle {
     /// Queues `msg` with a notification the caller created (see [`Notifier`]).
     pub fn queue_message_with(&self, msg: Message, notify: Option<Notifier>) {
         self.shared.post(Command::Message(msg, notify.map(|n| n.0)));
+    }
+
+    /// Resolves `true` once everything queued through handles before this call has
+    /// been encoded and fewer than [`Limits::send_pause_bytes`](crate::Limits) bytes
+    /// wait to be written to the peer — room for the next message — or `false` if the
+    /// peer ended first. Await it (or [`Pending::wait`]) between large messages to pace
+    /// an application to the remote's reading speed: queueing never drops a healthy
+    /// peer, and paced queueing never reaches the hard cap
+    /// ([`Limits::max_queued_bytes_per_peer`](crate::Limits)).
+    ///
+    /// ```no_run
+    /// # fn send_all(peer: &peer_runtime::PeerHandle, blocks: Vec<wire_codec::Message>) {
+    /// for block in blocks {
+    ///     if !peer.wait_for_room().wait() {
+    ///         break; // the peer went away
+    ///     }
+    ///     peer.queue_message_detached(block);
+    /// }
+    /// # }
+    /// ```
+    pub fn wait_for_room(&self) -> Pending<bool> {
+        let (r, p) = pending(|| false);
+        self.shared.post(Command::WaitForRoom(r));
+        p
     }
 
     /// Queues an inventory announcement, trickled with others (btcd `QueueInventory`;

@@ -40,7 +40,42 @@ pub struct Limits {
     pub accept_backoff: Duration,
     /// How long an outbound connect may take.
     pub connect_timeout: Duration,
+    /// Backpressure (Bitcoin Core's `fPauseSend`, `-maxsendbuffer`, default 1,000,000
+    /// bytes): while a peer has at least this many encoded bytes waiting to be written,
+    /// its input is neither read nor processed, and messages queued through its
+    /// [`PeerHandle`](crate::PeerHandle) wait in the runtime instead of being encoded.
+    /// Reading resumes by itself once the remote has read enough. A peer that never
+    /// reads therefore holds at most this much plus one message.
+    pub send_pause_bytes: usize,
+    /// A peer whose output made no progress at all (not one byte written) for this long
+    /// is disconnected with
+    /// [`DisconnectReason::SendStalled`](peer_core::DisconnectReason::SendStalled)
+    /// (Core's 20-minute send timeout, `TIMEOUT_INTERVAL`).
+    pub send_progress_timeout: Duration,
+    /// Hard cap on bytes queued for one peer through its handles and not yet written
+    /// (waiting in the runtime plus encoded). Applications pace themselves with
+    /// [`PeerHandle::wait_for_room`](crate::PeerHandle::wait_for_room) and never reach
+    /// it; one that queues past it without waiting has the peer disconnected with
+    /// [`DisconnectReason::OutputQueueFull`](peer_core::DisconnectReason::OutputQueueFull)
+    /// and the rest of its messages answered `Failed`. It exists for memory safety only.
+    /// Default 128 MiB (16 blocks of 4 MB fit twice).
+    pub max_queued_bytes_per_peer: usize,
+    /// Process-wide budget for queued output (encoded and waiting in the runtime) and
+    /// read buffers of all peers. While the runtime holds more, every peer holding more
+    /// than its fair share (budget / peers) stops reading and processing input, and
+    /// acceptors close new connections at once (counted in `refused`); both resume by
+    /// themselves when the total is back under the budget. Default 1 GiB.
+    pub memory_budget: usize,
+    /// How often each executor re-sums the memory of all executors against
+    /// [`Limits::memory_budget`].
+    pub budget_check_interval: Duration,
 }
+
+/// Core's default send buffer bound (`DEFAULT_MAXSENDBUFFER`, 1,000 kB).
+pub const DEFAULT_SEND_PAUSE_BYTES: usize = 1_000_000;
+
+/// Core's send timeout (`TIMEOUT_INTERVAL`, 20 minutes).
+pub const DEFAULT_SEND_PROGRESS_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 impl Default for Limits {
     fn default() -> Limits {
@@ -53,6 +88,11 @@ impl Default for Limits {
             max_inbound_per_ip: usize::MAX,
             accept_backoff: Duration::from_millis(100),
             connect_timeout: Duration::from_secs(10),
+            send_pause_bytes: DEFAULT_SEND_PAUSE_BYTES,
+            send_progress_timeout: DEFAULT_SEND_PROGRESS_TIMEOUT,
+            max_queued_bytes_per_peer: 128 << 20,
+            memory_budget: 1 << 30,
+            budget_check_interval: Duration::from_millis(100),
         }
     }
 }

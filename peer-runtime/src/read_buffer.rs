@@ -72,7 +72,6 @@ impl ReadBuffer {
     }
 
     /// Bytes of memory this buffer reserves.
-    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.buf.capacity()
     }
