@@ -22,7 +22,6 @@ use peer_core::{DisconnectReason, Listener, Peer};
 use peer_runtime::{PeerHandle, PeerRequest, Runtime};
 use wire_codec::message::command;
 use wire_codec::message::{InvType, InvVect, Inventory, Ping, Pong};
-use wire_codec::Command as WireCommand;
 use wire_codec::{Hash256, Message, Network};
 
 use crate::histogram::Histogram;
@@ -283,8 +282,8 @@ impl Listener for BenchPeer {
         }
     }
 
-    fn on_write(&mut self, peer: &mut Peer, _bytes: usize, cmd: WireCommand) {
-        if cmd != command::INV
+    fn on_write(&mut self, peer: &mut Peer, _bytes: usize, msg: &Message) {
+        if msg.command() != command::INV
             || self.working == 0
             || self.barrier_sent
             || self.shared.kind.load(Ordering::Acquire) != FLOOD

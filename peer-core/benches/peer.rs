@@ -5,7 +5,7 @@
 //!   throughput is messages (encoded, framed, checksummed, decoded, handled) per
 //!   second, both peers on the same core.
 //! * `idle peer heap`: bytes allocated per peer that remain after a handshake, with the
-//!   driver's read buffers dropped, counted by a global allocator in this binary and
+//!   peer's own receive buffer (empty) included, counted by a global allocator in this binary and
 //!   printed (the `Peer` struct itself is boxed and counted).
 //!
 //! Run: `cargo bench -p peer-core --bench peer`
@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use peer_core::{dispatch, Config, Listener, NonceSet, Peer};
 use wire_codec::message::{InvType, InvVect, Inventory, Message, Ping};
@@ -62,7 +61,6 @@ impl Listener for Quiet {}
 
 struct Side {
     peer: Box<Peer>,
-    inbox: BytesMut,
 }
 
 fn pump(s: &mut Side, now: Instant) {
@@ -76,9 +74,8 @@ fn transfer(from: &mut Side, to: &mut Side, now: Instant) {
     if n == 0 {
         return;
     }
-    to.inbox.extend_from_slice(from.peer.transmit());
+    to.peer.handle_input(from.peer.transmit(), now);
     from.peer.advance_transmit(n, now);
-    to.peer.handle_read(&mut to.inbox, now);
 }
 
 fn config(report_io: bool) -> Arc<Config> {
@@ -100,7 +97,6 @@ fn connected(cfg: &Arc<Config>, now: Instant) -> (Side, Side) {
             1_700_000_000,
             1,
         )),
-        inbox: BytesMut::new(),
     };
     let mut b = Side {
         peer: Box::new(Peer::new_inbound(
@@ -110,7 +106,6 @@ fn connected(cfg: &Arc<Config>, now: Instant) -> (Side, Side) {
             1_700_000_000,
             2,
         )),
-        inbox: BytesMut::new(),
     };
     for _ in 0..4 {
         transfer(&mut a, &mut b, now);
@@ -165,7 +160,8 @@ fn bench_pair(c: &mut Criterion) {
     g.finish();
 }
 
-/// Heap bytes per established, idle peer (driver read buffers excluded).
+/// Heap bytes per established, idle peer (its receive buffer included: empty, it holds
+/// nothing).
 fn idle_peer_heap() -> (usize, usize) {
     let now = Instant::now();
     let cfg = config(true);
@@ -174,10 +170,8 @@ fn idle_peer_heap() -> (usize, usize) {
     let mut peers = Vec::with_capacity(2 * N);
     let vec_bytes = 2 * N * std::mem::size_of::<Side>();
     for _ in 0..N {
-        let (mut a, mut b) = connected(&cfg, now);
-        // The read buffers belong to the driver, not to the peer.
-        a.inbox = BytesMut::new();
-        b.inbox = BytesMut::new();
+        // The receive buffers are the peers' own now, and empty ones hold no memory.
+        let (a, b) = connected(&cfg, now);
         peers.push(a);
         peers.push(b);
     }

@@ -130,6 +130,12 @@ pub struct Config {
     pub user_agent_comments: Vec<String>,
     /// Ask the remote not to relay transactions (BIP37 relay flag = false).
     pub disable_relay_tx: bool,
+    /// Send `wtxidrelay` during the handshake at protocol version 70016 or higher
+    /// (BIP339; default on, as Bitcoin Core). When both sides sent it,
+    /// [`Features::wtxid_relay`](crate::Features::wtxid_relay) is set and transactions
+    /// queued with [`Peer::queue_inventory`](crate::Peer::queue_inventory) are announced
+    /// as `MSG_WTX`: Core ignores `MSG_TX` announcements from such peers.
+    pub wtxid_relay: bool,
     /// Period of inventory trickling (default 10 s; zero means the default).
     pub trickle_interval: Duration,
     /// Do not detect connections to ourselves (tests).
@@ -176,6 +182,7 @@ impl Config {
             user_agent_version: String::new(),
             user_agent_comments: Vec::new(),
             disable_relay_tx: false,
+            wtxid_relay: true,
             trickle_interval: DEFAULT_TRICKLE_INTERVAL,
             allow_self_connections: false,
             disable_stall_detection: false,
@@ -304,6 +311,7 @@ impl fmt::Debug for Config {
             .field("min_protocol_version", &self.min_protocol_version)
             .field("user_agent", &self.user_agent())
             .field("disable_relay_tx", &self.disable_relay_tx)
+            .field("wtxid_relay", &self.wtxid_relay)
             .field("trickle_interval", &self.trickle_interval)
             .field("allow_self_connections", &self.allow_self_connections)
             .field("disable_stall_detection", &self.disable_stall_detection)

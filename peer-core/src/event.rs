@@ -36,7 +36,10 @@ pub enum Event {
     /// the message does not exist at the negotiated version or could not be encoded).
     Failed(u64),
     /// A frame was read, or failed to read (btcd `OnRead`). Only with
-    /// [`Config::report_io`](crate::Config::report_io).
+    /// [`Config::report_io`](crate::Config::report_io). When the frame decoded and the
+    /// peer hands its message on, the [`Event::Version`] or [`Event::Message`] carrying
+    /// it comes right after this event ([`dispatch`](crate::dispatch) gives the message
+    /// to [`Listener::on_read`](crate::Listener::on_read)).
     Read {
         /// Bytes consumed for it.
         bytes: usize,
@@ -46,12 +49,13 @@ pub enum Event {
         error: Option<CodecError>,
     },
     /// A message was completely written (btcd `OnWrite`). Only with
-    /// [`Config::report_io`](crate::Config::report_io).
+    /// [`Config::report_io`](crate::Config::report_io), which keeps each queued message
+    /// until its last byte is written to report it here.
     Written {
         /// Its size on the wire.
         bytes: usize,
-        /// Its command.
-        command: Command,
+        /// The message.
+        message: Message,
     },
     /// The peer ended; emitted exactly once. The driver should write what
     /// [`Peer::transmit`](crate::Peer::transmit) still holds (a final reject, if any) and

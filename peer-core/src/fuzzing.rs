@@ -111,7 +111,6 @@ impl Listener for Checker {
 
 struct Side {
     peer: Peer,
-    inbox: BytesMut,
     checker: Checker,
 }
 
@@ -174,10 +173,10 @@ fn transfer(from: &mut Side, to: &mut Side, limit: usize, split: usize, now: Ins
             break;
         }
         let n = out.len().min(split.max(1)).min(limit - moved);
-        to.inbox.extend_from_slice(&out[..n]);
+        let chunk = out[..n].to_vec();
         from.peer.advance_transmit(n, now);
         moved += n;
-        to.peer.handle_read(&mut to.inbox, now);
+        to.peer.handle_input(&chunk, now);
     }
     if from.peer.is_closed() && !from.peer.wants_write() && !to.peer.is_closed() {
         to.peer.disconnect(DisconnectReason::RemoteClosed);
@@ -268,7 +267,6 @@ pub fn fuzz_peer_at(data: &[u8], origin: Instant) -> FuzzReport {
     };
     let mut p = Side {
         peer: p,
-        inbox: BytesMut::new(),
         checker: Checker {
             reject_version: flags & 32 != 0,
             ..Checker::default()
@@ -276,7 +274,6 @@ pub fn fuzz_peer_at(data: &[u8], origin: Instant) -> FuzzReport {
     };
     let mut r = Side {
         peer: r,
-        inbox: BytesMut::new(),
         checker: Checker::default(),
     };
     let mut next_token = 0u64;
@@ -300,8 +297,7 @@ pub fn fuzz_peer_at(data: &[u8], origin: Instant) -> FuzzReport {
             2 => {
                 let n = usize::from(input.u8());
                 let bytes = input.take(n).to_vec();
-                p.inbox.extend_from_slice(&bytes);
-                p.peer.handle_read(&mut p.inbox, now);
+                p.peer.handle_input(&bytes, now);
             }
             3 => {
                 let m = menu(input.u8(), remote_version);
@@ -312,8 +308,7 @@ pub fn fuzz_peer_at(data: &[u8], origin: Instant) -> FuzzReport {
                     if let Some(b) = f.get_mut(pos) {
                         *b ^= flip;
                     }
-                    p.inbox.extend_from_slice(&f);
-                    p.peer.handle_read(&mut p.inbox, now);
+                    p.peer.handle_input(&f, now);
                 }
             }
             4 => {

@@ -119,13 +119,17 @@ impl InventoryState {
     }
 
     /// Takes the queued entries the remote does not know yet, in order, in `inv`-sized
-    /// chunks, and marks them known (btcd's trickle tick).
-    pub(crate) fn take_batches(&mut self) -> Vec<Vec<InvVect>> {
+    /// chunks, and marks them known (btcd's trickle tick). With `wtx`, transactions
+    /// queued as `MSG_TX` (before `wtxidrelay` was known) go out as `MSG_WTX`.
+    pub(crate) fn take_batches(&mut self, wtx: bool) -> Vec<Vec<InvVect>> {
         self.deadline = None;
         let pending = core::mem::take(&mut self.pending);
         let mut batches: Vec<Vec<InvVect>> = Vec::new();
         let mut cur: Vec<InvVect> = Vec::new();
-        for iv in pending {
+        for mut iv in pending {
+            if wtx && iv.kind == InvType::TX {
+                iv.kind = InvType::WTX;
+            }
             let fp = self.fingerprint(&iv);
             if self.known.contains(&fp) {
                 continue;
@@ -169,7 +173,7 @@ mod tests {
             s.queue(tx(i), None);
         }
         s.queue(tx(2400), None); // a recent duplicate is filtered
-        let b = s.take_batches();
+        let b = s.take_batches(false);
         assert_eq!(
             b.iter().map(Vec::len).collect::<Vec<_>>(),
             vec![1000, 1000, 499]

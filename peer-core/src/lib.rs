@@ -8,11 +8,17 @@
 //! listener interface — but it never touches a socket or a clock.
 //!
 //! The driver contract (after str0m's "single mutation" rule): after every call that
-//! brings input — [`Peer::handle_read`], [`Peer::handle_timeout`],
-//! [`Peer::advance_transmit`], [`Peer::queue_message`], [`Peer::accept_version`], … —
-//! drain [`Peer::poll_event`], write [`Peer::transmit`], and sleep until
-//! [`Peer::poll_timeout`] or new input. When [`Peer::is_closed`], write what
-//! `transmit` still holds (a final reject) best-effort and close the connection.
+//! brings input — [`Peer::handle_read`] / [`Peer::handle_input`],
+//! [`Peer::handle_timeout`], [`Peer::advance_transmit`], [`Peer::queue_message`],
+//! [`Peer::accept_version`], … — drain [`Peer::poll_event`], write
+//! [`Peer::transmit`], and sleep until [`Peer::poll_timeout`] or new input. When
+//! [`Peer::is_closed`], write what `transmit` still holds (a final reject)
+//! best-effort and close the connection.
+//!
+//! The peer owns its receive buffer ([`transport`]): hand it every byte read and keep
+//! none. Whatever the peer cannot process yet (while the application decides on the
+//! remote's version) waits inside it and is processed as soon as it can be, without
+//! new input — so there is no "call again" rule a driver could miss.
 //!
 //! See [`Peer`] for a complete two-peer example.
 //!
@@ -23,6 +29,8 @@
 //! - [`keepalive`]: pings, pongs and the idle timeout.
 //! - [`inventory`]: batching, trickling and the known-inventory filter.
 //! - [`stall`]: deadlines for expected responses.
+//! - [`transport`]: between bytes and frames — the receive buffer, v1 framing, the
+//!   seam for BIP324.
 //! - [`outbound`]: the bounded output buffer and its notifications.
 //! - [`mru`]: [`MruSet`], the O(1) MRU set behind the filters.
 //! - [`nonce`]: [`NonceSet`], our recent version nonces (self-connection detection).
@@ -54,6 +62,7 @@ pub mod reason;
 pub mod stall;
 pub mod stats;
 mod timer;
+pub mod transport;
 
 pub use config::{
     Config, HostToNetAddressFn, NewestBlockFn, Timeouts, BASE_USER_AGENT, DEFAULT_MAX_OUTPUT_BYTES,
@@ -67,6 +76,7 @@ pub use inventory::{MAX_INV_TRICKLE_SIZE, MAX_KNOWN_INVENTORY};
 pub use listener::{dispatch, Listener};
 pub use mru::MruSet;
 pub use nonce::{NonceSet, SENT_NONCES_CAPACITY};
+pub use outbound::Encoding;
 pub use peer::Peer;
 pub use reason::DisconnectReason;
 pub use stats::{Features, StatsSnapshot};

@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use wire_codec::message::{
     Addr, AddrV2, Alert, Block, BlockLocator, BlockTxn, CFCheckpt, CFHeaders, CFilter, CmpctBlock,
     FeeFilter, FilterAdd, FilterLoad, GetBlockTxn, GetCFCheckpt, GetCFHeaders, GetCFilters,
@@ -71,8 +73,10 @@ pub trait Listener {
     fn on_get_headers(&mut self, peer: &mut Peer, msg: BlockLocator) {}
     /// `headers`.
     fn on_headers(&mut self, peer: &mut Peer, msg: Headers) {}
-    /// `block`.
-    fn on_block(&mut self, peer: &mut Peer, msg: Block) {}
+    /// `block`, decoded, and its bytes exactly as received (btcd's `OnBlock` gets both):
+    /// a zero-copy view of the payload the transactions already share, so storing or
+    /// relaying it costs no copy and no re-encoding.
+    fn on_block(&mut self, peer: &mut Peer, msg: Block, raw: Bytes) {}
     /// `tx`.
     fn on_tx(&mut self, peer: &mut Peer, msg: Transaction) {}
     /// `mempool` (BIP35).
@@ -114,25 +118,35 @@ pub trait Listener {
     fn on_block_txn(&mut self, peer: &mut Peer, msg: BlockTxn) {}
     /// `alert` (retired; opaque).
     fn on_alert(&mut self, peer: &mut Peer, msg: Alert) {}
-    /// `sendtxrcncl` (BIP330).
+    /// `sendtxrcncl` (BIP330), between `version` and `verack` only (after `verack`
+    /// the peer disconnects, as Bitcoin Core does).
     fn on_send_tx_rcncl(&mut self, peer: &mut Peer, msg: SendTxRcncl) {}
+    /// A message whose command this codec does not know, with its payload untouched
+    /// (BIP434 `feature` messages during the handshake, experiments, other
+    /// networks' extensions). Delivered between `version` and `verack` and after.
+    fn on_unknown(&mut self, peer: &mut Peer, command: Command, payload: Bytes) {}
     /// Any message without a dedicated method (future variants).
     fn on_other(&mut self, peer: &mut Peer, msg: Message) {}
     /// A message queued with `token` was completely written.
     fn on_sent(&mut self, peer: &mut Peer, token: u64) {}
     /// A message queued with `token` will never be written.
     fn on_failed(&mut self, peer: &mut Peer, token: u64) {}
-    /// A frame was read or failed to read (btcd `OnRead`).
+    /// A frame was read or failed to read (btcd `OnRead`): its size, its command when
+    /// the header could be read, the message when the peer hands it on (it is then
+    /// dispatched to its own method right after), and the decode error if it failed.
+    /// Only with [`Config::report_io`](crate::Config::report_io).
     fn on_read(
         &mut self,
         peer: &mut Peer,
         bytes: usize,
         command: Option<Command>,
+        msg: Option<&Message>,
         error: Option<&CodecError>,
     ) {
     }
-    /// A message was written (btcd `OnWrite`).
-    fn on_write(&mut self, peer: &mut Peer, bytes: usize, command: Command) {}
+    /// A message was completely written (btcd `OnWrite`). Only with
+    /// [`Config::report_io`](crate::Config::report_io).
+    fn on_write(&mut self, peer: &mut Peer, bytes: usize, msg: &Message) {}
     /// The peer ended.
     fn on_disconnect(&mut self, peer: &mut Peer, reason: &DisconnectReason) {}
 }
@@ -175,9 +189,14 @@ pub fn dispatch<L: Listener + ?Sized>(
         Event::Read {
             bytes,
             command,
-            error,
-        } => listener.on_read(peer, bytes, command, error.as_ref()),
-        Event::Written { bytes, command } => listener.on_write(peer, bytes, command),
+            error: Some(e),
+        } => listener.on_read(peer, bytes, command, None, Some(&e)),
+        Event::Read {
+            bytes,
+            command,
+            error: None,
+        } => peer.with_next_message(|peer, msg| listener.on_read(peer, bytes, command, msg, None)),
+        Event::Written { bytes, message } => listener.on_write(peer, bytes, &message),
         Event::Disconnected(r) => listener.on_disconnect(peer, &r),
     }
 }
@@ -198,7 +217,10 @@ fn dispatch_message<L: Listener + ?Sized>(peer: &mut Peer, msg: Message, l: &mut
         Message::GetBlocks(m) => l.on_get_blocks(peer, m),
         Message::GetHeaders(m) => l.on_get_headers(peer, m),
         Message::Headers(m) => l.on_headers(peer, m),
-        Message::Block(m) => l.on_block(peer, *m),
+        Message::Block(m) => {
+            let raw = m.raw().cloned().unwrap_or_default();
+            l.on_block(peer, *m, raw)
+        }
         Message::Tx(m) => l.on_tx(peer, m),
         Message::MemPool => l.on_mem_pool(peer),
         Message::Reject(m) => l.on_reject(peer, *m),
@@ -220,6 +242,7 @@ fn dispatch_message<L: Listener + ?Sized>(peer: &mut Peer, msg: Message, l: &mut
         Message::BlockTxn(m) => l.on_block_txn(peer, m),
         Message::Alert(m) => l.on_alert(peer, m),
         Message::SendTxRcncl(m) => l.on_send_tx_rcncl(peer, m),
+        Message::Unknown { command, payload } => l.on_unknown(peer, command, payload),
         other => l.on_other(peer, other),
     }
 }

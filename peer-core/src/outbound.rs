@@ -12,15 +12,37 @@
 use std::collections::VecDeque;
 
 use bytes::{Buf, BytesMut};
-use wire_codec::{encode_frame, Command, Context, Error as CodecError, Message};
+use wire_codec::{Command, Context, Error as CodecError, Message};
+
+use crate::transport::Transport;
 
 /// A drained buffer bigger than this is released at once instead of kept for reuse, so
 /// a peer that once sent a big batch does not keep megabytes. Smaller buffers are kept
 /// while the peer is busy and released by [`OutputQueue::trim`] when it goes quiet.
 const KEEP_CAPACITY: usize = 1024 * 1024;
 
+/// How blocks and transactions are written (btcd's `wire.MessageEncoding`, given to
+/// `QueueMessageWithEncoding`).
+///
+/// ```
+/// use peer_core::Encoding;
+/// assert_eq!(Encoding::default(), Encoding::Witness);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Encoding {
+    /// With witness data, when the remote negotiated witness support (it advertises
+    /// NODE_WITNESS); without it otherwise. What
+    /// [`Peer::queue_message`](crate::Peer::queue_message) uses.
+    #[default]
+    Witness,
+    /// Always without witness data (btcd `BaseEncoding`; e.g. to answer a `getdata`
+    /// for `MSG_TX` rather than `MSG_WITNESS_TX`).
+    Base,
+}
+
 /// One message in the output buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Mark {
     /// Stream offset just past the message's last byte.
     pub(crate) end: u64,
@@ -30,6 +52,9 @@ pub(crate) struct Mark {
     pub(crate) token: Option<u64>,
     /// The message's command.
     pub(crate) command: Command,
+    /// The message itself, kept until written when the listener wants it
+    /// ([`Config::report_io`](crate::Config::report_io): btcd's `OnWrite` gets it).
+    pub(crate) message: Option<Message>,
 }
 
 /// Why a message was not put in the buffer.
@@ -48,23 +73,30 @@ pub(crate) struct OutputQueue {
     marks: VecDeque<Mark>,
     /// Stream offset of `buf[0]`.
     consumed: u64,
-    /// When closed, bytes past this offset are a farewell message (or nothing), and
-    /// advancing produces no completions.
+    /// When closed, the buffer holds a farewell message (or nothing), and advancing
+    /// produces no completions.
     closed: bool,
+    /// A message was partly written when the queue closed: the stream is cut
+    /// mid-frame, so no farewell can follow.
+    torn: bool,
 }
 
 impl OutputQueue {
-    /// Encodes `msg` as a frame at the end of the buffer.
+    /// Encodes `msg` as a frame at the end of the buffer; the message is kept in its
+    /// mark until written when `keep` (for the write report), dropped otherwise.
     pub(crate) fn push(
         &mut self,
-        magic: [u8; 4],
-        msg: &Message,
+        transport: &mut Transport,
+        msg: Message,
         ctx: &Context,
         token: Option<u64>,
         limit: usize,
-    ) -> Result<&Mark, PushError> {
+        keep: bool,
+    ) -> Result<(), PushError> {
         let start = self.buf.len();
-        let len = encode_frame(magic, msg, ctx, &mut self.buf).map_err(PushError::Encode)?;
+        let len = transport
+            .encode(&msg, ctx, &mut self.buf)
+            .map_err(PushError::Encode)?;
         if self.buf.len() > limit && start > 0 {
             let bytes = self.buf.len();
             self.buf.truncate(start);
@@ -76,11 +108,9 @@ impl OutputQueue {
             len: len as u32,
             token,
             command: msg.command(),
+            message: keep.then_some(msg),
         });
-        match self.marks.back() {
-            Some(m) => Ok(m),
-            None => Err(PushError::Full { bytes: 0, limit }),
-        }
+        Ok(())
     }
 
     /// Bytes waiting to be written.
@@ -155,29 +185,38 @@ impl OutputQueue {
         }
     }
 
-    /// Ends the queue: messages not yet started are dropped, a partially written
-    /// message keeps its remaining bytes (so the stream stays framed for a farewell),
-    /// and every message not completely written is returned so its token can be
-    /// failed. After this, completions are no longer reported.
+    /// Ends the queue: every message not completely written is dropped and returned,
+    /// so its token can be failed — including one partly written, whose remaining
+    /// bytes are dropped too: a message reported failed must never reach the remote
+    /// afterwards. After this, completions are no longer reported.
     pub(crate) fn close(&mut self) -> Vec<Mark> {
-        let start_of_first = self
+        self.torn = self
             .marks
             .front()
-            .map(|m| m.end - u64::from(m.len))
-            .unwrap_or(self.consumed);
-        let partial_end = match self.marks.front() {
-            Some(m) if start_of_first < self.consumed => m.end,
-            _ => self.consumed,
-        };
-        let keep = partial_end.saturating_sub(self.consumed) as usize;
-        self.buf.truncate(keep.min(self.buf.len()));
+            .is_some_and(|m| m.end - u64::from(m.len) < self.consumed);
+        self.buf = BytesMut::new();
         self.closed = true;
         self.marks.drain(..).collect()
     }
 
     /// Appends a farewell frame after [`Self::close`] (best effort; errors ignored).
-    pub(crate) fn push_farewell(&mut self, magic: [u8; 4], msg: &Message, ctx: &Context) {
-        let _ = encode_frame(magic, msg, ctx, &mut self.buf);
+    /// Nothing is appended after a torn message: the remote could not frame it.
+    pub(crate) fn push_farewell(
+        &mut self,
+        transport: &mut Transport,
+        msg: &Message,
+        ctx: &Context,
+    ) {
+        if !self.torn {
+            let _ = transport.encode(msg, ctx, &mut self.buf);
+        }
+    }
+
+    /// Appends bytes a transport sends on its own (not a message: BIP324's key
+    /// exchange, for one). They carry no notification and report no write.
+    #[allow(dead_code)] // the v1 transport has none; the seam for others
+    pub(crate) fn push_raw(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
     }
 }
 
@@ -194,10 +233,12 @@ mod tests {
     #[test]
     fn completions_follow_written_bytes() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
-        q.push(magic, &ping, &ctx(), Some(1), 1 << 20).unwrap();
-        q.push(magic, &Message::Verack, &ctx(), Some(2), 1 << 20)
+        q.push(&mut *magic, ping, &ctx(), Some(1), 1 << 20, false)
+            .unwrap();
+        q.push(&mut *magic, Message::Verack, &ctx(), Some(2), 1 << 20, true)
             .unwrap();
         assert_eq!(q.len(), 32 + 24);
         assert_eq!(q.advance(31), 31);
@@ -211,17 +252,26 @@ mod tests {
             (m.token, m.len, m.command.as_str()),
             (Some(2), 24, "verack")
         );
+        assert_eq!(
+            m.message,
+            Some(Message::Verack),
+            "kept for the write report"
+        );
         assert!(q.is_empty());
     }
 
     #[test]
     fn bound_refuses_growth_but_takes_one_big_message() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
         // A single message bigger than the bound is accepted into an empty buffer.
-        q.push(magic, &ping, &ctx(), None, 10).unwrap();
-        let e = q.push(magic, &ping, &ctx(), None, 40).unwrap_err();
+        q.push(&mut *magic, ping.clone(), &ctx(), None, 10, false)
+            .unwrap();
+        let e = q
+            .push(&mut *magic, ping, &ctx(), None, 40, false)
+            .unwrap_err();
         assert_eq!(
             e,
             PushError::Full {
@@ -233,19 +283,41 @@ mod tests {
     }
 
     #[test]
-    fn close_keeps_a_partial_message_and_fails_the_rest() {
+    fn close_drops_a_partial_message_with_the_rest() {
         let mut q = OutputQueue::default();
-        let magic = Network::Regtest.magic();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
         let ping = Message::Ping(Ping { nonce: 1 });
         for t in 0..3 {
-            q.push(magic, &ping, &ctx(), Some(t), 1 << 20).unwrap();
+            q.push(&mut *magic, ping.clone(), &ctx(), Some(t), 1 << 20, false)
+                .unwrap();
         }
         q.advance(40); // first done, second partially written
         assert_eq!(q.pop_completed().map(|m| m.token), Some(Some(0)));
         let failed: Vec<_> = q.close().into_iter().map(|m| m.token).collect();
         assert_eq!(failed, vec![Some(1), Some(2)]);
-        assert_eq!(q.len(), 24, "the rest of the partial ping stays");
-        q.advance(24);
+        assert_eq!(q.len(), 0, "a failed message is never completed afterwards");
+        q.push_farewell(&mut *magic, &Message::Verack, &ctx());
+        assert_eq!(q.len(), 0, "no farewell after a torn frame");
         assert!(q.pop_completed().is_none());
+    }
+
+    #[test]
+    fn close_between_frames_keeps_room_for_a_farewell() {
+        let mut q = OutputQueue::default();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let magic = &mut transport;
+        q.push(
+            &mut *magic,
+            Message::Verack,
+            &ctx(),
+            Some(1),
+            1 << 20,
+            false,
+        )
+        .unwrap();
+        assert_eq!(q.close().len(), 1);
+        q.push_farewell(&mut *magic, &Message::Verack, &ctx());
+        assert_eq!(q.len(), 24);
     }
 }

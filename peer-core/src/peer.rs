@@ -11,9 +11,9 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tracing::{debug, trace, Level, Span};
 use wire_codec::message::{
-    InvVect, Inventory, Message, Ping, Pong, Reject, RejectCode, ServiceFlags, Version,
+    InvType, InvVect, Inventory, Message, Ping, Pong, Reject, RejectCode, ServiceFlags, Version,
 };
-use wire_codec::{version, Command, Context, Error as CodecError, Frame, FrameDecoder, Network};
+use wire_codec::{version, Command, Context, Error as CodecError, Network};
 
 use crate::config::Config;
 use crate::event::Event;
@@ -22,14 +22,28 @@ use crate::inventory::{is_immediate, InventoryState};
 use crate::keepalive::{KeepAlive, KeepAliveAction};
 use crate::log::{Hex, Summary};
 use crate::nonce::NonceSet;
-use crate::outbound::{OutputQueue, PushError};
+use crate::outbound::{Encoding, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
 use crate::stats::{Features, Stats, StatsSnapshot};
+use crate::transport::{Inbound, Next, Transport};
 
 /// Frames read while the application decides on the remote's version are held, up to
-/// this many; then reading pauses until the decision.
+/// this many; then decoding pauses until the decision (the bytes wait in the peer's
+/// receive buffer and are processed when it resumes).
 const MAX_HELD_FRAMES: usize = 16;
+
+/// Frames are decoded at most this many events ahead of the driver's
+/// [`Peer::poll_event`]: a read full of tiny requests waits in the receive buffer as
+/// bytes, not as decoded messages, and a driver pausing input
+/// ([`Peer::set_input_paused`]) stops processing within this many messages.
+const MAX_EVENTS_AHEAD: usize = 32;
+
+/// Bytes a paused peer holds before it disconnects ([`DisconnectReason::TooMuchInput`]):
+/// room for that many more frames at the pre-handshake payload cap.
+fn undecided_input_limit(cfg: &Config) -> usize {
+    MAX_HELD_FRAMES * (wire_codec::HEADER_LEN + cfg.max_pre_handshake_payload as usize)
+}
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -96,8 +110,8 @@ pub struct Peer {
     established_at: Option<Instant>,
     /// The protocol version in use: ours until negotiated, then min(ours, theirs).
     version: u32,
-    magic: [u8; 4],
-    decoder: FrameDecoder,
+    /// Bytes to frames and back; owns the receive buffer.
+    transport: Transport,
     remote_version: Option<Box<Version>>,
     services: ServiceFlags,
     our_nonce: u64,
@@ -106,15 +120,28 @@ pub struct Peer {
     verack_received: bool,
     output: OutputQueue,
     /// Messages queued before the handshake completed, sent after it.
-    held: VecDeque<(Message, Option<u64>)>,
+    held: VecDeque<(Message, Option<u64>, Encoding)>,
+    /// Messages to send between our `version` and our `verack` (BIP434 `feature`
+    /// messages and the like), queued while the version decision is pending.
+    handshake_extras: Vec<Message>,
+    /// Transactions (txid, wtxid) queued for announcement before the handshake told
+    /// which id the remote wants.
+    pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
     held_bytes: usize,
     /// Frames read while the version decision is pending.
-    held_frames: VecDeque<Frame>,
+    held_frames: VecDeque<Inbound>,
     inventory: InventoryState,
     stall: StallDetector,
     keepalive: KeepAlive,
     stats: Stats,
     events: VecDeque<Event>,
+    /// Backpressure from the driver ([`Peer::set_input_paused`]): no frame is
+    /// processed while set.
+    input_paused: bool,
+    /// Processing stopped with whole frames possibly left in the receive buffer
+    /// (paused, or [`MAX_EVENTS_AHEAD`] events undelivered); [`Peer::poll_event`]
+    /// resumes it.
+    input_left: bool,
     /// Release idle buffers at the next opportunity (set by timers and at the end of
     /// the handshake: moments when the peer is likely quiet).
     trim_events: bool,
@@ -173,8 +200,10 @@ impl Peer {
         let dir = if inbound { "inbound" } else { "outbound" };
         let span = tracing::debug_span!("peer", id, addr = %remote, dir);
         let network = config.network;
-        let mut decoder = FrameDecoder::new(network);
-        decoder.set_max_payload(config.max_pre_handshake_payload.min(network.max_payload()));
+        let transport = Transport::v1(
+            network,
+            config.max_pre_handshake_payload.min(network.max_payload()),
+        );
         let nonces = config.nonces.clone().unwrap_or_else(NonceSet::global);
         Peer {
             id,
@@ -189,8 +218,7 @@ impl Peer {
             negotiate_deadline: now + config.timeouts.negotiate,
             established_at: None,
             version: config.max_protocol_version(),
-            magic: network.magic(),
-            decoder,
+            transport,
             remote_version: None,
             services: config.services,
             our_nonce: 0,
@@ -199,6 +227,8 @@ impl Peer {
             verack_received: false,
             output: OutputQueue::default(),
             held: VecDeque::new(),
+            handshake_extras: Vec::new(),
+            pending_wtxids: Vec::new(),
             held_bytes: 0,
             held_frames: VecDeque::new(),
             inventory: InventoryState::default(),
@@ -206,6 +236,8 @@ impl Peer {
             keepalive: KeepAlive::default(),
             stats: Stats::default(),
             events: VecDeque::new(),
+            input_paused: false,
+            input_left: false,
             trim_events: false,
             trim_output: false,
             reason: None,
@@ -330,7 +362,8 @@ impl Peer {
     }
 
     /// Records the last block the remote announced (btcd `UpdateLastAnnouncedBlock`).
-    /// The peer also does this itself for block `inv`s and `headers` it receives.
+    /// The peer also does this itself for block `inv`s and `headers` it receives, and
+    /// never moves it backwards (see [`crate::stats`]).
     pub fn update_last_announced_block(&mut self, hash: wire_codec::Hash256) {
         self.stats.last_announced_block = Some(hash);
     }
@@ -405,79 +438,136 @@ impl Peer {
     // Input
     // ----------------------------------------------------------------------------
 
-    /// Consumes every complete frame at the front of `buf` (the driver's read buffer)
-    /// and reacts to it. Frames are split off without copying; a partial frame stays
-    /// in `buf` for the next call. Reading pauses while a version decision is pending
-    /// and more than a few frames arrived (call again after the decision).
+    /// Takes bytes read from the connection (any amount, any split) and reacts to every
+    /// whole frame they complete. The bytes are copied once into the peer's own receive
+    /// buffer; frames are split off it without copying, and a partial frame waits there
+    /// for the next call. Nothing is ever left for the driver to hand in again: while
+    /// the application decides on the remote's version the peer pauses, and it resumes
+    /// by itself from its buffer on [`Peer::accept_version`].
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let mut peer = Peer::new_inbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// peer.handle_input(&Network::Regtest.magic(), Instant::now()); // part of a header
+    /// assert_eq!(peer.read_hint(), 20);
+    /// assert_eq!(peer.buffered_input(), 4);
+    /// ```
+    pub fn handle_input(&mut self, data: &[u8], now: Instant) {
+        if self.is_closed() {
+            self.touch(now);
+            return;
+        }
+        let hint = self.transport.bytes_needed();
+        self.transport.buffer().extend(data, hint);
+        self.process_received(now);
+    }
+
+    /// [`Peer::handle_input`] for a driver that reads into its own `BytesMut`: takes
+    /// every byte of `buf`, leaving it empty — without copying when the peer holds no
+    /// partial frame (the buffer's allocation moves into the peer).
     pub fn handle_read(&mut self, buf: &mut BytesMut, now: Instant) {
+        if self.is_closed() {
+            self.touch(now);
+            return;
+        }
+        let hint = self.transport.bytes_needed();
+        self.transport.buffer().absorb(buf, hint);
+        self.process_received(now);
+    }
+
+    /// The peer's receive buffer, for a driver that reads the socket straight into it
+    /// (e.g. tokio's `read_buf`), saving the copy of [`Peer::handle_read`]; call
+    /// [`Peer::process_received`] after each read.
+    pub fn receive_buffer(&mut self) -> &mut BytesMut {
+        self.transport.buffer().bytes_mut()
+    }
+
+    /// Reacts to every whole frame in the receive buffer (after reading into
+    /// [`Peer::receive_buffer`]); what [`Peer::handle_read`] does after copying.
+    pub fn process_received(&mut self, now: Instant) {
         self.touch(now);
         if self.is_closed() {
             return;
         }
         let span = self.span.clone();
         let _g = span.enter();
+        self.input_left = false;
         loop {
             if self.is_closed() {
                 break;
             }
-            if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
+            if self.input_paused || self.events.len() >= MAX_EVENTS_AHEAD {
+                self.input_left = true;
                 break;
             }
-            let pending = self.decoder.pending_header().copied();
-            let peeked = if pending.is_none() && buf.len() >= wire_codec::HEADER_LEN {
-                let mut c = [0u8; 12];
-                c.copy_from_slice(&buf[4..16]);
-                Some(c)
-            } else {
-                None
-            };
-            let before = buf.len();
-            match self.decoder.decode(buf) {
-                Ok(None) => {
-                    self.stats.bytes_received += (before - buf.len()) as u64;
-                    break;
+            if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
+                let limit = undecided_input_limit(&self.config);
+                let bytes = self.transport.buffered();
+                if bytes > limit {
+                    self.fail(DisconnectReason::TooMuchInput { bytes, limit }, None);
                 }
-                Ok(Some(frame)) => {
-                    self.stats.bytes_received += (before - buf.len()) as u64;
+                break;
+            }
+            match self.transport.next_frame() {
+                Next::NeedMore => break,
+                Next::Frame(frame) => {
+                    self.stats.bytes_received += frame.wire_len as u64;
                     if self.phase == Phase::AwaitingDecision {
                         self.held_frames.push_back(frame);
                     } else {
                         self.on_frame(frame, now);
                     }
                 }
-                Err(e) => {
-                    let consumed = before - buf.len();
-                    self.stats.bytes_received += consumed as u64;
-                    let command = pending
-                        .map(|h| h.command)
-                        .or_else(|| peeked.and_then(|c| Command::from_wire(c).ok()));
-                    let bytes = consumed
-                        + if pending.is_some() {
-                            wire_codec::HEADER_LEN
-                        } else {
-                            0
-                        };
-                    self.on_decode_error(e, command, bytes, now);
-                    // A tolerated error consumed its frame (or the header parsed
-                    // earlier), so the loop progresses; anything else repeats forever
-                    // and is left for the (closed) peer.
-                    let progressed = consumed > 0 || pending.is_some();
-                    if !progressed {
+                Next::Fault(f) => {
+                    self.stats.bytes_received += f.bytes as u64;
+                    self.on_decode_error(f.error, f.command, f.bytes, now);
+                    // A tolerated error moved past its frame, so the loop progresses;
+                    // anything else repeats forever and is left for the (closed) peer.
+                    if !f.progressed {
                         break;
                     }
                 }
             }
         }
+        self.transport.settle();
     }
 
-    /// How many more bytes `buf` needs before a frame completes (at least 1 when the
-    /// peer is waiting for input; 0 once closed). A driver can size its reads by it.
-    pub fn read_hint(&self, buf: &BytesMut) -> usize {
+    /// How many more bytes would complete the frame in progress (at least 1 while the
+    /// peer reads; 0 once closed). A driver can size its reads by it.
+    pub fn read_hint(&self) -> usize {
         if self.is_closed() {
             0
         } else {
-            self.decoder.bytes_needed(buf).max(1)
+            self.transport.bytes_needed()
         }
+    }
+
+    /// Bytes received and not yet processed (a partial frame, or input waiting while
+    /// the peer is paused for the version decision).
+    pub fn buffered_input(&self) -> usize {
+        self.transport.buffered()
+    }
+
+    /// Backpressure (Core's `fPauseSend`): while paused, received frames stay in the
+    /// receive buffer unprocessed and [`Peer::wants_read`] is false; unpausing resumes
+    /// processing by itself at the next [`Peer::poll_event`]. A driver pauses a peer
+    /// whose unsent output is over its mark, so a remote that never reads cannot make
+    /// it queue more answers.
+    pub fn set_input_paused(&mut self, paused: bool) {
+        self.input_paused = paused;
+    }
+
+    /// Whether the peer takes input now. It is false once closed, and while it waits
+    /// for the application's version decision with its input buffer full; a driver
+    /// may stop reading then (backpressure), or keep handing bytes in up to a bound
+    /// past which the peer disconnects ([`DisconnectReason::TooMuchInput`]).
+    pub fn wants_read(&self) -> bool {
+        let paused = self.input_paused
+            || (self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES);
+        !self.is_closed() && !paused
     }
 
     fn on_decode_error(
@@ -521,13 +611,13 @@ impl Peer {
             }
     }
 
-    fn on_frame(&mut self, frame: Frame, now: Instant) {
-        let cmd = frame.header.command;
-        let bytes = frame.wire_len();
+    fn on_frame(&mut self, frame: Inbound, now: Instant) {
+        let cmd = frame.command;
+        let bytes = frame.wire_len;
         if tracing::enabled!(Level::TRACE) {
             trace!(payload = %Hex(&frame.payload), "received {cmd}");
         }
-        let msg = match frame.into_message(&self.ctx()) {
+        let msg = match Message::decode(cmd, frame.payload, &self.ctx()) {
             Ok(m) => m,
             Err(e) => {
                 self.on_decode_error(e, Some(cmd), bytes, now);
@@ -582,12 +672,13 @@ impl Peer {
                 self.events.push_back(Event::Message(Message::Verack));
                 self.establish(now);
             }
-            Message::SendAddrV2 | Message::WtxidRelay => {
+            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
                 if self.version >= version::ADDR_V2 {
-                    if matches!(msg, Message::SendAddrV2) {
-                        self.features.send_addr_v2 = true;
-                    } else {
-                        self.features.wtxid_relay = true;
+                    match msg {
+                        Message::SendAddrV2 => self.features.send_addr_v2 = true,
+                        // BIP339: announcements go by wtxid when both sides sent it.
+                        Message::WtxidRelay => self.features.wtxid_relay = self.config.wtxid_relay,
+                        _ => {}
                     }
                     self.events.push_back(Event::Message(msg));
                 } else {
@@ -599,7 +690,12 @@ impl Peer {
                 DisconnectReason::DuplicateVersion,
                 Some(duplicate_reject("version")),
             ),
-            Message::Unknown { .. } => self.stats.unknown_messages += 1,
+            // BIP434: `feature` messages (and any other the codec does not know) may
+            // come between version and verack; the application decides.
+            Message::Unknown { .. } => {
+                self.stats.unknown_messages += 1;
+                self.events.push_back(Event::Message(msg));
+            }
             Message::Reject(r) => self.on_handshake_reject(r),
             other => {
                 let command = other.command();
@@ -681,10 +777,17 @@ impl Peer {
             }
         }
         if self.version >= version::WTXID_RELAY {
-            self.send_handshake_message(&Message::WtxidRelay);
-            self.send_handshake_message(&Message::SendAddrV2);
+            if self.config.wtxid_relay {
+                self.send_handshake_message(Message::WtxidRelay);
+            } else {
+                self.features.wtxid_relay = false;
+            }
+            self.send_handshake_message(Message::SendAddrV2);
         }
-        self.send_handshake_message(&Message::Verack);
+        for msg in std::mem::take(&mut self.handshake_extras) {
+            self.send_handshake_message(msg);
+        }
+        self.send_handshake_message(Message::Verack);
         if self.is_closed() {
             return;
         }
@@ -696,6 +799,71 @@ impl Peer {
             self.on_frame(frame, now);
         }
         self.held_frames = VecDeque::new();
+        // Input that arrived while paused waits in our buffer: go on with it now, so
+        // no driver has to know it is there.
+        self.process_received(now);
+    }
+
+    /// Queues a message to go out between our `version` and our `verack`, such as a
+    /// BIP434 `feature` message (`Message::Unknown` with command `feature`). Call it
+    /// while the version decision is pending — from
+    /// [`Listener::on_version`](crate::Listener::on_version) — or, for an outbound
+    /// peer, any time before; [`Peer::accept_version`] sends it after the
+    /// `wtxidrelay`/`sendaddrv2` messages. Returns `false` (and sends nothing) once our
+    /// `verack` is out.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use bytes::Bytes;
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::{Command, Message, Network};
+    /// let mut peer = Peer::new_outbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:18444".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// let feature = Message::Unknown {
+    ///     command: Command::from_static("feature"),
+    ///     payload: Bytes::from_static(b"\x04demo"),
+    /// };
+    /// assert!(peer.queue_handshake_message(feature));
+    /// ```
+    pub fn queue_handshake_message(&mut self, msg: Message) -> bool {
+        match self.phase {
+            Phase::AwaitingVersion | Phase::AwaitingDecision => {
+                self.handshake_extras.push(msg);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Runs `f` with the message the next event carries, if the next event is the
+    /// message of a frame just reported read (`Event::Version` or `Event::Message`),
+    /// leaving the event in place: [`dispatch`](crate::dispatch) hands it to
+    /// `Listener::on_read` without copying it.
+    pub(crate) fn with_next_message<R>(
+        &mut self,
+        f: impl FnOnce(&mut Peer, Option<&Message>) -> R,
+    ) -> R {
+        match self.events.pop_front() {
+            Some(Event::Message(m)) => {
+                let r = f(self, Some(&m));
+                self.events.push_front(Event::Message(m));
+                r
+            }
+            Some(Event::Version(v)) => {
+                let m = Message::Version(v);
+                let r = f(self, Some(&m));
+                if let Message::Version(v) = m {
+                    self.events.push_front(Event::Version(v));
+                }
+                r
+            }
+            other => {
+                if let Some(ev) = other {
+                    self.events.push_front(ev);
+                }
+                f(self, None)
+            }
+        }
     }
 
     /// Refuses the remote's version (after [`Event::Version`]): `reject` is sent where
@@ -719,7 +887,7 @@ impl Peer {
         self.established_at = Some(now);
         self.trim_events = true;
         self.trim_output = true;
-        self.decoder
+        self.transport
             .set_max_payload(self.config.network.max_payload());
         let t = self.config.timeouts;
         self.keepalive.start(now, t.ping_interval);
@@ -734,16 +902,19 @@ impl Peer {
             features: self.features,
         });
         self.held_bytes = 0;
-        while let Some((msg, token)) = self.held.pop_front() {
+        while let Some((msg, token, encoding)) = self.held.pop_front() {
             if self.is_closed() {
                 if let Some(t) = token {
                     self.events.push_back(Event::Failed(t));
                 }
                 continue;
             }
-            self.send_now(msg, token);
+            self.send_now(msg, token, encoding);
         }
         self.held = VecDeque::new();
+        for (txid, wtxid) in std::mem::take(&mut self.pending_wtxids) {
+            self.queue_transaction_inventory(txid, wtxid);
+        }
     }
 
     fn on_message(&mut self, msg: Message, now: Instant) {
@@ -761,15 +932,18 @@ impl Peer {
                     Some(duplicate_reject("verack")),
                 )
             }
-            Message::SendAddrV2 | Message::WtxidRelay => {
+            // Bitcoin Core disconnects on `sendtxrcncl` after verack (BIP330) and
+            // on the other two as misbehaviour (BIP155, BIP339).
+            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
                 return self.fail(
                     DisconnectReason::FeatureAfterHandshake { command: cmd },
                     None,
                 )
             }
             Message::Unknown { .. } => {
-                debug!("ignoring unknown command {cmd}");
+                debug!("unknown command {cmd}");
                 self.stats.unknown_messages += 1;
+                self.events.push_back(Event::Message(msg));
                 return;
             }
             Message::FilterLoad(_) | Message::FilterAdd(_) | Message::FilterClear
@@ -797,7 +971,11 @@ impl Peer {
         }
         match &msg {
             Message::Ping(p) if self.version > version::BIP0031 => {
-                self.send_now(Message::Pong(Pong { nonce: p.nonce }), None);
+                self.send_now(
+                    Message::Pong(Pong { nonce: p.nonce }),
+                    None,
+                    Encoding::Witness,
+                );
             }
             Message::Pong(p)
                 if self.stats.last_ping_nonce != 0 && p.nonce == self.stats.last_ping_nonce =>
@@ -812,10 +990,13 @@ impl Peer {
             Message::Inv(inv) => {
                 let mut last_block = None;
                 for iv in &inv.inventory {
-                    self.inventory.add_known(*iv);
-                    if iv.kind.is_block() {
+                    // A block the remote announced before is not news: it must not
+                    // move the last announced block back (a getblocks reply repeats
+                    // old blocks).
+                    if iv.kind.is_block() && !self.inventory.is_known(iv) {
                         last_block = Some(iv.hash);
                     }
+                    self.inventory.add_known(*iv);
                 }
                 if let Some(h) = last_block {
                     self.stats.last_announced_block = Some(h);
@@ -873,10 +1054,10 @@ impl Peer {
         while let Some(m) = self.output.pop_completed() {
             self.stats.last_send = Some(now);
             self.stats.messages_sent += 1;
-            if self.config.report_io {
+            if let Some(message) = m.message {
                 self.events.push_back(Event::Written {
                     bytes: m.len as usize,
-                    command: m.command,
+                    message,
                 });
             }
             if let Some(t) = m.token {
@@ -907,6 +1088,30 @@ impl Peer {
     /// If the output buffer would exceed [`Config::max_output_bytes`], the peer
     /// disconnects with [`DisconnectReason::OutputQueueFull`].
     pub fn queue_message(&mut self, msg: Message, notify: Option<u64>) {
+        self.queue_message_with_encoding(msg, Encoding::Witness, notify);
+    }
+
+    /// [`Peer::queue_message`] with a choice of how blocks and transactions are
+    /// written (btcd `QueueMessageWithEncoding`). Whatever the choice, a remote that
+    /// did not negotiate witness support (no NODE_WITNESS) is sent them without
+    /// witness.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Encoding, Peer};
+    /// # use wire_codec::{message::Transaction, Message, Network};
+    /// # let tx = Transaction::build(1, &[], &[], 0);
+    /// let mut peer = Peer::new_inbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// peer.queue_message_with_encoding(Message::Tx(tx), Encoding::Base, Some(7));
+    /// assert_eq!(peer.queued_messages(), 1); // held until the handshake completes
+    /// ```
+    pub fn queue_message_with_encoding(
+        &mut self,
+        msg: Message,
+        encoding: Encoding,
+        notify: Option<u64>,
+    ) {
         match self.phase {
             Phase::Closed => {
                 if let Some(t) = notify {
@@ -916,11 +1121,11 @@ impl Peer {
             Phase::Established => {
                 let span = self.span.clone();
                 let _g = span.enter();
-                self.send_now(msg, notify);
+                self.send_now(msg, notify, encoding);
             }
             _ => {
                 self.held_bytes += wire_codec::HEADER_LEN + msg.size_hint();
-                self.held.push_back((msg, notify));
+                self.held.push_back((msg, notify, encoding));
                 if self.held_bytes > self.config.max_output_bytes && self.held.len() > 1 {
                     let bytes = self.held_bytes;
                     let limit = self.config.max_output_bytes;
@@ -935,7 +1140,14 @@ impl Peer {
     /// `MSG_WITNESS_BLOCK`) are announced at once; everything else waits for the next
     /// trickle tick and goes out in `inv` messages of at most 1,000 entries. Inventory
     /// queued before the handshake is sent after it (btcd drops it).
+    ///
+    /// A transaction (`MSG_TX`) queued for a remote with which `wtxidrelay` was
+    /// negotiated (BIP339) is announced as `MSG_WTX` with the same hash: Bitcoin Core
+    /// ignores `MSG_TX` announcements from such peers. The hash is right for
+    /// transactions without witness (txid = wtxid); for the others use
+    /// [`Peer::queue_transaction_inventory`], which knows both ids.
     pub fn queue_inventory(&mut self, iv: InvVect) {
+        let iv = self.announced_as(iv);
         if self.is_closed() || self.inventory.is_known(&iv) {
             return;
         }
@@ -950,9 +1162,40 @@ impl Peer {
         }
     }
 
+    /// Queues the announcement of a transaction by the id the remote wants: its wtxid
+    /// as `MSG_WTX` when `wtxidrelay` was negotiated (BIP339), its txid as `MSG_TX`
+    /// otherwise. Before the handshake completes, which one is decided when the
+    /// announcement goes out.
+    pub fn queue_transaction_inventory(
+        &mut self,
+        txid: wire_codec::Hash256,
+        wtxid: wire_codec::Hash256,
+    ) {
+        if self.phase == Phase::Established || self.is_closed() {
+            let iv = if self.features.wtxid_relay {
+                InvVect::new(InvType::WTX, wtxid)
+            } else {
+                InvVect::new(InvType::TX, txid)
+            };
+            return self.queue_inventory(iv);
+        }
+        self.pending_wtxids.push((txid, wtxid));
+    }
+
+    /// How `iv` is announced to this remote: `MSG_TX` becomes `MSG_WTX` once
+    /// `wtxidrelay` was negotiated.
+    fn announced_as(&self, iv: InvVect) -> InvVect {
+        if iv.kind == InvType::TX && self.features.wtxid_relay {
+            InvVect::new(InvType::WTX, iv.hash)
+        } else {
+            iv
+        }
+    }
+
     /// Announces `iv` in its own `inv` now, skipping the trickle (still filtered by the
     /// known-inventory set, which it joins).
     pub fn queue_inventory_immediate(&mut self, iv: InvVect) {
+        let iv = self.announced_as(iv);
         if self.is_closed() || self.inventory.is_known(&iv) {
             return;
         }
@@ -964,34 +1207,41 @@ impl Peer {
     /// `AddKnownInventory`).
     pub fn add_known_inventory(&mut self, iv: InvVect) {
         if !self.is_closed() {
-            self.inventory.add_known(iv);
+            self.inventory.add_known(self.announced_as(iv));
         }
     }
 
     /// Whether the remote is known to have `iv`.
     pub fn knows_inventory(&self, iv: &InvVect) -> bool {
-        self.inventory.is_known(iv)
+        self.inventory.is_known(&self.announced_as(*iv))
     }
 
     fn trickle(&mut self) {
-        for batch in self.inventory.take_batches() {
+        for batch in self.inventory.take_batches(self.features.wtxid_relay) {
             if self.is_closed() {
                 return;
             }
-            self.send_now(Message::Inv(Inventory::new(batch)), None);
+            self.send_now(Message::Inv(Inventory::new(batch)), None, Encoding::Witness);
         }
     }
 
     /// Encodes a handshake message right away (bypassing the pre-handshake hold).
-    fn send_handshake_message(&mut self, msg: &Message) {
+    fn send_handshake_message(&mut self, msg: Message) {
         let limit = self.config.max_output_bytes;
-        match self.output.push(self.magic, msg, &self.ctx(), None, limit) {
-            Ok(_) => self.log_sent(msg),
+        let cmd = msg.command();
+        debug!("sending {cmd} {}", Summary(&msg));
+        let keep = self.config.report_io;
+        let ctx = self.ctx();
+        match self
+            .output
+            .push(&mut self.transport, msg, &ctx, None, limit, keep)
+        {
+            Ok(()) => self.log_sent(cmd),
             Err(PushError::Full { bytes, limit }) => {
                 self.fail(DisconnectReason::OutputQueueFull { bytes, limit }, None)
             }
             Err(PushError::Encode(e)) => {
-                debug!(error = %e, "cannot encode {}", msg.command());
+                debug!(error = %e, "cannot encode {cmd}");
             }
         }
     }
@@ -1017,14 +1267,14 @@ impl Peer {
         match build_version(&self.config, &inputs) {
             Ok(v) => {
                 self.nonces.insert(nonce);
-                self.send_handshake_message(&Message::Version(Box::new(v)));
+                self.send_handshake_message(Message::Version(Box::new(v)));
             }
             Err(reason) => self.fail(reason, None),
         }
     }
 
     /// Encodes an application or protocol message (established peers only).
-    fn send_now(&mut self, msg: Message, token: Option<u64>) {
+    fn send_now(&mut self, msg: Message, token: Option<u64>, encoding: Encoding) {
         let cmd = msg.command();
         if let Some(min) = Message::min_version(cmd) {
             if self.version < min {
@@ -1045,11 +1295,15 @@ impl Peer {
             }
         }
         let limit = self.config.max_output_bytes;
+        debug!("sending {cmd} {}", Summary(&msg));
+        let witness = encoding == Encoding::Witness && self.features.witness;
+        let ctx = self.ctx().with_witness(witness);
+        let keep = self.config.report_io;
         match self
             .output
-            .push(self.magic, &msg, &self.ctx(), token, limit)
+            .push(&mut self.transport, msg, &ctx, token, limit, keep)
         {
-            Ok(_) => self.log_sent(&msg),
+            Ok(()) => self.log_sent(cmd),
             Err(PushError::Encode(e)) => {
                 debug!(error = %e, "cannot encode {cmd}");
                 if let Some(t) = token {
@@ -1064,12 +1318,11 @@ impl Peer {
         }
     }
 
-    fn log_sent(&self, msg: &Message) {
-        debug!("sending {} {}", msg.command(), Summary(msg));
+    fn log_sent(&self, cmd: Command) {
         if tracing::enabled!(Level::TRACE) {
             let b = self.output.bytes();
             let start = self.output.last_start().min(b.len());
-            trace!(frame = %Hex(&b[start..]), "sending {}", msg.command());
+            trace!(frame = %Hex(&b[start..]), "sending {cmd}");
         }
     }
 
@@ -1126,7 +1379,7 @@ impl Peer {
                 }
                 KeepAliveAction::Ping => {
                     let nonce = self.rng.gen::<u64>().max(1);
-                    self.send_now(Message::Ping(Ping { nonce }), None);
+                    self.send_now(Message::Ping(Ping { nonce }), None, Encoding::Witness);
                     if self.is_closed() {
                         return;
                     }
@@ -1199,6 +1452,11 @@ impl Peer {
     /// The next event, if any. Drain it after every call that takes input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() && self.input_left && !self.input_paused {
+            // Frames left in the receive buffer when processing stopped ahead of us.
+            let now = self.last_now;
+            self.process_received(now);
+        }
         let ev = self.events.pop_front();
         if ev.is_none() {
             if self.trim_events || self.events.capacity() > 4096 {
@@ -1247,7 +1505,7 @@ impl Peer {
                 self.events.push_back(Event::Failed(t));
             }
         }
-        for (_, token) in self.held.drain(..) {
+        for (_, token, _) in self.held.drain(..) {
             if let Some(t) = token {
                 self.events.push_back(Event::Failed(t));
             }
@@ -1256,12 +1514,15 @@ impl Peer {
             self.events.push_back(Event::Failed(t));
         }
         self.held = VecDeque::new();
+        self.handshake_extras = Vec::new();
+        self.pending_wtxids = Vec::new();
         self.held_bytes = 0;
         self.held_frames = VecDeque::new();
         if let (Some(r), true) = (farewell, can_reject) {
             let msg = Message::Reject(Box::new(r));
             debug!("sending reject {}", Summary(&msg));
-            self.output.push_farewell(self.magic, &msg, &self.ctx());
+            let ctx = self.ctx();
+            self.output.push_farewell(&mut self.transport, &msg, &ctx);
         }
         self.inventory.clear();
         self.stall.clear();

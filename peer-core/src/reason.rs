@@ -110,6 +110,14 @@ pub enum DisconnectReason {
     /// Our inbound slots were full and a peer from a less represented network group
     /// arrived: this one was chosen for eviction (Core `AttemptToEvictConnection`).
     Evicted,
+    /// The remote sent more than the peer holds while the application decides on its
+    /// version (a remote that floods before it is accepted).
+    TooMuchInput {
+        /// Bytes waiting.
+        bytes: usize,
+        /// The bound.
+        limit: usize,
+    },
     /// Application code run for this peer panicked (a listener callback, the listener
     /// factory, a closure run on the peer). A driver catches the panic, ends this peer
     /// and keeps its other peers running; the remote did nothing wrong.
@@ -144,6 +152,7 @@ impl DisconnectReason {
                 | DisconnectReason::FeatureAfterHandshake { .. }
                 | DisconnectReason::BloomWithoutService { .. }
                 | DisconnectReason::Decode(_)
+                | DisconnectReason::TooMuchInput { .. }
         )
     }
 }
@@ -207,6 +216,10 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::Evicted => {
                 f.write_str("evicted to make room for a peer from another network group")
             }
+            DisconnectReason::TooMuchInput { bytes, limit } => write!(
+                f,
+                "{bytes} bytes sent before the version was accepted (bound {limit})"
+            ),
             DisconnectReason::ApplicationPanicked { what, message } => {
                 write!(f, "{what} panicked: {message}")
             }

@@ -4,11 +4,13 @@
 //! |---|---|---|
 //! | `version` | `verack` | 30 s |
 //! | `mempool`, `getblocks` | `inv` | 30 s |
-//! | `getdata` | `block`, `merkleblock`, `tx`, `notfound` | 30 s |
+//! | `getdata` | `block`, `merkleblock`, `tx`, `notfound`, `cmpctblock` | 30 s |
 //! | `getheaders` | `headers` | 90 s |
 //!
-//! Sending a request again moves its deadline. Receiving `block`, `merkleblock`, `tx` or
-//! `notfound` clears all four; any other response clears its own. Deadlines are checked
+//! Sending a request again moves its deadline. Receiving `block`, `merkleblock`, `tx`,
+//! `notfound` or `cmpctblock` clears all five (a `getdata` for `MSG_CMPCT_BLOCK` is
+//! answered with `cmpctblock`, BIP152; btcd does not know it and would drop the peer);
+//! any other response clears its own. Deadlines are checked
 //! at stall ticks (every 15 s from the handshake), so a 30 s deadline fires between 30 s
 //! and 45 s after the request — exactly btcd's granularity.
 //!
@@ -27,23 +29,24 @@ use crate::config::Timeouts;
 use crate::timer::tick_at_or_after;
 
 /// The responses that can be expected, in a fixed order (one slot each).
-const RESPONSES: [Command; 7] = [
+const RESPONSES: [Command; 8] = [
     command::VERACK,
     command::INV,
     command::BLOCK,
     command::MERKLEBLOCK,
     command::TX,
     command::NOTFOUND,
+    command::CMPCTBLOCK,
     command::HEADERS,
 ];
 
 const VERACK: usize = 0;
 const INV: usize = 1;
-const DATA: [usize; 4] = [2, 3, 4, 5];
-const HEADERS: usize = 6;
+const DATA: [usize; 5] = [2, 3, 4, 5, 6];
+const HEADERS: usize = 7;
 
 /// One expected response: deadline and request time, in nanoseconds after the anchor
-/// (two `u64`s instead of two `Instant`s keeps the detector at 112 bytes).
+/// (two `u64`s instead of two `Instant`s keeps the detector at 128 bytes).
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     deadline: u64,
@@ -58,7 +61,7 @@ const NONE: Pending = Pending {
 /// Deadlines for expected responses; no heap.
 #[derive(Debug, Clone)]
 pub(crate) struct StallDetector {
-    slots: [Pending; 7],
+    slots: [Pending; 8],
     /// Handshake completion; ticks are anchored here. `None` until then (and when
     /// disabled), which keeps the detector inert.
     anchor: Option<Instant>,
@@ -71,7 +74,7 @@ fn nanos(d: Duration) -> u64 {
 impl StallDetector {
     pub(crate) fn new() -> StallDetector {
         StallDetector {
-            slots: [NONE; 7],
+            slots: [NONE; 8],
             anchor: None,
         }
     }
@@ -98,7 +101,7 @@ impl StallDetector {
         };
         let requested = self.offset(anchor, now);
         let base = requested.saturating_add(nanos(t.stall_response));
-        let set = |slots: &mut [Pending; 7], i: usize, deadline: u64| {
+        let set = |slots: &mut [Pending; 8], i: usize, deadline: u64| {
             slots[i] = Pending {
                 deadline: deadline.min(u64::MAX - 1),
                 requested,
@@ -183,7 +186,7 @@ impl StallDetector {
 
     /// Stops detection and forgets all deadlines.
     pub(crate) fn clear(&mut self) {
-        self.slots = [NONE; 7];
+        self.slots = [NONE; 8];
         self.anchor = None;
     }
 }

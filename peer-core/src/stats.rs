@@ -128,12 +128,20 @@ impl Stats {
     /// the anchor, the remote's height is the anchor's plus `count`, and the last
     /// header becomes the anchor. Headers from elsewhere (a fork, a reply to an old
     /// locator) leave the height alone: only the application knows their heights.
+    ///
+    /// The last announced block moves only forward: to headers that continue from
+    /// it or from the anchor, or to any headers while nothing is known yet. Headers
+    /// that build elsewhere (a reply to an old locator, a fork) leave it alone.
     pub(crate) fn on_headers(&mut self, first_prev: Hash256, last: Hash256, count: usize) {
-        self.last_announced_block = Some(last);
-        let Some((anchor, height)) = self.height_anchor else {
+        let extends_anchor = self.height_anchor.is_some_and(|(a, _)| a == first_prev);
+        let extends_last = self.last_announced_block.map_or(true, |h| h == first_prev);
+        if extends_anchor || extends_last {
+            self.last_announced_block = Some(last);
+        }
+        let Some((_, height)) = self.height_anchor else {
             return;
         };
-        if first_prev != anchor {
+        if !extends_anchor {
             return;
         }
         let Some(h) = i32::try_from(count)

@@ -39,6 +39,10 @@ pub(crate) const SCRATCH_LEN: usize = 64 * 1024;
 /// thread, so the listener itself need not be `Send`.
 pub type ListenerFactory = Arc<dyn Fn(&PeerHandle) -> Box<dyn Listener> + Send + Sync>;
 
+/// Chooses the config of one accepted connection from its remote address (`None`: the
+/// runtime's).
+pub type InboundConfigFn = Arc<dyn Fn(SocketAddr) -> Option<Arc<Config>> + Send + Sync>;
+
 /// A listener supplied with one connection request (it travels to the executor).
 pub(crate) type SentListener = Box<dyn Listener + Send>;
 
@@ -52,12 +56,16 @@ pub(crate) enum Control {
         /// The local address to connect from; `None`: the kernel's choice.
         local: Option<SocketAddr>,
         listener: Option<SentListener>,
+        /// This peer's own config (`None`: the runtime's).
+        config: Option<Arc<Config>>,
         reply: PeerReply,
     },
     Adopt {
         stream: std::net::TcpStream,
         direction: Direction,
         listener: Option<SentListener>,
+        /// This peer's own config (`None`: the runtime's).
+        config: Option<Arc<Config>>,
         reply: PeerReply,
     },
     Shutdown,
@@ -67,6 +75,7 @@ pub(crate) enum Control {
 pub(crate) struct RuntimeShared {
     pub(crate) config: Arc<Config>,
     pub(crate) factory: ListenerFactory,
+    pub(crate) inbound_config: Option<InboundConfigFn>,
     pub(crate) gate: Arc<Gate>,
     pub(crate) cores: Vec<Arc<CoreShared>>,
     pub(crate) shutting_down: AtomicBool,
@@ -78,12 +87,14 @@ impl RuntimeShared {
     pub(crate) fn new(
         config: Arc<Config>,
         factory: ListenerFactory,
+        inbound_config: Option<InboundConfigFn>,
         gate: Arc<Gate>,
         cores: Vec<Arc<CoreShared>>,
     ) -> RuntimeShared {
         RuntimeShared {
             config,
             factory,
+            inbound_config,
             gate,
             cores,
             shutting_down: AtomicBool::new(false),
@@ -170,6 +181,9 @@ pub(crate) struct BudgetState {
 
 impl CoreLocal {
     /// Whether a peer holding `held` bytes is over its share of an exceeded budget.
+    /// (The driver asks only for peers with output waiting: a peer whose output is
+    /// empty adds nothing by processing, and a paused peer must have a write pending
+    /// to notice that its remote went away.)
     pub(crate) fn over_budget(&self, held: usize) -> bool {
         let budget = self.rt.gate.limits().memory_budget;
         if held <= budget / self.rt.gate.total().max(1) {
@@ -373,6 +387,7 @@ fn start_peer(
     direction: Direction,
     admission: Admission,
     listener: Option<Box<dyn Listener>>,
+    config: Option<Arc<Config>>,
 ) -> PeerHandle {
     // We batch our own writes; Nagle would only add latency.
     let _ = stream.set_nodelay(true);
@@ -382,7 +397,7 @@ fn start_peer(
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let seed = core.rt.next_seed();
-    let config = core.rt.config.clone();
+    let config = config.unwrap_or_else(|| core.rt.config.clone());
     let our_version = config.max_protocol_version();
     let mut peer = match direction {
         Direction::Inbound => Peer::new_inbound(config, remote, now, unix, seed),
@@ -455,12 +470,13 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
                     addr,
                     local,
                     listener,
+                    config,
                     reply,
                 } => {
                     core.task_started();
                     let c = core.clone();
                     glommio::spawn_local(async move {
-                        connect(&c, addr, local, listener, reply).await;
+                        connect(&c, addr, local, listener, config, reply).await;
                         c.task_ended();
                     })
                     .detach();
@@ -469,8 +485,9 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
                     stream,
                     direction,
                     listener,
+                    config,
                     reply,
-                } => reply.resolve(adopt(&core, stream, direction, listener)),
+                } => reply.resolve(adopt(&core, stream, direction, listener, config)),
                 Control::Shutdown => break 'serve,
             }
         }
@@ -519,7 +536,16 @@ async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                 }
                 match core.rt.gate.admit(&core.counters.peers, Some(remote.ip())) {
                     Ok(admission) => {
-                        start_peer(&core, stream, remote, Direction::Inbound, admission, None);
+                        let config = core.rt.inbound_config.as_ref().and_then(|f| f(remote));
+                        start_peer(
+                            &core,
+                            stream,
+                            remote,
+                            Direction::Inbound,
+                            admission,
+                            None,
+                            config,
+                        );
                     }
                     Err(refusal) => {
                         bump(&core.counters.refused, 1);
@@ -565,6 +591,7 @@ async fn connect(
     addr: SocketAddr,
     local: Option<SocketAddr>,
     listener: Option<SentListener>,
+    config: Option<Arc<Config>>,
     reply: PeerReply,
 ) {
     let admission = match core.rt.gate.admit(&core.counters.peers, None) {
@@ -606,7 +633,15 @@ async fn connect(
         }
         Some(Ok(stream)) => {
             let listener = listener.map(|l| l as Box<dyn Listener>);
-            let handle = start_peer(core, stream, addr, Direction::Outbound, admission, listener);
+            let handle = start_peer(
+                core,
+                stream,
+                addr,
+                Direction::Outbound,
+                admission,
+                listener,
+                config,
+            );
             reply.resolve(Ok(handle));
         }
     }
@@ -618,6 +653,7 @@ fn adopt(
     stream: std::net::TcpStream,
     direction: Direction,
     listener: Option<SentListener>,
+    config: Option<Arc<Config>>,
 ) -> Result<PeerHandle, Error> {
     if core.stopping.get() {
         return Err(Error::ShuttingDown);
@@ -634,7 +670,7 @@ fn adopt(
     let stream = crate::adopt::into_glommio(stream);
     let listener = listener.map(|l| l as Box<dyn Listener>);
     Ok(start_peer(
-        core, stream, remote, direction, admission, listener,
+        core, stream, remote, direction, admission, listener, config,
     ))
 }
 

@@ -9,8 +9,8 @@
 //!    deadline, or a new command — then do whatever became possible and go round again.
 //!
 //! All output the peer has is written with one `send` (peer-core keeps it contiguous).
-//! Reads go through the executor's scratch buffer into the peer's own
-//! [`ReadBuffer`], which holds memory only while a frame is incomplete.
+//! Reads go through the executor's scratch buffer into peer-core's own receive buffer
+//! (`Peer::handle_input`), which holds memory only while a frame is incomplete.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
@@ -35,7 +35,6 @@ use crate::counters::bump;
 use crate::handle::{Command, Delivery, Direction, PeerShared};
 use crate::limits::Admission;
 use crate::pending::Resolver;
-use crate::read_buffer::ReadBuffer;
 
 /// The most bytes one peer reads before it lets other tasks of its executor run.
 const READ_BUDGET: usize = 256 * 1024;
@@ -51,14 +50,10 @@ pub(crate) struct Driver {
     pub(crate) listener: Box<dyn Listener>,
     pub(crate) core: Rc<CoreLocal>,
     pub(crate) admission: Admission,
-    rbuf: ReadBuffer,
     tokens: HashMap<u64, Resolver<Delivery>>,
     next_token: u64,
     timer: Option<(Instant, Timer)>,
     handshaken: bool,
-    /// Set when a version decision was made: peer-core may have paused reading with
-    /// whole frames still in the buffer.
-    reread: bool,
     /// The remote closed its side or the socket failed: nothing more to read.
     read_done: bool,
     /// Whether peer-core reports every frame read and written (`Config::report_io`).
@@ -147,12 +142,10 @@ impl Driver {
             listener,
             core,
             admission,
-            rbuf: ReadBuffer::new(),
             tokens: HashMap::new(),
             next_token: 0,
             timer: None,
             handshaken: false,
-            reread: false,
             read_done: false,
         }
     }
@@ -225,37 +218,27 @@ impl Driver {
         // deadline is pending, the only time it changes anything.
         let timed = self.peer.needs_processing_time();
         let mut dispatched = false;
+        let paused = self.input_paused();
+        self.peer.set_input_paused(paused);
         loop {
-            loop {
-                let ev = match self.pacing.held_input.take() {
+            let ev = match self.pacing.held_input.take() {
+                Some(ev) => ev,
+                None => match self.peer.poll_event() {
                     Some(ev) => ev,
-                    None => match self.peer.poll_event() {
-                        Some(ev) => ev,
-                        None => break,
-                    },
-                };
-                // Backpressure: input is not processed while the output is over the
-                // mark (the answer would only add to it); it waits, in order.
-                if matches!(ev, Event::Message(_)) && self.input_paused() {
-                    self.pacing.held_input = Some(ev);
-                    break;
-                }
-                dispatched = true;
-                self.on_event(ev, now);
+                    None => break,
+                },
+            };
+            // Backpressure: input is not processed while the output is over the mark
+            // (the answer would only add to it); it waits, in order.
+            if matches!(ev, Event::Message(_)) && self.input_paused() {
+                self.pacing.held_input = Some(ev);
+                break;
             }
-            if std::mem::take(&mut dispatched) && timed {
-                self.peer.add_processing_time(now.elapsed());
-            }
-            // A version decision may have unpaused reading with whole frames waiting.
-            if std::mem::take(&mut self.reread) && !self.peer.is_closed() {
-                let before = self.rbuf.bytes_mut().len();
-                if before > 0 {
-                    self.peer.handle_read(self.rbuf.bytes_mut(), now);
-                    self.rbuf.settle();
-                    continue;
-                }
-            }
-            break;
+            dispatched = true;
+            self.on_event(ev, now);
+        }
+        if dispatched && timed {
+            self.peer.add_processing_time(now.elapsed());
         }
         if self.tokens.is_empty() && self.tokens.capacity() > 32 {
             self.tokens = HashMap::new();
@@ -291,7 +274,11 @@ impl Driver {
                 debug!(version, "handshake complete");
             }
             Event::Version(_) => {
-                self.reread = true;
+                // peer-core negotiated min(ours, theirs) on the remote's version: the
+                // handle reports the same from now on, not only after the handshake.
+                self.shared
+                    .negotiated
+                    .store(self.peer.negotiated_version(), Ordering::Release);
                 if !self.report_io {
                     bump(&counters.messages_in, 1);
                 }
@@ -345,10 +332,12 @@ impl Driver {
         // Input: into the executor's scratch buffer, then the peer's own buffer —
         // unless the output is over the pause mark or the memory budget says so.
         let held = self.held_bytes();
-        let budget_pause = self
-            .core
-            .budget_pause(held, &mut self.pacing.budget_epoch, cx);
+        let budget_pause = self.peer.wants_write()
+            && self
+                .core
+                .budget_pause(held, &mut self.pacing.budget_epoch, cx);
         let send_pause = self.peer.queued_bytes() >= self.pacing.pause;
+        self.peer.set_input_paused(send_pause || budget_pause);
         if !self.read_done && !self.peer.is_closed() && !send_pause && !budget_pause {
             let core = self.core.clone();
             let mut scratch = core.scratch.borrow_mut();
@@ -361,14 +350,11 @@ impl Driver {
                 }
                 Poll::Ready(Ok(n)) => {
                     let now = Instant::now();
-                    let hint = self.peer.read_hint(self.rbuf.bytes_mut());
                     let data = scratch.get(..n).unwrap_or(&[]);
-                    self.rbuf.extend(data, hint);
+                    self.peer.handle_input(data, now);
                     drop(scratch);
                     bump(&counters.bytes_in, n as u64);
                     trace!(n, "read");
-                    self.peer.handle_read(self.rbuf.bytes_mut(), now);
-                    self.rbuf.settle();
                     progress.any = true;
                     progress.read = n;
                 }
@@ -445,7 +431,7 @@ impl Driver {
     /// Bytes this peer holds: encoded output, messages waiting in the runtime, and its
     /// read buffer.
     fn held_bytes(&self) -> usize {
-        self.peer.queued_bytes() + self.pacing.backlog_bytes + self.rbuf.capacity()
+        self.peer.queued_bytes() + self.pacing.backlog_bytes + self.peer.buffered_input()
     }
 
     /// Core's `fPauseSend`: the output is at or over the pause mark, or the process
@@ -453,7 +439,7 @@ impl Driver {
     fn input_paused(&self) -> bool {
         !self.peer.is_closed()
             && (self.peer.queued_bytes() >= self.pacing.pause
-                || self.core.over_budget(self.held_bytes()))
+                || (self.peer.wants_write() && self.core.over_budget(self.held_bytes())))
     }
 
     /// A message from a handle: into the backlog (encoded when there is room), or the

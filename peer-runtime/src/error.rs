@@ -38,6 +38,13 @@ pub enum Error {
         /// The operating system's error.
         source: io::Error,
     },
+    /// A host name given for an outbound peer could not be resolved.
+    Resolve {
+        /// The host name.
+        host: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
     /// A caller-owned stream could not be taken over (no peer address, bad socket).
     Adopt {
         /// The operating system's error.
@@ -80,6 +87,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot connect from local address {local}: {source}")
             }
             Error::Adopt { source } => write!(f, "cannot take over the stream: {source}"),
+            Error::Resolve { host, source } => write!(f, "cannot resolve {host}: {source}"),
             Error::TooManyPeers { max } => write!(f, "peer limit of {max} reached"),
             Error::TooManyPeersOnCore { executor, max } => {
                 write!(
@@ -102,7 +110,8 @@ impl std::error::Error for Error {
             Error::Bind { source, .. }
             | Error::Connect { source, .. }
             | Error::LocalBind { source, .. }
-            | Error::Adopt { source } => Some(source),
+            | Error::Adopt { source }
+            | Error::Resolve { source, .. } => Some(source),
             _ => None,
         }
     }

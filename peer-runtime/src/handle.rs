@@ -113,7 +113,8 @@ pub(crate) struct PeerShared {
     pub(crate) our_version: u32,
     pub(crate) mailbox: Mailbox<Command>,
     pub(crate) life: Arc<Lifecycle>,
-    /// The negotiated version once the handshake completed (0 before).
+    /// The negotiated version once the remote's version arrived (0 before), as
+    /// peer-core's `Peer::negotiated_version`.
     pub(crate) negotiated: AtomicU32,
     /// The remote sent `sendaddrv2`.
     pub(crate) addrv2: AtomicBool,
@@ -266,8 +267,9 @@ impl PeerHandle {
         self.shared.life.ended()
     }
 
-    /// The negotiated protocol version, or our own until the handshake completed
-    /// (btcd `ProtocolVersion`).
+    /// The negotiated protocol version — min(ours, theirs) from the moment the remote's
+    /// version arrived, our own before — the value peer-core's
+    /// `Peer::negotiated_version` has at the same moment (btcd `ProtocolVersion`).
     pub fn negotiated_version(&self) -> u32 {
         match self.shared.negotiated.load(Ordering::Acquire) {
             0 => self.shared.our_version,

@@ -78,8 +78,8 @@ pub mod handle;
 mod lifecycle;
 pub mod limits;
 mod mailbox;
+pub mod options;
 pub mod pending;
-mod read_buffer;
 pub mod runtime;
 
 pub use crate::core::ListenerFactory;
@@ -87,5 +87,6 @@ pub use counters::RuntimeStats;
 pub use error::Error;
 pub use handle::{Delivery, Direction, Notification, Notifier, PeerHandle};
 pub use limits::Limits;
+pub use options::PeerOptions;
 pub use pending::Pending;
 pub use runtime::{NoopListener, PeerRequest, Runtime, RuntimeBuilder, DEFAULT_IO_MEMORY};

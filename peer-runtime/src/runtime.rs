@@ -12,11 +12,14 @@ use peer_core::{Config, Listener};
 use tracing::debug;
 use wire_codec::Network;
 
-use crate::core::{core_main, Control, CoreLocal, CoreShared, ListenerFactory, RuntimeShared};
+use crate::core::{
+    core_main, Control, CoreLocal, CoreShared, InboundConfigFn, ListenerFactory, RuntimeShared,
+};
 use crate::counters::RuntimeStats;
 use crate::error::Error;
 use crate::handle::{Direction, PeerHandle};
 use crate::limits::{Gate, Limits};
+use crate::options::PeerOptions;
 use crate::pending::{pending, Pending};
 
 /// Default io_uring buffer memory per executor. glommio preallocates (and locks) this
@@ -53,6 +56,7 @@ pub struct RuntimeBuilder {
     listen: Option<SocketAddr>,
     limits: Limits,
     factory: ListenerFactory,
+    inbound_config: Option<InboundConfigFn>,
     io_memory: usize,
     name: String,
 }
@@ -73,6 +77,7 @@ impl RuntimeBuilder {
             listen: None,
             limits: Limits::default(),
             factory: Arc::new(|_| Box::new(NoopListener)),
+            inbound_config: None,
             io_memory: DEFAULT_IO_MEMORY,
             name: "peerwire".into(),
         }
@@ -121,6 +126,34 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Chooses the config of each accepted connection from its remote address (called
+    /// on the accepting executor; `None` keeps the runtime's config). Outbound peers
+    /// and adopted streams take theirs from [`PeerOptions`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::Config;
+    /// use peer_runtime::Runtime;
+    /// use wire_codec::Network;
+    ///
+    /// let mut local = Config::new(Network::Regtest);
+    /// local.user_agent_name = "for-loopback".into();
+    /// let local = Arc::new(local);
+    /// let rt = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .inbound_config(move |remote| remote.ip().is_loopback().then(|| local.clone()))
+    ///     .start()
+    ///     .unwrap();
+    /// rt.shutdown();
+    /// ```
+    pub fn inbound_config<F>(mut self, f: F) -> RuntimeBuilder
+    where
+        F: Fn(SocketAddr) -> Option<Arc<Config>> + Send + Sync + 'static,
+    {
+        self.inbound_config = Some(Arc::new(f));
+        self
+    }
+
     /// io_uring buffer memory per executor (default [`DEFAULT_IO_MEMORY`]).
     pub fn io_memory(mut self, bytes: usize) -> RuntimeBuilder {
         self.io_memory = bytes;
@@ -150,6 +183,7 @@ impl RuntimeBuilder {
         let shared = Arc::new(RuntimeShared::new(
             Arc::new(self.config),
             self.factory,
+            self.inbound_config,
             Arc::new(Gate::new(self.limits)),
             cores.clone(),
         ));
@@ -319,19 +353,121 @@ impl Runtime {
         &self.shared.cores[i]
     }
 
-    /// The one request behind the four `connect*` methods.
+    /// The one request behind the `connect*` methods.
     fn connect_request(
         &self,
         addr: SocketAddr,
         local: Option<SocketAddr>,
         listener: Option<Box<dyn Listener + Send>>,
     ) -> PeerRequest {
+        self.connect_with_options(
+            addr,
+            PeerOptions {
+                listener,
+                local,
+                config: None,
+            },
+        )
+    }
+
+    /// Connects to `addr` with per-peer choices: its own config (overriding the
+    /// runtime's, as btcd gives each peer its own `peer.Config`), listener and local
+    /// address.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::{Config, NonceSet};
+    /// use peer_runtime::{PeerOptions, Runtime};
+    /// use wire_codec::Network;
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// let client = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+    /// let mut cfg = Config::new(Network::Regtest);
+    /// cfg.protocol_version = 70015;
+    /// // Both runtimes are in this process: the client's nonces are its own, or the
+    /// // server would take the connection for one to itself.
+    /// cfg.nonces = Some(Arc::new(NonceSet::new()));
+    /// let opts = PeerOptions::new().config(Arc::new(cfg));
+    /// let peer = client.connect_with_options(server.local_addr().unwrap(), opts).wait().unwrap();
+    /// assert_eq!(peer.wait_for_handshake_blocking(), Ok(70015));
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn connect_with_options(&self, addr: SocketAddr, opts: PeerOptions) -> PeerRequest {
+        let PeerOptions {
+            listener,
+            local,
+            config,
+        } = opts;
         self.request(|reply| Control::Connect {
             addr,
             local,
             listener,
+            config,
             reply,
         })
+    }
+
+    /// Connects to a peer given by host name: `host:port`, `[v6]:port`, or a bare host
+    /// (the default port of the peer's network). The name is resolved by the runtime,
+    /// on a short-lived helper thread (never on an executor); the first address is
+    /// dialled. A name that does not resolve fails with [`Error::Resolve`].
+    ///
+    /// ```
+    /// use peer_runtime::{PeerOptions, Runtime};
+    /// use wire_codec::Network;
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// let client = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+    /// let target = format!("localhost:{}", server.local_addr().unwrap().port());
+    /// let peer = client.connect_host(&target, PeerOptions::new()).wait().unwrap();
+    /// assert!(peer.addr().ip().is_loopback());
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn connect_host(&self, target: &str, opts: PeerOptions) -> PeerRequest {
+        let network = opts
+            .config
+            .as_ref()
+            .map_or(self.shared.config.network, |c| c.network);
+        let (host, port) = crate::options::split_host(target, network.default_port());
+        let (reply, answer) = pending(|| Err(Error::ShuttingDown));
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return answer;
+        }
+        let core = self.next_core().clone();
+        let spawned = std::thread::Builder::new()
+            .name("peerwire-resolve".into())
+            .spawn(move || match crate::options::resolve(&host, port) {
+                Err(e) => reply.resolve(Err(e)),
+                Ok(addr) => {
+                    let PeerOptions {
+                        listener,
+                        local,
+                        config,
+                    } = opts;
+                    // A refused push drops the resolver: ShuttingDown.
+                    let _ = core.control.push(Control::Connect {
+                        addr,
+                        local,
+                        listener,
+                        config,
+                        reply,
+                    });
+                }
+            });
+        // A thread that could not start dropped the resolver with it: the answer is
+        // ShuttingDown, as for a runtime that cannot take work.
+        drop(spawned);
+        answer
     }
 
     fn request(&self, make: impl FnOnce(crate::core::PeerReply) -> Control) -> PeerRequest {
@@ -401,12 +537,7 @@ impl Runtime {
     /// its own listener). `direction` says who opened it: an outbound peer sends its
     /// version first, an inbound one waits for the remote's.
     pub fn add_connection(&self, stream: std::net::TcpStream, direction: Direction) -> PeerRequest {
-        self.request(|reply| Control::Adopt {
-            stream,
-            direction,
-            listener: None,
-            reply,
-        })
+        self.add_connection_with_options(stream, direction, PeerOptions::new())
     }
 
     /// Like [`Runtime::add_connection`], with this peer's own listener.
@@ -416,10 +547,22 @@ impl Runtime {
         direction: Direction,
         listener: Box<dyn Listener + Send>,
     ) -> PeerRequest {
+        self.add_connection_with_options(stream, direction, PeerOptions::new().listener(listener))
+    }
+
+    /// Like [`Runtime::add_connection`], with per-peer choices (its own config and
+    /// listener; a local address is meaningless for a connected stream and ignored).
+    pub fn add_connection_with_options(
+        &self,
+        stream: std::net::TcpStream,
+        direction: Direction,
+        opts: PeerOptions,
+    ) -> PeerRequest {
         self.request(|reply| Control::Adopt {
             stream,
             direction,
-            listener: Some(listener),
+            listener: opts.listener,
+            config: opts.config,
             reply,
         })
     }

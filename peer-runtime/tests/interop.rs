@@ -114,7 +114,7 @@ impl Listener for Forward {
     fn on_headers(&mut self, _peer: &mut Peer, msg: Headers) {
         let _ = self.0.send(Seen::Headers(msg));
     }
-    fn on_block(&mut self, _peer: &mut Peer, msg: Block) {
+    fn on_block(&mut self, _peer: &mut Peer, msg: Block, _raw: bytes::Bytes) {
         let _ = self.0.send(Seen::Block(Box::new(msg)));
     }
 }

@@ -283,7 +283,7 @@ fn block_case(rng: &mut Rng) -> Case {
     let (txs, btc_txs): (Vec<_>, Vec<_>) = (0..2000).map(|i| segwit_tx(rng, MIX[i % 10])).unzip();
     let root = Block::merkle_root_of(txs.iter().map(Transaction::txid).collect());
     let (h, btc_h) = header(rng, root.0);
-    let block = Block { header: h, txs };
+    let block = Block::new(h, txs);
     assert!(block.merkle_root_matches());
     let theirs = bitcoin::Block {
         header: btc_h,

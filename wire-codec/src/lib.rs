@@ -58,5 +58,5 @@ pub use hash::Hash256;
 pub use header::{Command, FrameHeader, HEADER_LEN};
 pub use limits::Limits;
 pub use message::{Context, Message, Payload};
-pub use network::{HeaderKind, Network};
+pub use network::{HeaderKind, Network, NetworkParams};
 pub use reader::Reader;

@@ -13,7 +13,7 @@ use crate::network::Network;
 /// let strict = Limits { max_inv: 1_000, ..Limits::for_network(Network::Mainnet) };
 /// assert_eq!(strict.max_inv, 1_000);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Limits {
     /// Largest payload a frame header may announce.
     pub max_payload: u32,
@@ -46,23 +46,33 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Core's and btcd's limits, with the payload maximum of `network`.
+    /// Core's and btcd's limits (Bitcoin's 4,000,000-byte payload maximum).
+    pub const BITCOIN: Limits = Limits {
+        max_payload: crate::network::BITCOIN_MAX_PAYLOAD,
+        max_inv: 50_000,
+        max_addr: 1_000,
+        max_headers: 2_000,
+        max_locator: 500,
+        max_user_agent: 256,
+        max_filterload: 36_000,
+        max_filter_hash_funcs: 50,
+        max_filteradd: 520,
+        max_cfheaders: 2_000,
+        max_cfcheckpt: 100_000,
+        max_cfilter: 256 * 1024,
+        max_reject_reason: 111,
+        max_addrv2_addr: 512,
+    };
+
+    /// The limits of `network`: a custom network's own, otherwise Core's and btcd's
+    /// with the network's payload maximum.
     pub const fn for_network(network: Network) -> Limits {
+        if let Network::Custom(p) = network {
+            return p.limits;
+        }
         Limits {
             max_payload: network.max_payload(),
-            max_inv: 50_000,
-            max_addr: 1_000,
-            max_headers: 2_000,
-            max_locator: 500,
-            max_user_agent: 256,
-            max_filterload: 36_000,
-            max_filter_hash_funcs: 50,
-            max_filteradd: 520,
-            max_cfheaders: 2_000,
-            max_cfcheckpt: 100_000,
-            max_cfilter: 256 * 1024,
-            max_reject_reason: 111,
-            max_addrv2_addr: 512,
+            ..Limits::BITCOIN
         }
     }
 }

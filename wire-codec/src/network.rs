@@ -3,6 +3,8 @@
 use core::fmt;
 use core::str::FromStr;
 
+use crate::hash::Hash256;
+use crate::limits::Limits;
 use crate::version;
 
 /// Which block header layout a network uses.
@@ -40,6 +42,11 @@ impl HeaderKind {
 /// assert_eq!(n.header_kind(), HeaderKind::Lbry);
 /// assert_eq!(Network::from_magic([0xf9, 0xbe, 0xb4, 0xd9]), Some(Network::Mainnet));
 /// ```
+///
+/// Networks beyond the built-in ones (btcd's `chaincfg.Params`: simnet, a signet with
+/// its own challenge, a private test network) are [`Network::Custom`], built from
+/// [`NetworkParams`] with [`Network::custom`], [`Network::simnet`] or
+/// [`Network::custom_signet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Network {
     /// Bitcoin mainnet.
@@ -58,7 +65,56 @@ pub enum Network {
     LbryTestnet,
     /// LBRY regtest.
     LbryRegtest,
+    /// A network given by its parameters (magic, port, header layout, highest protocol
+    /// version, limits). The parameters live for the whole process: networks are made
+    /// once, at start-up, and copied freely after.
+    Custom(&'static NetworkParams),
 }
+
+/// Everything the codec and a peer need to know about a network (btcd's
+/// `chaincfg.Params`, the part the wire uses).
+///
+/// ```
+/// use wire_codec::{HeaderKind, Limits, Network, NetworkParams};
+/// let params = NetworkParams {
+///     name: "private",
+///     magic: [0xde, 0xad, 0xbe, 0xef],
+///     default_port: 19999,
+///     header_kind: HeaderKind::Bitcoin,
+///     max_protocol_version: 70016,
+///     limits: Limits { max_payload: 1_000_000, ..Limits::BITCOIN },
+/// };
+/// let net = Network::custom(params);
+/// assert_eq!(net.magic(), [0xde, 0xad, 0xbe, 0xef]);
+/// assert_eq!(net.default_port(), 19999);
+/// assert_eq!(net.max_payload(), 1_000_000);
+/// assert_eq!(net.name(), "private");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NetworkParams {
+    /// The name used in logs and on command lines.
+    pub name: &'static str,
+    /// The four magic bytes, in wire order.
+    pub magic: [u8; 4],
+    /// The default P2P port.
+    pub default_port: u16,
+    /// The block header layout.
+    pub header_kind: HeaderKind,
+    /// The highest protocol version peers on this network use.
+    pub max_protocol_version: u32,
+    /// Size limits (the largest payload among them).
+    pub limits: Limits,
+}
+
+/// btcd's simnet (`wire.SimNet`, magic 0x12141c16, port 18555).
+static SIMNET: NetworkParams = NetworkParams {
+    name: "simnet",
+    magic: [0x16, 0x1c, 0x14, 0x12],
+    default_port: 18555,
+    header_kind: HeaderKind::Bitcoin,
+    max_protocol_version: version::WTXID_RELAY,
+    limits: Limits::BITCOIN,
+};
 
 /// The largest message payload Bitcoin Core accepts (`MAX_PROTOCOL_MESSAGE_LENGTH`).
 pub const BITCOIN_MAX_PAYLOAD: u32 = 4_000_000;
@@ -78,9 +134,66 @@ impl Network {
         Network::LbryRegtest,
     ];
 
+    /// A network from its parameters. The parameters are kept for the rest of the
+    /// process (a few dozen bytes, once per network the application defines).
+    pub fn custom(params: NetworkParams) -> Network {
+        Network::Custom(Box::leak(Box::new(params)))
+    }
+
+    /// btcd's simulation test network (simnet).
+    ///
+    /// ```
+    /// use wire_codec::Network;
+    /// let n = Network::simnet();
+    /// assert_eq!(n.magic(), 0x12141c16u32.to_le_bytes());
+    /// assert_eq!(n.default_port(), 18555);
+    /// assert_eq!("simnet".parse::<Network>().unwrap(), n);
+    /// ```
+    pub fn simnet() -> Network {
+        Network::Custom(&SIMNET)
+    }
+
+    /// A signet with its own challenge script (BIP325): the magic is the first four
+    /// bytes of the double SHA-256 of the challenge, serialized with its length.
+    ///
+    /// ```
+    /// use wire_codec::Network;
+    /// // The default signet's challenge gives the default signet's magic.
+    /// let challenge = [0x51u8, 0x21, 0x03, 0xad, 0x5e, 0x0e, 0xda, 0xd1, 0x8c, 0xb1, 0xf0,
+    ///     0xfc, 0x0d, 0x28, 0xa3, 0xd4, 0xf1, 0xf3, 0xe4, 0x45, 0x64, 0x03, 0x37, 0x48, 0x9a,
+    ///     0xbb, 0x10, 0x40, 0x4f, 0x2d, 0x1e, 0x08, 0x6b, 0xe4, 0x30, 0x21, 0x03, 0x59, 0xef,
+    ///     0x50, 0x21, 0x96, 0x4f, 0xe2, 0x2d, 0x6f, 0x8e, 0x05, 0xb2, 0x46, 0x3c, 0x95, 0x40,
+    ///     0xce, 0x96, 0x88, 0x3f, 0xe3, 0xb2, 0x78, 0x76, 0x0f, 0x04, 0x8f, 0x51, 0x89, 0xf2,
+    ///     0xe6, 0xc4, 0x52, 0xae];
+    /// assert_eq!(Network::custom_signet(&challenge).magic(), Network::Signet.magic());
+    /// ```
+    pub fn custom_signet(challenge: &[u8]) -> Network {
+        let mut data = Vec::with_capacity(challenge.len() + 9);
+        crate::compact_size::write(&mut data, challenge.len() as u64);
+        data.extend_from_slice(challenge);
+        let h = Hash256::sha256d(&data);
+        Network::custom(NetworkParams {
+            name: "signet-custom",
+            magic: [h.0[0], h.0[1], h.0[2], h.0[3]],
+            default_port: 38333,
+            header_kind: HeaderKind::Bitcoin,
+            max_protocol_version: version::WTXID_RELAY,
+            limits: Limits::BITCOIN,
+        })
+    }
+
+    /// The parameters of a custom network (`None` for the built-in ones).
+    pub const fn params(self) -> Option<&'static NetworkParams> {
+        match self {
+            Network::Custom(p) => Some(p),
+            _ => None,
+        }
+    }
+
     /// The four magic bytes, in wire order.
     pub const fn magic(self) -> [u8; 4] {
         match self {
+            Network::Custom(p) => p.magic,
             Network::Mainnet => [0xf9, 0xbe, 0xb4, 0xd9],
             Network::Testnet3 => [0x0b, 0x11, 0x09, 0x07],
             Network::Testnet4 => [0x1c, 0x16, 0x3f, 0x28],
@@ -100,6 +213,7 @@ impl Network {
     /// The default P2P port.
     pub const fn default_port(self) -> u16 {
         match self {
+            Network::Custom(p) => p.default_port,
             Network::Mainnet => 8333,
             Network::Testnet3 => 18333,
             Network::Testnet4 => 48333,
@@ -111,7 +225,7 @@ impl Network {
         }
     }
 
-    /// Whether this is one of the LBRY networks.
+    /// Whether this is one of the built-in LBRY networks.
     pub const fn is_lbry(self) -> bool {
         matches!(
             self,
@@ -121,7 +235,9 @@ impl Network {
 
     /// The block header layout.
     pub const fn header_kind(self) -> HeaderKind {
-        if self.is_lbry() {
+        if let Network::Custom(p) = self {
+            p.header_kind
+        } else if self.is_lbry() {
             HeaderKind::Lbry
         } else {
             HeaderKind::Bitcoin
@@ -130,7 +246,9 @@ impl Network {
 
     /// The largest payload a frame may announce on this network.
     pub const fn max_payload(self) -> u32 {
-        if self.is_lbry() {
+        if let Network::Custom(p) = self {
+            p.limits.max_payload
+        } else if self.is_lbry() {
             LBRY_MAX_PAYLOAD
         } else {
             BITCOIN_MAX_PAYLOAD
@@ -140,7 +258,9 @@ impl Network {
     /// The highest protocol version whose features peerwire implements on this network
     /// (LBRY peers stop at 70013).
     pub const fn max_protocol_version(self) -> u32 {
-        if self.is_lbry() {
+        if let Network::Custom(p) = self {
+            p.max_protocol_version
+        } else if self.is_lbry() {
             version::FEE_FILTER
         } else {
             version::WTXID_RELAY
@@ -150,6 +270,7 @@ impl Network {
     /// The name used on command lines (`mainnet`, `lbry-regtest`, …).
     pub const fn name(self) -> &'static str {
         match self {
+            Network::Custom(p) => p.name,
             Network::Mainnet => "mainnet",
             Network::Testnet3 => "testnet3",
             Network::Testnet4 => "testnet4",
@@ -198,6 +319,7 @@ impl FromStr for Network {
             "lbry-mainnet" | "lbry" | "lbry-main" => Network::LbryMainnet,
             "lbry-testnet" | "lbry-test" => Network::LbryTestnet,
             "lbry-regtest" => Network::LbryRegtest,
+            "simnet" => Network::simnet(),
             _ => return Err(UnknownNetwork(s.to_string())),
         };
         Ok(n)
@@ -223,5 +345,32 @@ mod tests {
         assert_eq!(Network::LbryRegtest.max_payload(), 8_000_000);
         assert_eq!(Network::Regtest.max_payload(), 4_000_000);
         assert_eq!(HeaderKind::Lbry.len(), 112);
+    }
+
+    #[test]
+    fn custom_networks_carry_their_parameters() {
+        let n = Network::custom(NetworkParams {
+            name: "lbry-private",
+            magic: [1, 2, 3, 4],
+            default_port: 1234,
+            header_kind: HeaderKind::Lbry,
+            max_protocol_version: 70013,
+            limits: Limits {
+                max_payload: 9_000_000,
+                max_inv: 10,
+                ..Limits::BITCOIN
+            },
+        });
+        assert_eq!(n.header_kind(), HeaderKind::Lbry);
+        assert_eq!(n.max_payload(), 9_000_000);
+        assert_eq!(n.max_protocol_version(), 70013);
+        assert_eq!(Limits::for_network(n).max_inv, 10);
+        assert_eq!(
+            Network::from_magic([1, 2, 3, 4]),
+            None,
+            "only built-ins by magic"
+        );
+        assert_eq!(Network::simnet().max_payload(), 4_000_000);
+        assert_eq!(Network::simnet().name(), "simnet");
     }
 }

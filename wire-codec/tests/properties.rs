@@ -487,7 +487,7 @@ fn tx_arms(ctx: Context) -> Vec<BoxedStrategy<Message>> {
     let arms: Vec<BoxedStrategy<Message>> = vec![
         transaction().prop_map(Message::Tx).boxed(),
         (header(kind), vec(transaction(), 0..5))
-            .prop_map(|(header, txs)| Message::Block(Box::new(Block { header, txs })))
+            .prop_map(|(header, txs)| Message::Block(Box::new(Block::new(header, txs))))
             .boxed(),
         (
             header(kind),

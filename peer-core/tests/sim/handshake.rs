@@ -301,10 +301,15 @@ fn between_version_and_verack_only_features_and_unknown_are_allowed() {
     assert!(snap.features.wtxid_relay && snap.features.send_addr_v2);
 }
 
-/// Feature messages after the handshake are violations (BIP155, BIP339).
+/// Feature messages after the handshake are violations (BIP155, BIP339, and BIP330's
+/// `sendtxrcncl`: Bitcoin Core disconnects on it after verack).
 #[test]
 fn feature_messages_after_handshake_disconnect() {
-    for m in [Message::SendAddrV2, Message::WtxidRelay] {
+    let rcncl = Message::SendTxRcncl(wire_codec::message::SendTxRcncl {
+        version: 1,
+        salt: 7,
+    });
+    for m in [Message::SendAddrV2, Message::WtxidRelay, rcncl] {
         let mut p = Pair::connected(config(Network::Mainnet), config(Network::Mainnet));
         let cmd = m.command();
         let now = p.now;
@@ -609,8 +614,9 @@ fn outbound_queueing_while_the_handshake_is_pending() {
     assert_eq!(s.node.peer.pending_inventory(), 0);
 }
 
-/// Frames that arrive while the application decides on the version are held (a
-/// bounded number), processed on acceptance, and reading resumes afterwards.
+/// Frames that arrive while the application decides on the version wait in the peer
+/// (16 decoded, the rest as bytes in its buffer), and all are processed on acceptance
+/// with no new input: the driver contract a README-style loop relies on.
 #[test]
 fn frames_during_the_version_decision_are_held_then_processed() {
     let mut s = Solo::inbound(config(Network::Mainnet));
@@ -630,16 +636,12 @@ fn frames_during_the_version_decision_are_held_then_processed() {
     inject(&mut s.node, &bytes, s.now);
     assert_eq!(s.node.peer.phase(), Phase::AwaitingDecision);
     assert!(
-        !s.node.inbox.is_empty(),
-        "reading paused after 16 held frames"
+        s.node.peer.buffered_input() > 0 && !s.node.peer.wants_read(),
+        "decoding paused after 16 held frames"
     );
-    s.node.pump(&mut s.now); // accepts: processes the held frames
-    assert_eq!(s.node.peer.phase(), Phase::AwaitingVerack);
-    assert_eq!(s.node.peer.stats_snapshot(s.now).unknown_messages, 16);
-    let now = s.now;
-    s.node.peer.handle_read(&mut s.node.inbox, now);
-    s.node.pump(&mut s.now);
+    s.node.pump(&mut s.now); // accepts: processes the held frames and the rest
     assert!(s.node.peer.handshake_complete());
+    assert_eq!(s.node.peer.buffered_input(), 0);
     assert_eq!(s.node.peer.stats_snapshot(s.now).unknown_messages, 20);
 }
 
@@ -721,4 +723,99 @@ fn last_block_height_follows_headers_that_build_on_a_known_block() {
     assert_eq!(p.b.peer.last_block(), 3_001);
     send(&mut p, header_chain(Hash256([1; 32]), 7, 5));
     assert_eq!(p.b.peer.last_block(), 3_001);
+}
+
+/// BIP330: `sendtxrcncl` is legal between version and verack (handed to the
+/// application), not before version.
+#[test]
+fn sendtxrcncl_is_accepted_between_version_and_verack() {
+    let rcncl = Message::SendTxRcncl(wire_codec::message::SendTxRcncl {
+        version: 1,
+        salt: 7,
+    });
+    let mut s = Solo::inbound(config(Network::Mainnet));
+    s.feed(70016, &Message::Version(Box::new(remote_version(70016, 9))));
+    s.feed(70016, &rcncl);
+    assert!(
+        !s.node.peer.is_closed(),
+        "{:?}",
+        s.node.peer.disconnect_reason()
+    );
+    assert_eq!(s.node.rec.count_msg("sendtxrcncl"), 1);
+    s.feed(70016, &Message::Verack);
+    assert!(s.node.peer.handshake_complete());
+    // Below 70016 it is ignored, as Core ignores it.
+    let mut cfg = config(Network::Mainnet);
+    cfg.protocol_version = 70015;
+    let mut s = Solo::inbound(cfg);
+    s.feed(70015, &Message::Version(Box::new(remote_version(70015, 9))));
+    s.feed(70015, &rcncl);
+    assert!(!s.node.peer.is_closed());
+    assert_eq!(s.node.rec.count_msg("sendtxrcncl"), 0);
+}
+
+/// `wtxidrelay` is a configuration option (default on): off, it is not sent and not
+/// negotiated even when the remote sends it.
+#[test]
+fn wtxidrelay_is_optional() {
+    let mut ca = config(Network::Mainnet);
+    ca.wtxid_relay = false;
+    let p = Pair::connected(ca, config(Network::Mainnet));
+    assert_eq!(p.b.rec.count_msg("wtxidrelay"), 0);
+    assert_eq!(p.b.rec.count_msg("sendaddrv2"), 1);
+    assert_eq!(
+        p.a.rec.count_msg("wtxidrelay"),
+        1,
+        "the remote still sends it"
+    );
+    assert!(!p.a.peer.features().wtxid_relay);
+    assert!(!p.b.peer.features().wtxid_relay);
+    let p = Pair::connected(config(Network::Mainnet), config(Network::Mainnet));
+    assert!(p.a.peer.features().wtxid_relay && p.b.peer.features().wtxid_relay);
+}
+
+/// BIP434: `feature` messages (unknown to the codec) go out between our version and
+/// our verack, and the remote's arrive at the application there too.
+#[test]
+fn feature_messages_between_version_and_verack() {
+    let feature = |tag: &'static [u8]| Message::Unknown {
+        command: wire_codec::Command::from_static("feature"),
+        payload: bytes::Bytes::from_static(tag),
+    };
+    let mut p = Pair::new(config(Network::Mainnet), config(Network::Mainnet));
+    assert!(p.a.peer.queue_handshake_message(feature(b"from-a")));
+    p.drive();
+    assert!(p.a.peer.handshake_complete() && p.b.peer.handshake_complete());
+    // b received it after version and before verack.
+    let cmds: Vec<String> =
+        p.b.rec
+            .messages
+            .iter()
+            .map(|m| m.command().to_string())
+            .collect();
+    assert_eq!(cmds, ["wtxidrelay", "sendaddrv2", "feature", "verack"]);
+    assert_eq!(p.b.rec.messages[2], feature(b"from-a"));
+    // Once our verack is out it is too late.
+    assert!(!p.a.peer.queue_handshake_message(feature(b"late")));
+
+    // An inbound peer sends its own from the version callback (scripted remote).
+    let mut s = Solo::inbound(config(Network::Mainnet));
+    s.feed(70016, &Message::Version(Box::new(remote_version(70016, 9))));
+    let out: Vec<String> = s
+        .take_output(70016)
+        .iter()
+        .map(|m| m.command().to_string())
+        .collect();
+    assert_eq!(out, ["version", "wtxidrelay", "sendaddrv2", "verack"]);
+}
+
+/// The negotiated version is min(ours, theirs) from the moment the remote's version
+/// arrives (what the runtime's handle reports from then on too).
+#[test]
+fn negotiated_version_is_known_at_the_remote_version() {
+    let mut s = Solo::inbound(config(Network::Mainnet));
+    assert_eq!(s.node.peer.negotiated_version(), 70016);
+    s.feed(70012, &Message::Version(Box::new(remote_version(70012, 9))));
+    assert_eq!(s.node.peer.negotiated_version(), 70012);
+    assert!(!s.node.peer.handshake_complete());
 }

@@ -50,6 +50,12 @@ pub struct Recorder {
     pub reject_with: Option<Reject>,
     /// Virtual time every received message costs the application.
     pub processing: Duration,
+    /// Messages `on_read` was given.
+    pub read_messages: Vec<Message>,
+    /// Messages `on_write` was given.
+    pub written_messages: Vec<Message>,
+    /// The raw bytes `on_block` was given.
+    pub block_raw: Vec<bytes::Bytes>,
 }
 
 impl Recorder {
@@ -147,7 +153,7 @@ impl Listener for Recorder {
     record! {
         on_ping(wire_codec::message::Ping), on_pong(wire_codec::message::Pong),
         on_addr(wire_codec::message::Addr), on_addr_v2(wire_codec::message::AddrV2),
-        on_headers(wire_codec::message::Headers), on_block(wire_codec::message::Block),
+        on_headers(wire_codec::message::Headers),
         on_tx(wire_codec::message::Transaction), on_reject(wire_codec::message::Reject),
         on_fee_filter(wire_codec::message::FeeFilter), on_filter_load(wire_codec::message::FilterLoad),
         on_filter_add(wire_codec::message::FilterAdd), on_merkle_block(wire_codec::message::MerkleBlock),
@@ -157,6 +163,13 @@ impl Listener for Recorder {
         on_send_cmpct(wire_codec::message::SendCmpct), on_cmpct_block(wire_codec::message::CmpctBlock),
         on_get_block_txn(wire_codec::message::GetBlockTxn), on_block_txn(wire_codec::message::BlockTxn),
         on_alert(wire_codec::message::Alert), on_send_tx_rcncl(wire_codec::message::SendTxRcncl),
+    }
+    fn on_block(&mut self, _p: &mut Peer, m: wire_codec::message::Block, raw: bytes::Bytes) {
+        self.block_raw.push(raw);
+        self.msg(m.into_message());
+    }
+    fn on_unknown(&mut self, _p: &mut Peer, command: Command, payload: bytes::Bytes) {
+        self.msg(Message::Unknown { command, payload });
     }
     fn on_get_addr(&mut self, _p: &mut Peer) {
         self.msg(Message::GetAddr);
@@ -208,18 +221,23 @@ impl Listener for Recorder {
         _p: &mut Peer,
         bytes: usize,
         command: Option<Command>,
+        msg: Option<&Message>,
         error: Option<&CodecError>,
     ) {
+        if let Some(m) = msg {
+            self.read_messages.push(m.clone());
+        }
         self.recs.push(Rec::Read {
             bytes,
             command: command.map(|c| c.to_string()),
             error: error.is_some(),
         });
     }
-    fn on_write(&mut self, _p: &mut Peer, bytes: usize, command: Command) {
+    fn on_write(&mut self, _p: &mut Peer, bytes: usize, msg: &Message) {
+        self.written_messages.push(msg.clone());
         self.recs.push(Rec::Write {
             bytes,
-            command: command.to_string(),
+            command: msg.command().to_string(),
         });
     }
     fn on_disconnect(&mut self, _p: &mut Peer, reason: &DisconnectReason) {
@@ -231,7 +249,6 @@ impl Listener for Recorder {
 /// other side carries bytes.
 pub struct Node {
     pub peer: Peer,
-    pub inbox: BytesMut,
     pub rec: Recorder,
     /// Bytes this node writes reach the other side (false: the remote stops reading).
     pub link_up: bool,
@@ -243,7 +260,6 @@ impl Node {
     pub fn new(peer: Peer) -> Node {
         Node {
             peer,
-            inbox: BytesMut::new(),
             rec: Recorder::default(),
             link_up: true,
             eof_delivered: false,
@@ -337,17 +353,16 @@ impl Pair {
                 break;
             }
             let n = out.len().min(split.max(1));
-            to.inbox.extend_from_slice(&out[..n]);
+            let chunk = out[..n].to_vec();
             from.peer.advance_transmit(n, now);
             moved = true;
-            to.peer.handle_read(&mut to.inbox, now);
+            to.peer.handle_input(&chunk, now);
         }
         // A closed side whose output is flushed has closed its socket: the other side
         // reads EOF.
         if from.peer.is_closed() && !from.peer.wants_write() && !from.eof_delivered {
             from.eof_delivered = true;
             if !to.peer.is_closed() {
-                to.peer.handle_read(&mut to.inbox, now);
                 to.peer.disconnect(DisconnectReason::RemoteClosed);
             }
             moved = true;
@@ -361,11 +376,6 @@ impl Pair {
         let now = self.now;
         let mut progress = Pair::transfer(&mut self.a, &mut self.b, self.split, now);
         progress |= Pair::transfer(&mut self.b, &mut self.a, self.split, now);
-        progress |= self.a.pump(&mut self.now) > 0;
-        progress |= self.b.pump(&mut self.now) > 0;
-        // Input held back while a version decision was pending.
-        self.a.peer.handle_read(&mut self.a.inbox, self.now);
-        self.b.peer.handle_read(&mut self.b.inbox, self.now);
         progress |= self.a.pump(&mut self.now) > 0;
         progress |= self.b.pump(&mut self.now) > 0;
         progress
@@ -465,8 +475,7 @@ pub fn frame(network: Network, version: u32, msg: &Message) -> Vec<u8> {
 
 /// Puts raw bytes in `node`'s input, as if the remote wrote them, and reads them.
 pub fn inject(node: &mut Node, bytes: &[u8], now: Instant) {
-    node.inbox.extend_from_slice(bytes);
-    node.peer.handle_read(&mut node.inbox, now);
+    node.peer.handle_input(bytes, now);
 }
 
 /// A remote's version message for raw-injection tests.

@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use wire_codec::message::*;
-use wire_codec::{Hash256, Network};
+use wire_codec::{Command, Hash256, Network};
 
 use crate::harness::*;
 
@@ -58,10 +58,7 @@ fn all_messages() -> Vec<Message> {
         }),
         Message::MemPool,
         Message::Tx(tx()),
-        Message::Block(Box::new(Block {
-            header: header(),
-            txs: vec![tx()],
-        })),
+        Message::Block(Box::new(Block::new(header(), vec![tx()]))),
         Message::Inv(inv.clone()),
         Message::Headers(Headers {
             headers: vec![header()],
@@ -136,10 +133,10 @@ fn all_messages() -> Vec<Message> {
             block_hash: Hash256::ZERO,
             transactions: vec![tx()],
         }),
-        Message::SendTxRcncl(SendTxRcncl {
-            version: 1,
-            salt: 7,
-        }),
+        Message::Unknown {
+            command: Command::from_static("feature"),
+            payload: Bytes::from_static(b"payload"),
+        },
     ]
 }
 
@@ -171,4 +168,64 @@ fn every_message_reaches_its_listener_once() {
             .filter(|r| matches!(r, Rec::Read { error: false, .. }))
             .count();
     assert_eq!(reads, 1 + handshake.len() + msgs.len());
+}
+
+/// `on_block` gets the block's bytes as received, zero-copy beside the decoded block;
+/// `on_read` and `on_write` get the message (btcd `OnRead`/`OnWrite`).
+#[test]
+fn block_bytes_and_messages_reach_read_and_write_callbacks() {
+    let mut p = Pair::connected(config(Network::Mainnet), config(Network::Mainnet));
+    let block = Block::new(header(), vec![tx()]);
+    p.a.peer
+        .queue_message(Message::Block(Box::new(block.clone())), None);
+    p.a.peer
+        .queue_message(Message::Ping(Ping { nonce: 3 }), None);
+    p.drive();
+    let wire = frame(
+        Network::Mainnet,
+        70016,
+        &Message::Block(Box::new(block.clone())),
+    );
+    assert_eq!(p.b.rec.block_raw.len(), 1);
+    let raw = &p.b.rec.block_raw[0];
+    assert_eq!(&raw[..], &wire[24..], "the payload as received");
+    let got = p.b.rec.messages.iter().find_map(|m| match m {
+        Message::Block(b) => Some(b.clone()),
+        _ => None,
+    });
+    let got = got.unwrap();
+    assert_eq!(*got, block);
+    // Zero-copy: the transaction's bytes lie inside the raw block.
+    let tx_ptr = got.txs[0].raw().as_ptr() as usize;
+    assert!(tx_ptr >= raw.as_ptr() as usize && tx_ptr < raw.as_ptr() as usize + raw.len());
+    // on_read saw every message b handed on, in order, including the handshake's.
+    let read: Vec<String> =
+        p.b.rec
+            .read_messages
+            .iter()
+            .map(|m| m.command().to_string())
+            .collect();
+    assert_eq!(
+        read,
+        [
+            "version",
+            "wtxidrelay",
+            "sendaddrv2",
+            "verack",
+            "block",
+            "ping"
+        ]
+    );
+    // on_write saw a's messages, the ping with its nonce.
+    assert!(p
+        .a
+        .rec
+        .written_messages
+        .contains(&Message::Ping(Ping { nonce: 3 })));
+    assert!(p
+        .a
+        .rec
+        .written_messages
+        .iter()
+        .any(|m| matches!(m, Message::Block(_))));
 }

@@ -108,8 +108,40 @@ fn disconnect_mid_write_fails_pending_tokens() {
     assert_eq!(p.a.rec.sent(), vec![0]);
     assert_eq!(p.a.rec.failed(), vec![1, 2]);
     assert_eq!(p.a.rec.disconnects(), vec![DisconnectReason::LocalRequest]);
-    // The rest of the partial ping stays so the stream is not cut mid-frame.
-    assert_eq!(p.a.peer.transmit().len(), 24);
+    // A message reported failed is never delivered afterwards: the rest of the
+    // partial ping is dropped (the connection closes mid-frame instead).
+    assert_eq!(p.a.peer.transmit().len(), 0);
+}
+
+/// Nothing of a message reported failed reaches the remote: the pair keeps running
+/// until both ends closed and the remote never sees it.
+#[test]
+fn a_message_failed_at_disconnect_is_never_delivered() {
+    let mut p = Pair::connected(config(Network::Mainnet), config(Network::Mainnet));
+    let tx = wire_codec::message::Transaction::build(1, &[], &[], 0);
+    p.a.peer
+        .queue_message(Message::Ping(Ping { nonce: 5 }), Some(1));
+    p.a.peer.queue_message(Message::Tx(tx), Some(2));
+    let now = p.now;
+    p.a.peer.advance_transmit(32 + 10, now); // the ping and part of the tx
+    p.a.peer.disconnect(DisconnectReason::LocalRequest);
+    p.a.pump(&mut p.now);
+    assert_eq!(p.a.rec.failed(), vec![2]);
+    // Deliver what was written and whatever the transmit buffer still holds.
+    let out = p.a.peer.transmit().to_vec();
+    let mut written = frame(Network::Mainnet, 70016, &Message::Ping(Ping { nonce: 5 }));
+    let tx_frame = frame(
+        Network::Mainnet,
+        70016,
+        &Message::Tx(wire_codec::message::Transaction::build(1, &[], &[], 0)),
+    );
+    written.extend_from_slice(&tx_frame[..10]);
+    written.extend_from_slice(&out);
+    let now = p.now;
+    inject(&mut p.b, &written, now);
+    p.b.pump(&mut p.now);
+    assert_eq!(p.b.rec.count_msg("ping"), 1);
+    assert_eq!(p.b.rec.count_msg("tx"), 0, "a failed message arrived");
 }
 
 /// Messages the negotiated version lacks, and messages that cannot be encoded, fail

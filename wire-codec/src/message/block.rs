@@ -51,7 +51,7 @@ pub(crate) fn check_header_kind(header: &BlockHeader, ctx: &Context) -> Result<(
 ///     time: 1_700_000_000, bits: 0x207fffff, nonce: 0,
 /// };
 /// header.merkle_root = coinbase.txid(); // the root of a one-transaction block
-/// let block = Block { header, txs: vec![coinbase] };
+/// let block = Block::new(header, vec![coinbase]);
 /// assert!(block.merkle_root_matches());
 ///
 /// let ctx = Context::new(Network::Regtest, 70016);
@@ -60,15 +60,49 @@ pub(crate) fn check_header_kind(header: &BlockHeader, ctx: &Context) -> Result<(
 /// msg.encode_payload(&mut payload, &ctx).unwrap();
 /// assert_eq!(Message::decode(msg.command(), payload.freeze(), &ctx).unwrap(), msg);
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Block {
     /// The header.
     pub header: BlockHeader,
     /// The transactions.
     pub txs: Vec<Transaction>,
+    /// The payload the block was decoded from (`None` for a block built here).
+    raw: Option<Bytes>,
 }
 
+/// Two blocks are equal when their header and transactions are: where a block came
+/// from does not matter.
+impl PartialEq for Block {
+    fn eq(&self, other: &Block) -> bool {
+        self.header == other.header && self.txs == other.txs
+    }
+}
+
+impl Eq for Block {}
+
 impl Block {
+    /// A block from its header and transactions.
+    pub fn new(header: BlockHeader, txs: Vec<Transaction>) -> Block {
+        Block {
+            header,
+            txs,
+            raw: None,
+        }
+    }
+
+    /// The bytes the block was decoded from, exactly as received (btcd hands them to
+    /// `OnBlock` beside the decoded block): a zero-copy view of the payload, which the
+    /// transactions share. `None` for a block built with [`Block::new`]. The header and
+    /// transactions are public fields: after changing them, these bytes are the block
+    /// as received, not as changed.
+    pub fn raw(&self) -> Option<&Bytes> {
+        self.raw.as_ref()
+    }
+
+    pub(crate) fn set_raw(&mut self, raw: Bytes) {
+        self.raw = Some(raw);
+    }
+
     /// The block hash (the header's).
     pub fn hash(&self) -> Hash256 {
         self.header.hash()
@@ -146,7 +180,7 @@ impl Payload for Block {
         for _ in 0..n {
             txs.push(Transaction::read(r, max as usize)?);
         }
-        Ok(Block { header, txs })
+        Ok(Block::new(header, txs))
     }
 
     fn encode(&self, out: &mut BytesMut, ctx: &Context) -> Result<()> {
@@ -163,7 +197,7 @@ impl Payload for Block {
         self.header.write(out);
         compact_size::write(out, self.txs.len() as u64);
         for tx in &self.txs {
-            out.extend_from_slice(tx.raw());
+            tx.encode(out, ctx)?;
         }
         Ok(())
     }
@@ -468,10 +502,7 @@ mod tests {
                     0,
                 ));
             }
-            let mut block = Block {
-                header: header(HeaderKind::Bitcoin),
-                txs,
-            };
+            let mut block = Block::new(header(HeaderKind::Bitcoin), txs);
             block.header.merkle_root = block.merkle_root();
             let raw = encode(&block, &ctx).unwrap();
             let theirs: bitcoin::Block = bitcoin::consensus::deserialize(&raw).unwrap();
@@ -563,10 +594,10 @@ mod tests {
             byte in any::<u8>(),
         ) {
             let ctx = Context::new(Network::Regtest, 70016);
-            let block = Block {
-                header: header(HeaderKind::Bitcoin),
-                txs: (0..n).map(|i| coinbase(i as u8)).collect(),
-            };
+            let block = Block::new(
+                header(HeaderKind::Bitcoin),
+                (0..n).map(|i| coinbase(i as u8)).collect(),
+            );
             let mut raw = encode(&block, &ctx).unwrap().to_vec();
             let i = at.index(raw.len());
             raw[i] = byte;

@@ -59,6 +59,10 @@ pub struct Context {
     pub header_kind: HeaderKind,
     /// Size limits.
     pub limits: Limits,
+    /// Whether transactions (alone and in blocks) are written with their witness
+    /// (BIP144). A peer that did not negotiate witness support is sent the
+    /// serialization without it (btcd's `BaseEncoding`). Decoding accepts both.
+    pub witness: bool,
 }
 
 impl Context {
@@ -68,7 +72,20 @@ impl Context {
             version,
             header_kind: network.header_kind(),
             limits: Limits::for_network(network),
+            witness: true,
         }
+    }
+
+    /// The same context, writing transactions with or without their witness.
+    ///
+    /// ```
+    /// use wire_codec::{Context, Network};
+    /// let ctx = Context::new(Network::Mainnet, 70016).with_witness(false);
+    /// assert!(!ctx.witness);
+    /// ```
+    pub const fn with_witness(mut self, witness: bool) -> Context {
+        self.witness = witness;
+        self
     }
 
     /// The same context at another protocol version.
@@ -363,7 +380,9 @@ impl Message {
         } else if c == HEADERS {
             Message::Headers(Headers::decode(r, ctx)?)
         } else if c == BLOCK {
-            Message::Block(Box::new(Block::decode(r, ctx)?))
+            let mut block = Block::decode(r, ctx)?;
+            block.set_raw(payload.clone());
+            Message::Block(Box::new(block))
         } else if c == TX {
             Message::Tx(Transaction::decode(r, ctx)?)
         } else if c == MEMPOOL {

@@ -697,8 +697,12 @@ impl Payload for Transaction {
         Self::read(r, ctx.limits.max_payload as usize)
     }
 
-    fn encode(&self, out: &mut BytesMut, _ctx: &Context) -> Result<()> {
-        out.extend_from_slice(&self.raw);
+    fn encode(&self, out: &mut BytesMut, ctx: &Context) -> Result<()> {
+        if ctx.witness {
+            out.extend_from_slice(&self.raw);
+        } else {
+            self.encode_without_witness(out);
+        }
         Ok(())
     }
 

@@ -1,7 +1,8 @@
-//! The per-peer receive buffer: grows on demand, holds nothing while the peer is idle.
+//! The peer's receive buffer: grows on demand, holds nothing while the peer is idle.
 //!
-//! Sockets are read into one scratch buffer per executor; only the bytes of a frame that
-//! is not complete yet are copied into the peer's own `BytesMut`. Complete frames are
+//! A driver hands the peer what it read (the glommio runtime reads every socket into one
+//! scratch buffer per executor); the bytes are copied once into this buffer, and only
+//! the bytes of a frame that is not complete yet stay here. Complete frames are
 //! split off that buffer without copying (peer-core keeps payloads as `Bytes` slices), and
 //! when nothing is left the buffer's memory is released. An idle peer therefore holds no
 //! receive memory at all, and a peer in the middle of a 1 MB block holds about what has
@@ -27,21 +28,44 @@ const GROWTH_BOUND: usize = 4;
 
 /// A peer's receive buffer.
 #[derive(Debug, Default)]
-pub(crate) struct ReadBuffer {
+pub struct RecvBuffer {
     buf: BytesMut,
 }
 
-impl ReadBuffer {
-    pub(crate) fn new() -> ReadBuffer {
-        ReadBuffer::default()
+impl RecvBuffer {
+    /// An empty buffer (no memory).
+    pub fn new() -> RecvBuffer {
+        RecvBuffer::default()
+    }
+
+    /// Bytes waiting.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether nothing waits.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// The bytes waiting.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The underlying buffer.
+    pub(crate) fn inner(&self) -> &BytesMut {
+        &self.buf
     }
 
     /// Appends freshly read bytes. `hint` is how many more bytes would complete the frame
-    /// in progress (peer-core's `read_hint`, measured before `data` is added). When the
+    /// in progress (measured before `data` is added). When the
     /// buffer must grow, it grows towards the frame's size but by no more than the bytes
     /// it would then hold: capacity stays within about twice what arrived, and regrowth
     /// is geometric (linear copying in all).
-    pub(crate) fn extend(&mut self, data: &[u8], hint: usize) {
+    pub fn extend(&mut self, data: &[u8], hint: usize) {
         if self.buf.capacity() - self.buf.len() < data.len() {
             let present = self.buf.len() + data.len();
             self.buf.reserve(data.len().max(hint.min(present)));
@@ -49,17 +73,30 @@ impl ReadBuffer {
         self.buf.extend_from_slice(data);
     }
 
-    /// The bytes waiting to be decoded, for the peer to split frames off.
-    pub(crate) fn bytes_mut(&mut self) -> &mut BytesMut {
+    /// Takes every byte of `data` (leaving it empty): its allocation itself when this
+    /// buffer is empty (no copy), a copy appended otherwise.
+    pub fn absorb(&mut self, data: &mut BytesMut, hint: usize) {
+        if self.buf.is_empty() {
+            std::mem::swap(&mut self.buf, data);
+            data.clear();
+        } else {
+            self.extend(data, hint);
+            data.clear();
+        }
+    }
+
+    /// The bytes waiting to be decoded, for the transport to split frames off (and for
+    /// a driver to read into directly).
+    pub fn bytes_mut(&mut self) -> &mut BytesMut {
         &mut self.buf
     }
 
     /// Called after the peer consumed what it could: frees the memory of an empty
     /// buffer and compacts a partial frame sitting in a much larger allocation (one
     /// left behind when a big frame was split off). A buffer that is growing never
-    /// qualifies ([`ReadBuffer::extend`] keeps it within twice its contents), so a
+    /// qualifies ([`RecvBuffer::extend`] keeps it within twice its contents), so a
     /// frame arriving in pieces is not copied again at every read.
-    pub(crate) fn settle(&mut self) {
+    pub fn settle(&mut self) {
         if self.buf.is_empty() {
             if self.buf.capacity() > 0 {
                 self.buf = BytesMut::new();
@@ -72,7 +109,7 @@ impl ReadBuffer {
     }
 
     /// Bytes of memory this buffer reserves.
-    pub(crate) fn capacity(&self) -> usize {
+    pub fn capacity(&self) -> usize {
         self.buf.capacity()
     }
 }
@@ -84,7 +121,7 @@ mod tests {
 
     #[test]
     fn empty_buffer_releases_memory() {
-        let mut rb = ReadBuffer::new();
+        let mut rb = RecvBuffer::new();
         rb.extend(&[1; 100], 1000);
         assert!(rb.capacity() >= 100);
         let _frame = rb.bytes_mut().split_to(100);
@@ -94,7 +131,7 @@ mod tests {
 
     #[test]
     fn partial_frame_in_big_buffer_is_compacted() {
-        let mut rb = ReadBuffer::new();
+        let mut rb = RecvBuffer::new();
         rb.extend(&[7; 200_000], 0);
         let _ = rb.bytes_mut().split_to(199_990);
         rb.settle();
@@ -107,7 +144,7 @@ mod tests {
     /// were copied by regrowth or compaction, and the largest capacity seen relative
     /// to the bytes held.
     fn feed(frame_len: usize, reads: impl IntoIterator<Item = usize>) -> (usize, usize) {
-        let mut rb = ReadBuffer::new();
+        let mut rb = RecvBuffer::new();
         let (mut copied, mut worst_excess) = (0usize, 0usize);
         for n in reads {
             let n = n.min(frame_len - rb.bytes_mut().len());
@@ -135,7 +172,7 @@ mod tests {
     /// arrived, not the announced 4 MB.
     #[test]
     fn an_announced_size_is_not_reserved_up_front() {
-        let mut rb = ReadBuffer::new();
+        let mut rb = RecvBuffer::new();
         rb.extend(&[1; 10], 4_000_000);
         rb.settle();
         assert!(rb.capacity() < 64, "{}", rb.capacity());
@@ -184,7 +221,7 @@ mod tests {
         /// slack.
         #[test]
         fn behaves_like_a_queue(ops in proptest::collection::vec((0usize..5000, 0usize..6000, 0usize..70_000), 1..60)) {
-            let mut rb = ReadBuffer::new();
+            let mut rb = RecvBuffer::new();
             let mut model: Vec<u8> = Vec::new();
             let mut counter = 0u8;
             for (add, take, hint) in ops {
