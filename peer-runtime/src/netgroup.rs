@@ -5,6 +5,28 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Whether `ip` is publicly routable as Bitcoin Core judges it (`IsRoutable`): not
+/// local, private (RFC1918), shared (RFC6598), link-local, unique-local,
+/// documentation, benchmarking, multicast or reserved. A seed serves only these.
+///
+/// ```
+/// use peer_runtime::netgroup::is_routable;
+/// assert!(is_routable("8.8.8.8".parse().unwrap()));
+/// assert!(!is_routable("127.0.0.1".parse().unwrap()));
+/// assert!(!is_routable("192.168.1.1".parse().unwrap()));
+/// assert!(!is_routable("::ffff:10.0.0.1".parse().unwrap()));
+/// ```
+pub fn is_routable(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => match embedded_v4(&v6) {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    };
+    !is_local(&ip) && routable(&ip)
+}
+
 /// A network group. Two addresses in one group count as one source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Netgroup(u64);
@@ -46,7 +68,7 @@ impl Netgroup {
                 LOCAL
             });
         }
-        if !is_routable(&ip) {
+        if !routable(&ip) {
             return Netgroup(UNROUTABLE);
         }
         match ip {
@@ -105,7 +127,7 @@ fn is_local(ip: &IpAddr) -> bool {
 
 /// Core's `IsRoutable` for IP addresses: not private (RFC1918), not shared (RFC6598),
 /// not link-local, not documentation/benchmarking, not multicast or reserved.
-fn is_routable(ip: &IpAddr) -> bool {
+fn routable(ip: &IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
