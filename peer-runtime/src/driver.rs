@@ -224,9 +224,14 @@ impl Driver {
         loop {
             let ev = match self.pacing.held_input.take() {
                 Some(ev) => ev,
-                None => match self.peer.poll_event() {
-                    Some(ev) => ev,
-                    None => break,
+                // Taking an event may decode more input (see `Peer::poll_event`).
+                None => match catch_unwind(AssertUnwindSafe(|| self.peer.poll_event())) {
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => break,
+                    Err(panic) => {
+                        self.application_panicked("input processing", &*panic);
+                        break;
+                    }
                 },
             };
             // Backpressure: input is not processed while the output is over the mark
@@ -357,7 +362,14 @@ impl Driver {
                 Poll::Ready(Ok(n)) => {
                     let now = Instant::now();
                     let data = scratch.get(..n).unwrap_or(&[]);
-                    self.peer.handle_input(data, now);
+                    // Decoding runs inside the panic guard too: a bug in it ends this
+                    // peer, not the executor and its other peers.
+                    let peer = &mut self.peer;
+                    if let Err(panic) =
+                        catch_unwind(AssertUnwindSafe(|| peer.handle_input(data, now)))
+                    {
+                        self.application_panicked("input processing", &*panic);
+                    }
                     drop(scratch);
                     bump(&counters.bytes_in, n as u64);
                     trace!(n, "read");

@@ -54,3 +54,24 @@ fn input_pauses_and_resumes_and_decodes_only_a_little_ahead() {
         "one pong per ping"
     );
 }
+
+/// Inventory queued before the handshake is bounded (it cannot be sent yet).
+#[test]
+fn inventory_before_the_handshake_is_bounded() {
+    use std::sync::Arc;
+    use wire_codec::message::{InvType, InvVect};
+    let now = std::time::Instant::now();
+    let mut p = peer_core::Peer::new_outbound(
+        Arc::new(config(Network::Regtest)),
+        "127.0.0.1:18444".parse().unwrap(),
+        now,
+        1_700_000_000,
+        1,
+    );
+    for i in 0..60_000u32 {
+        let mut h = [0u8; 32];
+        h[..4].copy_from_slice(&i.to_le_bytes());
+        p.queue_inventory(InvVect::new(InvType::TX, wire_codec::Hash256(h)));
+    }
+    assert_eq!(p.pending_inventory(), 50_000);
+}
