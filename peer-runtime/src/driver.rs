@@ -457,8 +457,12 @@ impl Driver {
             | Message::Headers(_)
             | Message::Inv(_) => {
                 let ms = now.saturating_duration_since(st.since).as_millis();
-                st.useful_at_ms
-                    .store(u64::try_from(ms).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
+                let ms = u64::try_from(ms).unwrap_or(u64::MAX - 1);
+                // Eviction weighs seconds: an inv flood need not store every message.
+                let last = st.useful_at_ms.load(Ordering::Relaxed);
+                if last == u64::MAX || ms >= last + 1000 {
+                    st.useful_at_ms.store(ms, Ordering::Relaxed);
+                }
             }
             Message::Pong(_) => {
                 // peer-core has matched the pong to our ping by now (events are
