@@ -15,6 +15,7 @@ use crate::reason::DisconnectReason;
 
 impl Peer {
     /// Applies the rule to a received message; returns whether it consumed it.
+    #[inline]
     pub(crate) fn bloom_rule(&mut self, msg: &Message) -> bool {
         if !matches!(
             msg,

@@ -24,6 +24,7 @@ impl Peer {
 
     /// Gates a received message: false (and counted) when the negotiated version does
     /// not have it. Unknown commands pass and are counted as unknown.
+    #[inline]
     pub(crate) fn gate_incoming(&mut self, msg: &Message) -> bool {
         let cmd = msg.command();
         if let Message::Unknown { .. } = msg {
@@ -43,6 +44,7 @@ impl Peer {
     }
 
     /// Gates a message we are about to send.
+    #[inline]
     pub(crate) fn gate_outgoing(&self, msg: &Message) -> bool {
         let ok = self.version >= msg.min_version_of();
         if !ok {

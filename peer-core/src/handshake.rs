@@ -40,7 +40,7 @@ pub enum Phase {
     /// Waiting for the remote's `version` (an outbound peer has sent its own).
     AwaitingVersion,
     /// The remote's `version` arrived and was handed to the application
-    /// ([`Event::Version`](crate::Event::Version)); waiting for
+    /// ([`Event::Version`]); waiting for
     /// [`Peer::accept_version`](crate::Peer::accept_version) or
     /// [`Peer::reject_version`](crate::Peer::reject_version).
     AwaitingDecision,
@@ -103,6 +103,7 @@ impl Peer {
     /// The handshake's reactions once it is complete: a second `version` or `verack`,
     /// and the handshake-only feature messages, disconnect. Returns whether the
     /// message was consumed.
+    #[inline]
     pub(crate) fn handshake_rule(&mut self, msg: &Message) -> bool {
         match msg {
             Message::Version(_) => self.fail(

@@ -265,6 +265,7 @@ impl Peer {
     /// What received messages tell about the remote's inventory: everything in an
     /// `inv` is known to it (not announced back), and new block announcements (`inv`,
     /// `headers`) move the last announced block forward — never back.
+    #[inline]
     pub(crate) fn inventory_on_message(&mut self, msg: &Message) {
         match msg {
             Message::Inv(inv) => {

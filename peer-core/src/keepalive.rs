@@ -91,6 +91,7 @@ impl KeepAlive {
 impl Peer {
     /// A received `ping` is answered with a `pong` carrying its nonce (BIP31, above
     /// 60000); a `pong` matching our outstanding ping gives the round-trip time.
+    #[inline]
     pub(crate) fn keepalive_on_message(&mut self, msg: &Message, now: Instant) {
         match msg {
             Message::Ping(p) if self.version > version::BIP0031 => {
@@ -113,6 +114,7 @@ impl Peer {
     }
 
     /// An outgoing `ping` (ours or the application's) is the one a `pong` must match.
+    #[inline]
     pub(crate) fn keepalive_on_send(&mut self, msg: &Message) {
         if let Message::Ping(p) = msg {
             if self.version > version::BIP0031 {

@@ -42,7 +42,7 @@ pub enum Encoding {
 }
 
 /// One message in the output buffer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Mark {
     /// Stream offset just past the message's last byte.
     pub(crate) end: u64,
@@ -52,9 +52,10 @@ pub(crate) struct Mark {
     pub(crate) token: Option<u64>,
     /// The message's command.
     pub(crate) command: Command,
-    /// The message itself, kept until written when the listener wants it
-    /// ([`Config::report_io`](crate::Config::report_io): btcd's `OnWrite` gets it).
-    pub(crate) message: Option<Message>,
+    /// Whether the message itself waits in [`OutputQueue`]'s kept messages (for the
+    /// write report: [`Config::report_io`](crate::Config::report_io), btcd's `OnWrite`
+    /// gets the message). Kept apart so a mark stays small when nobody wants them.
+    pub(crate) kept: bool,
 }
 
 /// Why a message was not put in the buffer.
@@ -71,6 +72,8 @@ pub(crate) enum PushError {
 pub(crate) struct OutputQueue {
     buf: BytesMut,
     marks: VecDeque<Mark>,
+    /// The messages of the marks with `kept`, in order.
+    kept: VecDeque<Message>,
     /// Stream offset of `buf[0]`.
     consumed: u64,
     /// When closed, the buffer holds a farewell message (or nothing), and advancing
@@ -82,8 +85,9 @@ pub(crate) struct OutputQueue {
 }
 
 impl OutputQueue {
-    /// Encodes `msg` as a frame at the end of the buffer; the message is kept in its
-    /// mark until written when `keep` (for the write report), dropped otherwise.
+    /// Encodes `msg` as a frame at the end of the buffer; the message is kept until
+    /// written when `keep` (for the write report), dropped otherwise.
+    #[inline]
     pub(crate) fn push(
         &mut self,
         transport: &mut Transport,
@@ -93,9 +97,25 @@ impl OutputQueue {
         limit: usize,
         keep: bool,
     ) -> Result<(), PushError> {
+        self.push_ref(transport, &msg, ctx, token, limit, keep)?;
+        if keep {
+            self.kept.push_back(msg);
+        }
+        Ok(())
+    }
+
+    fn push_ref(
+        &mut self,
+        transport: &mut Transport,
+        msg: &Message,
+        ctx: &Context,
+        token: Option<u64>,
+        limit: usize,
+        keep: bool,
+    ) -> Result<(), PushError> {
         let start = self.buf.len();
         let len = transport
-            .encode(&msg, ctx, &mut self.buf)
+            .encode(msg, ctx, &mut self.buf)
             .map_err(PushError::Encode)?;
         if self.buf.len() > limit && start > 0 {
             let bytes = self.buf.len();
@@ -108,7 +128,7 @@ impl OutputQueue {
             len: len as u32,
             token,
             command: msg.command(),
-            message: keep.then_some(msg),
+            kept: keep,
         });
         Ok(())
     }
@@ -166,6 +186,18 @@ impl OutputQueue {
         if self.marks.is_empty() && self.marks.capacity() > 0 {
             self.marks = VecDeque::new();
         }
+        if self.kept.is_empty() && self.kept.capacity() > 0 {
+            self.kept = VecDeque::new();
+        }
+    }
+
+    /// The kept message of `mark`, just taken with [`Self::pop_completed`].
+    pub(crate) fn take_kept(&mut self, mark: &Mark) -> Option<Message> {
+        if mark.kept {
+            self.kept.pop_front()
+        } else {
+            None
+        }
     }
 
     /// The next message whose last byte has been written.
@@ -196,6 +228,7 @@ impl OutputQueue {
             .is_some_and(|m| m.end - u64::from(m.len) < self.consumed);
         self.buf = BytesMut::new();
         self.closed = true;
+        self.kept = VecDeque::new();
         self.marks.drain(..).collect()
     }
 
@@ -253,7 +286,7 @@ mod tests {
             (Some(2), 24, "verack")
         );
         assert_eq!(
-            m.message,
+            q.take_kept(&m),
             Some(Message::Verack),
             "kept for the write report"
         );

@@ -691,9 +691,10 @@ impl Peer {
         self.stats.bytes_sent += n as u64;
         let stall_on = self.phase == Phase::Established;
         while let Some(m) = self.output.pop_completed() {
+            let kept = self.output.take_kept(&m);
             self.stats.last_send = Some(now);
             self.stats.messages_sent += 1;
-            if let Some(message) = m.message {
+            if let Some(message) = kept {
                 self.events.push_back(Event::Written {
                     bytes: m.len as usize,
                     message,

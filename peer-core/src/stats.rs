@@ -99,6 +99,7 @@ pub struct StatsSnapshot {
 impl Peer {
     /// Features the remote announces after the handshake: `sendheaders` (BIP130) and
     /// `feefilter` (BIP133).
+    #[inline]
     pub(crate) fn stats_on_message(&mut self, msg: &Message) {
         match msg {
             Message::SendHeaders => self.features.send_headers = true,

@@ -139,3 +139,45 @@ fn reading_into_the_peer_buffer_works_the_same() {
     assert!(peer.handshake_complete());
     assert_eq!(rec.count_msg("ping"), 15);
 }
+
+/// While the version decision is pending the peer holds what arrives, says it wants no
+/// more (`wants_read`), and past its bound disconnects instead of growing.
+#[test]
+fn input_while_the_decision_is_pending_is_bounded() {
+    let now = Instant::now();
+    let mut peer = Peer::new_inbound(
+        Arc::new(config(Network::Mainnet)),
+        B_ADDR.parse().unwrap(),
+        now,
+        UNIX_START,
+        3,
+    );
+    let mut bytes = remote_script(0); // version, 4 features, verack
+    let big = Message::Unknown {
+        command: Command::from_static("feature"),
+        payload: bytes::Bytes::from(vec![7u8; 4000]),
+    };
+    for _ in 0..12 {
+        bytes.extend(frame(Network::Mainnet, 70016, &big));
+    }
+    // No events are drained: the decision stays pending.
+    peer.handle_input(&bytes, now);
+    assert!(!peer.is_closed());
+    assert!(
+        !peer.wants_read(),
+        "16 frames held: the peer asks for no more"
+    );
+    let held = peer.buffered_input();
+    assert!(held > 0);
+    for _ in 0..16 {
+        peer.handle_input(&frame(Network::Mainnet, 70016, &big), now);
+    }
+    assert!(
+        matches!(
+            peer.disconnect_reason(),
+            Some(peer_core::DisconnectReason::TooMuchInput { .. })
+        ),
+        "{:?}",
+        peer.disconnect_reason()
+    );
+}

@@ -229,3 +229,19 @@ fn block_bytes_and_messages_reach_read_and_write_callbacks() {
         .iter()
         .any(|m| matches!(m, Message::Block(_))));
 }
+
+/// The message table's listener column (wire-codec `message::MESSAGES`) names methods
+/// the `Listener` trait has.
+#[test]
+fn the_message_table_names_real_listener_methods() {
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/listener.rs"))
+        .expect("src/listener.rs");
+    for row in wire_codec::message::MESSAGES {
+        assert!(
+            src.contains(&format!("fn {}(", row.listener)),
+            "{}: no Listener::{}",
+            row.command,
+            row.listener
+        );
+    }
+}
