@@ -149,8 +149,18 @@ impl Payload for Reject {
         let max = ctx.limits.max_payload as usize;
         let message = r.var_str("reject message", 12.max(max))?;
         let code = RejectCode(r.u8("reject code")?);
-        // Core's MAX_REJECT_MESSAGE_LENGTH (111): a longer reason is refused.
-        let reason = r.var_str("reject reason", ctx.limits.max_reject_reason)?;
+        // Core's MAX_REJECT_MESSAGE_LENGTH (111): a longer reason is refused — also
+        // when invalid UTF-8 replaced by U+FFFD made the text longer, so that every
+        // decoded reject encodes back unchanged (the encoder cuts longer reasons).
+        let max_reason = ctx.limits.max_reject_reason;
+        let reason = r.var_str("reject reason", max_reason)?;
+        if reason.len() > max_reason {
+            return Err(crate::Error::TooLong {
+                what: "reject reason",
+                len: reason.len() as u64,
+                max: max_reason as u64,
+            });
+        }
         let hash = if Reject::command_has_hash(&message) && r.remaining() >= 32 {
             Some(r.hash("reject hash")?)
         } else {
