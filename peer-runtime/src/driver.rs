@@ -60,6 +60,9 @@ pub(crate) struct Driver {
     report_io: bool,
     /// Backpressure and pacing (see [`Pacing`]).
     pacing: Pacing,
+    /// Before this instant a useful message is not recorded again (see
+    /// `note_standing`).
+    next_useful_note: Instant,
 }
 
 /// Backpressure (Core's `fPauseSend`) and the application's pacing, for one peer.
@@ -135,6 +138,7 @@ impl Driver {
         };
         Driver {
             pacing,
+            next_useful_note: Instant::now(),
             report_io,
             stream,
             peer,
@@ -456,13 +460,15 @@ impl Driver {
             | Message::BlockTxn(_)
             | Message::Headers(_)
             | Message::Inv(_) => {
-                let ms = now.saturating_duration_since(st.since).as_millis();
-                let ms = u64::try_from(ms).unwrap_or(u64::MAX - 1);
-                // Eviction weighs seconds: an inv flood need not store every message.
-                let last = st.useful_at_ms.load(Ordering::Relaxed);
-                if last == u64::MAX || ms >= last + 1000 {
-                    st.useful_at_ms.store(ms, Ordering::Relaxed);
+                // Eviction weighs seconds: one clock comparison per message, one store
+                // per second at most (an inv flood is millions of messages).
+                if now < self.next_useful_note {
+                    return;
                 }
+                self.next_useful_note = now + Duration::from_secs(1);
+                let ms = now.saturating_duration_since(st.since).as_millis();
+                st.useful_at_ms
+                    .store(u64::try_from(ms).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
             }
             Message::Pong(_) => {
                 // peer-core has matched the pong to our ping by now (events are
