@@ -38,7 +38,8 @@ pub const MAX_INV_TRICKLE_SIZE: usize = 1000;
 pub const MAX_KNOWN_INVENTORY: usize = 1000;
 
 /// Queued announcements beyond this are trickled at once instead of waiting for the
-/// tick (the output buffer's bound then applies). btcd's queue is unbounded.
+/// tick (the output buffer's bound then applies); before the handshake, announcements
+/// beyond it are dropped. btcd's queue is unbounded.
 pub const MAX_PENDING_INVENTORY: usize = 50_000;
 
 /// Per-peer inventory state.
@@ -94,6 +95,11 @@ impl InventoryState {
         iv: InvVect,
         trickle: Option<(Instant, Duration, Instant)>,
     ) -> bool {
+        // Before the handshake nothing can be sent: keep at most the bound, drop the
+        // rest (btcd drops all of it; Core has nothing to drop).
+        if trickle.is_none() && self.pending.len() >= MAX_PENDING_INVENTORY {
+            return false;
+        }
         self.pending.push(iv);
         if self.deadline.is_none() {
             if let Some((anchor, interval, now)) = trickle {

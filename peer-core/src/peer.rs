@@ -31,6 +31,12 @@ use crate::transport::{Inbound, Next, Side as V2Side, Transport, TransportVersio
 /// receive buffer and are processed when it resumes).
 const MAX_HELD_FRAMES: usize = 16;
 
+/// Frames are decoded at most this many events ahead of the driver's
+/// [`Peer::poll_event`]: a read full of tiny requests waits in the receive buffer as
+/// bytes, not as decoded messages, and a driver pausing input
+/// ([`Peer::set_input_paused`]) stops processing within this many messages.
+const MAX_EVENTS_AHEAD: usize = 32;
+
 /// Bytes a paused peer holds before it disconnects ([`DisconnectReason::TooMuchInput`]):
 /// room for that many more frames at the pre-handshake payload cap.
 fn undecided_input_limit(cfg: &Config) -> usize {
@@ -129,6 +135,13 @@ pub struct Peer {
     pub(crate) keepalive: KeepAlive,
     pub(crate) stats: Stats,
     pub(crate) events: VecDeque<Event>,
+    /// Backpressure from the driver ([`Peer::set_input_paused`]): no frame is
+    /// processed while set.
+    pub(crate) input_paused: bool,
+    /// Processing stopped with whole frames possibly left in the receive buffer
+    /// (paused, or [`MAX_EVENTS_AHEAD`] events undelivered); [`Peer::poll_event`]
+    /// resumes it.
+    pub(crate) input_left: bool,
     /// Release idle buffers at the next opportunity (set by timers and at the end of
     /// the handshake: moments when the peer is likely quiet).
     pub(crate) trim_events: bool,
@@ -298,6 +311,8 @@ impl Peer {
             keepalive: KeepAlive::default(),
             stats: Stats::default(),
             events: VecDeque::new(),
+            input_paused: false,
+            input_left: false,
             trim_events: false,
             trim_output: false,
             reason: None,
@@ -600,8 +615,13 @@ impl Peer {
         }
         let span = self.span.clone();
         let _g = span.enter();
+        self.input_left = false;
         loop {
             if self.is_closed() {
+                break;
+            }
+            if self.input_paused || self.events.len() >= MAX_EVENTS_AHEAD {
+                self.input_left = true;
                 break;
             }
             if self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES {
@@ -658,13 +678,22 @@ impl Peer {
         self.transport.buffered()
     }
 
+    /// Backpressure (Core's `fPauseSend`): while paused, received frames stay in the
+    /// receive buffer unprocessed and [`Peer::wants_read`] is false; unpausing resumes
+    /// processing by itself at the next [`Peer::poll_event`]. A driver pauses a peer
+    /// whose unsent output is over its mark, so a remote that never reads cannot make
+    /// it queue more answers.
+    pub fn set_input_paused(&mut self, paused: bool) {
+        self.input_paused = paused;
+    }
+
     /// Whether the peer takes input now. It is false once closed, and while it waits
     /// for the application's version decision with its input buffer full; a driver
     /// may stop reading then (backpressure), or keep handing bytes in up to a bound
     /// past which the peer disconnects ([`DisconnectReason::TooMuchInput`]).
     pub fn wants_read(&self) -> bool {
-        let paused =
-            self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES;
+        let paused = self.input_paused
+            || (self.phase == Phase::AwaitingDecision && self.held_frames.len() >= MAX_HELD_FRAMES);
         !self.is_closed() && !paused
     }
 
@@ -674,7 +703,17 @@ impl Peer {
         if tracing::enabled!(Level::TRACE) {
             trace!(payload = %Hex(&frame.payload), "received {cmd}");
         }
-        let msg = match Message::decode(cmd, frame.payload, &self.ctx()) {
+        // Ownership: a small payload whose decoded value keeps slices of it gets its
+        // own allocation, so a kept transaction cannot pin the read buffer it arrived
+        // in with many other frames (big ones, blocks, stay zero-copy).
+        let payload = if frame.payload.len() < wire_codec::message::OWN_BELOW
+            && Message::keeps_payload(cmd)
+        {
+            bytes::Bytes::copy_from_slice(&frame.payload)
+        } else {
+            frame.payload
+        };
+        let msg = match Message::decode(cmd, payload, &self.ctx()) {
             Ok(m) => m,
             Err(e) => {
                 self.on_decode_error(e, Some(cmd), bytes, now);
@@ -793,7 +832,13 @@ impl Peer {
             if let Some(t) = m.token {
                 self.events.push_back(Event::Sent(t));
             }
-            if stall_on {
+            // Our handshake version (always the stream's first frame) can finish
+            // writing after the handshake completed — the remote sent version and
+            // verack back to back and both were read before the driver wrote: its
+            // verack already came, so no deadline is armed for it. A version the
+            // application queues later still expects a verack (btcd's table).
+            let handshake_version = m.end == u64::from(m.len);
+            if stall_on && !handshake_version {
                 // The response window opens when the request is fully handed to the
                 // socket (btcd: when its writer picks it up).
                 self.stall.on_sent(m.command, now, &self.config.timeouts);
@@ -1012,6 +1057,11 @@ impl Peer {
     /// The next event, if any. Drain it after every call that takes input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
+        if self.events.is_empty() && self.input_left && !self.input_paused {
+            // Frames left in the receive buffer when processing stopped ahead of us.
+            let now = self.last_now;
+            self.process_received(now);
+        }
         let ev = self.events.pop_front();
         if ev.is_none() {
             if self.trim_events || self.events.capacity() > 4096 {

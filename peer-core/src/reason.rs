@@ -104,6 +104,15 @@ pub enum DisconnectReason {
         /// The configured bound.
         limit: usize,
     },
+    /// Bytes were waiting to be written and not one could be for this long: the
+    /// remote stopped reading (Core's send timeout).
+    SendStalled {
+        /// How long the output made no progress.
+        waited: Duration,
+    },
+    /// Our inbound slots were full and a peer from a less represented network group
+    /// arrived: this one was chosen for eviction (Core `AttemptToEvictConnection`).
+    Evicted,
     /// The remote sent more than the peer holds while the application decides on its
     /// version (a remote that floods before it is accepted).
     TooMuchInput {
@@ -131,6 +140,7 @@ impl DisconnectReason {
             DisconnectReason::NegotiateTimeout
                 | DisconnectReason::IdleTimeout
                 | DisconnectReason::Stalled { .. }
+                | DisconnectReason::SendStalled { .. }
         )
     }
 
@@ -203,6 +213,14 @@ impl fmt::Display for DisconnectReason {
                 f,
                 "output queue full: {bytes} bytes would exceed the bound of {limit}"
             ),
+            DisconnectReason::SendStalled { waited } => write!(
+                f,
+                "send stalled: nothing could be written for {:.1}s (the remote does not read)",
+                waited.as_secs_f64()
+            ),
+            DisconnectReason::Evicted => {
+                f.write_str("evicted to make room for a peer from another network group")
+            }
             DisconnectReason::TooMuchInput { bytes, limit } => write!(
                 f,
                 "{bytes} bytes sent before the version was accepted (bound {limit})"

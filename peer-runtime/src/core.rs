@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,13 +27,17 @@ use tracing::{debug, warn, Instrument};
 use crate::counters::{bump, CoreCounters};
 use crate::driver::Driver;
 use crate::error::Error;
-use crate::handle::{Direction, PeerHandle, PeerShared};
+use crate::handle::{Command, Direction, PeerHandle, PeerShared};
 use crate::limits::{Admission, Gate, Refusal};
 use crate::mailbox::Mailbox;
 use crate::pending::Resolver;
 
 /// Size of the per-executor scratch buffer sockets are read into.
 pub(crate) const SCRATCH_LEN: usize = 64 * 1024;
+
+/// How many peers beyond `max_peers` may be admitted while the peers evicted for them
+/// are still ending.
+const EVICTION_SLACK: usize = 64;
 
 /// Makes the application's listener for a new peer. Called on the peer's executor
 /// thread, so the listener itself need not be `Send`.
@@ -106,6 +110,48 @@ impl RuntimeShared {
         }
     }
 
+    /// Bytes all peers of all executors hold in queued output and read buffers.
+    pub(crate) fn memory_in_use(&self) -> usize {
+        self.cores
+            .iter()
+            .map(|c| c.memory.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Disconnects one inbound peer chosen by Core's eviction rules
+    /// ([`crate::evict`]); false when every inbound peer is protected.
+    pub(crate) fn evict_one(&self) -> bool {
+        let now = Instant::now();
+        let handles: Vec<PeerHandle> = self
+            .cores
+            .iter()
+            .flat_map(|c| {
+                c.peers()
+                    .values()
+                    .filter(|h| h.is_inbound() && h.connected())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let candidates = handles
+            .iter()
+            .filter_map(|h| h.shared.standing.candidate(h.id(), now))
+            .collect();
+        let Some(victim) = crate::evict::select(candidates, &self.hasher) else {
+            return false;
+        };
+        match handles.iter().find(|h| h.id() == victim) {
+            Some(h) => {
+                debug!(remote = %h.addr(), "evicting an inbound peer to admit a new one");
+                h.shared.life.set_closing();
+                h.shared
+                    .post(Command::DisconnectWith(DisconnectReason::Evicted));
+                true
+            }
+            None => false,
+        }
+    }
+
     /// A seed for a peer's random numbers: a keyed hash of a counter (the key is
     /// random per process), so nonces differ between peers and between runs.
     pub(crate) fn next_seed(&self) -> u64 {
@@ -121,6 +167,9 @@ pub(crate) struct CoreShared {
     pub(crate) control: Mailbox<Control>,
     pub(crate) counters: Arc<CoreCounters>,
     pub(crate) peers: Mutex<HashMap<u64, PeerHandle>>,
+    /// Bytes this executor's peers hold in queued output and read buffers (written by
+    /// this executor only; summed against [`Limits::memory_budget`](crate::Limits)).
+    pub(crate) memory: AtomicUsize,
 }
 
 impl CoreShared {
@@ -130,6 +179,7 @@ impl CoreShared {
             control: Mailbox::new(),
             counters: Arc::new(CoreCounters::default()),
             peers: Mutex::new(HashMap::new()),
+            memory: AtomicUsize::new(0),
         }
     }
 
@@ -155,6 +205,84 @@ pub(crate) struct CoreLocal {
     /// waker behind (a waker keeps its whole task allocated).
     stop_wakers: RefCell<HashMap<u64, Waker>>,
     next_stop_waiter: Cell<u64>,
+    /// The budget state as of the last check (see [`budget_loop`]).
+    pub(crate) budget: BudgetState,
+}
+
+/// What the last memory-budget check found, read by every peer of the executor.
+#[derive(Default)]
+pub(crate) struct BudgetState {
+    /// The runtime holds more than `Limits::memory_budget`.
+    pub(crate) over: Cell<bool>,
+    /// Peers paused by the budget, woken at the next check.
+    pub(crate) waiters: RefCell<Vec<Waker>>,
+    /// Incremented at every check; a paused peer registers once per check.
+    pub(crate) epoch: Cell<u64>,
+}
+
+impl CoreLocal {
+    /// Whether a peer holding `held` bytes is over its share of an exceeded budget.
+    /// (The driver asks only for peers with output waiting: a peer whose output is
+    /// empty adds nothing by processing, and a paused peer must have a write pending
+    /// to notice that its remote went away.)
+    pub(crate) fn over_budget(&self, held: usize) -> bool {
+        let budget = self.rt.gate.limits().memory_budget;
+        if held <= budget / self.rt.gate.total().max(1) {
+            return false;
+        }
+        self.budget.over.get()
+            || self.me.memory.load(Ordering::Relaxed) > budget / self.rt.cores.len().max(1)
+    }
+
+    /// Whether a peer holding `held` bytes must stop reading now, and if so registers
+    /// its waker for the next budget check (once per check).
+    ///
+    /// Over budget means: the last check found the runtime over
+    /// `Limits::memory_budget`, or this executor alone holds more than its share of
+    /// it (seen at once, without waiting for the check). Then a peer holding more
+    /// than its fair share (budget / peers) pauses.
+    pub(crate) fn budget_pause(&self, held: usize, registered: &mut u64, cx: &Context<'_>) -> bool {
+        if !self.over_budget(held) {
+            return false;
+        }
+        let b = &self.budget;
+        if *registered != b.epoch.get() {
+            *registered = b.epoch.get();
+            b.waiters.borrow_mut().push(cx.waker().clone());
+        }
+        true
+    }
+}
+
+/// Every `Limits::budget_check_interval`, sums the memory of all executors and decides
+/// who pauses: while over the budget, peers above their fair share stop reading and the
+/// acceptor refuses; paused peers are woken at every check to look again.
+async fn budget_loop(core: Rc<CoreLocal>) {
+    let limits = core.rt.gate.limits();
+    let (budget, every) = (limits.memory_budget, limits.budget_check_interval);
+    loop {
+        Timer::new(every).await;
+        let used = core.rt.memory_in_use();
+        let over = used > budget;
+        let b = &core.budget;
+        if over && !b.over.get() {
+            warn!(
+                used,
+                budget,
+                "memory budget reached: pausing the heaviest peers, refusing new connections"
+            );
+        }
+        b.over.set(over);
+        // Paused peers look again only once the runtime is back under the budget
+        // (waking them all at every check while over would be a wake-up storm).
+        if !over && !b.waiters.borrow().is_empty() {
+            b.epoch.set(b.epoch.get().wrapping_add(1));
+            let waiters = std::mem::take(&mut *b.waiters.borrow_mut());
+            for w in waiters {
+                w.wake();
+            }
+        }
+    }
 }
 
 impl CoreLocal {
@@ -170,6 +298,7 @@ impl CoreLocal {
             stopping: Cell::new(false),
             stop_wakers: RefCell::new(HashMap::new()),
             next_stop_waiter: Cell::new(0),
+            budget: BudgetState::default(),
         }
     }
 
@@ -234,6 +363,10 @@ impl CoreLocal {
             Refusal::PerIp => Error::TooManyFromIp {
                 ip: remote.ip(),
                 max: limits.max_inbound_per_ip,
+            },
+            Refusal::PerNetgroup => Error::TooManyFromNetgroup {
+                ip: remote.ip(),
+                max: limits.max_inbound_per_netgroup,
             },
         }
     }
@@ -331,6 +464,7 @@ fn start_peer(
         direction,
         core.index,
         our_version,
+        admission.netgroup(),
     ));
     let handle = PeerHandle {
         shared: shared.clone(),
@@ -384,6 +518,7 @@ fn start_peer(
 /// The main future of one executor thread.
 pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>) {
     let acceptor = listener.map(|l| glommio::spawn_local(accept_loop(core.clone(), l)));
+    let budget = glommio::spawn_local(budget_loop(core.clone()));
     'serve: loop {
         poll_fn(|cx| core.me.control.poll_ready(cx)).await;
         for control in core.me.control.take_all() {
@@ -421,6 +556,7 @@ pub(crate) async fn core_main(core: Rc<CoreLocal>, listener: Option<TcpListener>
 
     debug!(executor = core.index, "executor shutting down");
     core.stop();
+    budget.cancel().await;
     if let Some(acceptor) = acceptor {
         // Dropping the listener stops new connections reaching this executor.
         acceptor.cancel().await;
@@ -449,7 +585,27 @@ async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                     // The remote is already gone.
                     Err(_) => continue,
                 };
-                match core.rt.gate.admit(&core.counters.peers, Some(remote.ip())) {
+                if core.budget.over.get() {
+                    // Over the memory budget: a new peer would only add to it.
+                    bump(&core.counters.refused, 1);
+                    debug!(%remote, "connection refused: memory budget reached");
+                    drop(stream);
+                    continue;
+                }
+                let mut admitted = core.rt.gate.admit(&core.counters.peers, Some(remote.ip()));
+                if admitted.as_ref().err() == Some(&Refusal::Total)
+                    && core.rt.gate.limits().evict_when_full
+                    && core.rt.evict_one()
+                {
+                    // The evicted peer's slot comes back when its task ends; until
+                    // then the newcomer may take one beyond the limit.
+                    admitted = core.rt.gate.admit_over(
+                        &core.counters.peers,
+                        Some(remote.ip()),
+                        EVICTION_SLACK,
+                    );
+                }
+                match admitted {
                     Ok(admission) => {
                         let config = core.rt.inbound_config.as_ref().and_then(|f| f(remote));
                         start_peer(

@@ -71,6 +71,10 @@ pub struct RuntimeStats {
     pub bytes_out: u64,
     /// Peers ended since start.
     pub disconnects: u64,
+    /// Bytes all peers hold right now in queued output (encoded, and waiting in the
+    /// runtime to be encoded) and read buffers: what
+    /// [`Limits::memory_budget`](crate::Limits::memory_budget) bounds.
+    pub memory: usize,
 }
 
 impl RuntimeStats {

@@ -12,7 +12,7 @@
 //! Reads go through the executor's scratch buffer into peer-core's own receive buffer
 //! (`Peer::handle_input`), which holds memory only while a frame is incomplete.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -28,6 +28,7 @@ use glommio::net::TcpStream;
 use glommio::timer::Timer;
 use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer};
 use tracing::{debug, trace};
+use wire_codec::Message;
 
 use crate::core::CoreLocal;
 use crate::counters::bump;
@@ -60,6 +61,38 @@ pub(crate) struct Driver {
     /// An outbound v2 attempt not yet retried: if it ends before the remote's version
     /// arrived, the driver reconnects once with v1 under the same handle.
     pub(crate) v1_fallback: bool,
+    /// Backpressure and pacing (see [`Pacing`]).
+    pacing: Pacing,
+    /// Before this instant a useful message is not recorded again (see
+    /// `note_standing`).
+    next_useful_note: Instant,
+}
+
+/// Backpressure (Core's `fPauseSend`) and the application's pacing, for one peer.
+///
+/// Messages queued through handles wait here while the peer has at least
+/// `send_pause_bytes` encoded and unwritten, and are encoded when it drains: the
+/// application's memory, not a copy, and never a reason to drop the peer below the
+/// hard cap. While the peer is over the mark its input is neither read nor processed
+/// (one decoded message at most waits in `held_input`), so a remote that never reads
+/// cannot make it queue more.
+struct Pacing {
+    pause: usize,
+    hard_cap: usize,
+    stall_timeout: Duration,
+    /// Messages from handles not yet given to peer-core, with their encoded size.
+    backlog: VecDeque<(Message, Option<u64>, usize)>,
+    backlog_bytes: usize,
+    /// Handles waiting for the queue to drop below the pause mark.
+    room_waiters: Vec<Resolver<bool>>,
+    /// An input event not dispatched because the output was over the mark.
+    held_input: Option<Event>,
+    /// Since when output has waited with no byte written (the socket was full).
+    stalled_since: Option<Instant>,
+    /// Bytes reported into the executor's memory count.
+    accounted: usize,
+    /// The budget check at which this peer last registered as paused.
+    budget_epoch: u64,
 }
 
 /// Notification tokens the runtime allocates for `PeerHandle::queue_message` carry this
@@ -93,7 +126,22 @@ impl Driver {
         admission: Admission,
     ) -> Driver {
         let report_io = peer.config().report_io;
+        let limits = core.rt.gate.limits();
+        let pacing = Pacing {
+            pause: limits.send_pause_bytes,
+            hard_cap: limits.max_queued_bytes_per_peer,
+            stall_timeout: limits.send_progress_timeout,
+            backlog: VecDeque::new(),
+            backlog_bytes: 0,
+            room_waiters: Vec::new(),
+            held_input: None,
+            stalled_since: None,
+            accounted: 0,
+            budget_epoch: u64::MAX,
+        };
         Driver {
+            pacing,
+            next_useful_note: Instant::now(),
             report_io,
             stream,
             peer,
@@ -122,6 +170,7 @@ impl Driver {
         loop {
             let now = Instant::now();
             self.apply_commands(now);
+            self.feed_backlog();
             self.drain_events(now);
             if self.peer.is_closed() {
                 if self.falls_back() {
@@ -137,6 +186,7 @@ impl Driver {
                 self.shared.life.set_closing();
                 break;
             }
+            self.after_progress();
             let progress = poll_fn(|cx| self.poll_io(cx)).await;
             read_since_yield += progress.read;
             if read_since_yield >= READ_BUDGET {
@@ -188,12 +238,14 @@ impl Driver {
                         self.tokens.insert(t, r);
                         t
                     });
-                    self.peer.queue_message(msg, token);
+                    self.queue_from_handle(msg, token);
                 }
+                Command::WaitForRoom(r) => self.pacing.room_waiters.push(r),
                 Command::Inventory(iv) => self.peer.queue_inventory(iv),
                 Command::InventoryImmediate(iv) => self.peer.queue_inventory_immediate(iv),
                 Command::KnownInventory(iv) => self.peer.add_known_inventory(iv),
                 Command::Disconnect => self.peer.disconnect(DisconnectReason::LocalRequest),
+                Command::DisconnectWith(reason) => self.peer.disconnect(reason),
                 Command::Stats(r) => r.resolve(Some(self.peer.stats_snapshot(now))),
                 Command::Run(f) => {
                     let peer = &mut self.peer;
@@ -214,7 +266,27 @@ impl Driver {
         // deadline is pending, the only time it changes anything.
         let timed = self.peer.needs_processing_time();
         let mut dispatched = false;
-        while let Some(ev) = self.peer.poll_event() {
+        let paused = self.input_paused();
+        self.peer.set_input_paused(paused);
+        loop {
+            let ev = match self.pacing.held_input.take() {
+                Some(ev) => ev,
+                // Taking an event may decode more input (see `Peer::poll_event`).
+                None => match catch_unwind(AssertUnwindSafe(|| self.peer.poll_event())) {
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => break,
+                    Err(panic) => {
+                        self.application_panicked("input processing", &*panic);
+                        break;
+                    }
+                },
+            };
+            // Backpressure: input is not processed while the output is over the mark
+            // (the answer would only add to it); it waits, in order.
+            if matches!(ev, Event::Message(_)) && self.input_paused() {
+                self.pacing.held_input = Some(ev);
+                break;
+            }
             dispatched = true;
             self.on_event(ev, now);
         }
@@ -267,7 +339,12 @@ impl Driver {
                     bump(&counters.messages_in, 1);
                 }
             }
-            Event::Message(_) if !self.report_io => bump(&counters.messages_in, 1),
+            Event::Message(ref m) => {
+                if !self.report_io {
+                    bump(&counters.messages_in, 1);
+                }
+                self.note_standing(m, now);
+            }
             Event::Read { .. } => bump(&counters.messages_in, 1),
             Event::Written { .. } => bump(&counters.messages_out, 1),
             _ => {}
@@ -296,6 +373,7 @@ impl Driver {
                 Poll::Ready(Ok(n)) => {
                     bump(&counters.bytes_out, n as u64);
                     self.peer.advance_transmit(n, Instant::now());
+                    self.pacing.stalled_since = None;
                     progress.any = true;
                 }
                 Poll::Ready(Err(e)) => {
@@ -303,12 +381,25 @@ impl Driver {
                     progress.any = true;
                     break;
                 }
-                Poll::Pending => break,
+                Poll::Pending => {
+                    if self.pacing.stalled_since.is_none() {
+                        self.pacing.stalled_since = Some(Instant::now());
+                    }
+                    break;
+                }
             }
         }
 
-        // Input: into the executor's scratch buffer, then the peer's own buffer.
-        if !self.read_done && !self.peer.is_closed() {
+        // Input: into the executor's scratch buffer, then the peer's own buffer —
+        // unless the output is over the pause mark or the memory budget says so.
+        let held = self.held_bytes();
+        let budget_pause = self.peer.wants_write()
+            && self
+                .core
+                .budget_pause(held, &mut self.pacing.budget_epoch, cx);
+        let send_pause = self.peer.queued_bytes() >= self.pacing.pause;
+        self.peer.set_input_paused(send_pause || budget_pause);
+        if !self.read_done && !self.peer.is_closed() && !send_pause && !budget_pause {
             let core = self.core.clone();
             let mut scratch = core.scratch.borrow_mut();
             match Pin::new(&mut self.stream).poll_read(cx, &mut scratch[..]) {
@@ -321,7 +412,14 @@ impl Driver {
                 Poll::Ready(Ok(n)) => {
                     let now = Instant::now();
                     let data = scratch.get(..n).unwrap_or(&[]);
-                    self.peer.handle_input(data, now);
+                    // Decoding runs inside the panic guard too: a bug in it ends this
+                    // peer, not the executor and its other peers.
+                    let peer = &mut self.peer;
+                    if let Err(panic) =
+                        catch_unwind(AssertUnwindSafe(|| peer.handle_input(data, now)))
+                    {
+                        self.application_panicked("input processing", &*panic);
+                    }
                     drop(scratch);
                     bump(&counters.bytes_in, n as u64);
                     trace!(n, "read");
@@ -343,8 +441,27 @@ impl Driver {
             progress.any = true;
         }
 
+        // The send-progress deadline (only while output waits on a full socket).
+        if let (Some(since), true) = (self.pacing.stalled_since, self.peer.wants_write()) {
+            let waited = Instant::now().saturating_duration_since(since);
+            if waited >= self.pacing.stall_timeout {
+                self.peer
+                    .disconnect(DisconnectReason::SendStalled { waited });
+                progress.any = true;
+            }
+        }
+
         // The peer's next deadline.
-        match self.peer.poll_timeout() {
+        let stall_deadline = self
+            .pacing
+            .stalled_since
+            .filter(|_| self.peer.wants_write())
+            .map(|s| s + self.pacing.stall_timeout);
+        let deadline = match (self.peer.poll_timeout(), stall_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        match deadline {
             None => self.timer = None,
             Some(deadline) => {
                 let now = Instant::now();
@@ -376,6 +493,130 @@ impl Driver {
             Poll::Ready(progress)
         } else {
             Poll::Pending
+        }
+    }
+
+    /// Records what inbound eviction weighs: useful messages and ping times.
+    fn note_standing(&mut self, m: &Message, now: Instant) {
+        let st = &self.shared.standing;
+        match m {
+            Message::Tx(_)
+            | Message::Block(_)
+            | Message::CmpctBlock(_)
+            | Message::BlockTxn(_)
+            | Message::Headers(_)
+            | Message::Inv(_) => {
+                // Eviction weighs seconds: one clock comparison per message, one store
+                // per second at most (an inv flood is millions of messages).
+                if now < self.next_useful_note {
+                    return;
+                }
+                self.next_useful_note = now + Duration::from_secs(1);
+                let ms = now.saturating_duration_since(st.since).as_millis();
+                st.useful_at_ms
+                    .store(u64::try_from(ms).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
+            }
+            Message::Pong(_) => {
+                // peer-core has matched the pong to our ping by now (events are
+                // produced after the message was handled).
+                if let Some(rtt) = self.peer.stats_snapshot(now).last_ping_latency {
+                    let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX - 1);
+                    st.min_ping_us.fetch_min(us, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Bytes this peer holds: encoded output, messages waiting in the runtime, and its
+    /// read buffer.
+    fn held_bytes(&self) -> usize {
+        self.peer.queued_bytes() + self.pacing.backlog_bytes + self.peer.buffered_input()
+    }
+
+    /// Core's `fPauseSend`: the output is at or over the pause mark, or the process
+    /// is over its memory budget and this peer over its share of it.
+    fn input_paused(&self) -> bool {
+        !self.peer.is_closed()
+            && (self.peer.queued_bytes() >= self.pacing.pause
+                || (self.peer.wants_write() && self.core.over_budget(self.held_bytes())))
+    }
+
+    /// A message from a handle: into the backlog (encoded when there is room), or the
+    /// peer is disconnected if the hard cap would be passed.
+    fn queue_from_handle(&mut self, msg: Message, token: Option<u64>) {
+        let size = wire_codec::HEADER_LEN + msg.size_hint();
+        if self.pacing.backlog.is_empty() && self.has_room() {
+            self.peer.queue_message(msg, token);
+            return;
+        }
+        let total = self.peer.queued_bytes() + self.pacing.backlog_bytes + size;
+        if total > self.pacing.hard_cap && !self.peer.is_closed() {
+            debug!(
+                total,
+                cap = self.pacing.hard_cap,
+                "queued past the hard cap"
+            );
+            self.peer.disconnect(DisconnectReason::OutputQueueFull {
+                bytes: total,
+                limit: self.pacing.hard_cap,
+            });
+        }
+        if self.peer.is_closed() {
+            // peer-core answers `Failed` at once.
+            self.peer.queue_message(msg, token);
+            return;
+        }
+        self.pacing.backlog_bytes += size;
+        self.pacing.backlog.push_back((msg, token, size));
+    }
+
+    /// Whether a message from a handle may be encoded now: the handshake is done (or
+    /// the peer closed, which answers it) and the output is under the pause mark.
+    fn has_room(&self) -> bool {
+        self.peer.is_closed() || (self.handshaken && self.peer.queued_bytes() < self.pacing.pause)
+    }
+
+    /// Moves waiting messages into peer-core while there is room.
+    fn feed_backlog(&mut self) {
+        while !self.pacing.backlog.is_empty() && self.has_room() {
+            if let Some((msg, token, size)) = self.pacing.backlog.pop_front() {
+                self.pacing.backlog_bytes -= size;
+                self.peer.queue_message(msg, token);
+            }
+        }
+        if self.pacing.backlog.is_empty() && self.pacing.backlog.capacity() > 64 {
+            self.pacing.backlog = VecDeque::new();
+        }
+    }
+
+    /// After each wake-up: answer room waiters and publish this peer's memory.
+    fn after_progress(&mut self) {
+        // The handshake may have completed while dispatching: room for the backlog.
+        self.feed_backlog();
+        if !self.pacing.room_waiters.is_empty()
+            && self.pacing.backlog.is_empty()
+            && self.peer.queued_bytes() < self.pacing.pause
+        {
+            for r in self.pacing.room_waiters.drain(..) {
+                r.resolve(true);
+            }
+        }
+        self.account();
+    }
+
+    /// Reports this peer's memory change to the executor's count.
+    fn account(&mut self) {
+        let held = self.held_bytes();
+        let before = self.pacing.accounted;
+        if held != before {
+            let m = &self.core.me.memory;
+            if held > before {
+                m.fetch_add(held - before, Ordering::Relaxed);
+            } else {
+                m.fetch_sub(before - held, Ordering::Relaxed);
+            }
+            self.pacing.accounted = held;
         }
     }
 
@@ -432,6 +673,15 @@ impl Driver {
             })
             .await;
         }
+        // Messages that never reached peer-core: their tokens are failed below.
+        self.pacing.backlog.clear();
+        self.pacing.backlog_bytes = 0;
+        self.pacing.held_input = None;
+        self.core
+            .me
+            .memory
+            .fetch_sub(self.pacing.accounted, Ordering::Relaxed);
+        self.pacing.accounted = 0;
         // Closing the descriptor now lets the remote see the end before waiters do.
         let Driver {
             stream,

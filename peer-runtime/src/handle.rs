@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,7 @@ use wire_codec::{Limits, Message, Network};
 
 use crate::lifecycle::{Goal, Lifecycle, Reached, Wait};
 use crate::mailbox::Mailbox;
+use crate::netgroup::Netgroup;
 use crate::pending::{pending, Pending, Resolver};
 
 /// Which side opened the connection.
@@ -96,8 +97,11 @@ pub(crate) enum Command {
     InventoryImmediate(InvVect),
     KnownInventory(InvVect),
     Disconnect,
+    /// Ends the peer with this reason (eviction).
+    DisconnectWith(DisconnectReason),
     Stats(Resolver<Option<StatsSnapshot>>),
     Run(PeerFn),
+    WaitForRoom(Resolver<bool>),
 }
 
 /// State shared by a peer's handles and its driver.
@@ -122,6 +126,8 @@ pub(crate) struct PeerShared {
     pub(crate) transport: AtomicU8,
     /// BIP324's session id of a v2 connection, once its handshake completed.
     pub(crate) session_id: OnceLock<[u8; 32]>,
+    /// What inbound eviction weighs (see `evict`).
+    pub(crate) standing: Standing,
     /// The last statistics, kept when the peer ends so they can still be read (boxed:
     /// a running peer should not carry a snapshot's worth of empty space).
     pub(crate) final_stats: Mutex<Option<Box<StatsSnapshot>>>,
@@ -134,6 +140,7 @@ impl PeerShared {
         direction: Direction,
         executor: usize,
         our_version: u32,
+        group: Option<Netgroup>,
     ) -> PeerShared {
         PeerShared {
             id: peer.id(),
@@ -150,6 +157,7 @@ impl PeerShared {
             transport: AtomicU8::new(0),
             session_id: OnceLock::new(),
             final_stats: Mutex::new(None),
+            standing: Standing::new(group),
         }
     }
 
@@ -178,6 +186,7 @@ impl PeerShared {
         match cmd {
             Command::Message(_, Some(r)) => r.resolve(Delivery::Failed),
             Command::Stats(r) => r.resolve(self.final_stats()),
+            Command::WaitForRoom(r) => r.resolve(false),
             _ => {}
         }
     }
@@ -188,6 +197,42 @@ impl PeerShared {
             .unwrap_or_else(PoisonError::into_inner)
             .as_deref()
             .cloned()
+    }
+}
+
+/// What inbound eviction weighs for one peer, updated by its driver.
+pub(crate) struct Standing {
+    pub(crate) group: Option<Netgroup>,
+    pub(crate) since: Instant,
+    /// Lowest ping round trip in microseconds (`u64::MAX`: none yet).
+    pub(crate) min_ping_us: AtomicU64,
+    /// Milliseconds after `since` of the last useful message (`u64::MAX`: none).
+    pub(crate) useful_at_ms: AtomicU64,
+}
+
+impl Standing {
+    fn new(group: Option<Netgroup>) -> Standing {
+        Standing {
+            group,
+            since: Instant::now(),
+            min_ping_us: AtomicU64::new(u64::MAX),
+            useful_at_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// The eviction candidate this peer is now (inbound peers only).
+    pub(crate) fn candidate(&self, id: u64, now: Instant) -> Option<crate::evict::Candidate> {
+        let connected = now.saturating_duration_since(self.since);
+        let ping = self.min_ping_us.load(Ordering::Relaxed);
+        let useful = self.useful_at_ms.load(Ordering::Relaxed);
+        Some(crate::evict::Candidate {
+            id,
+            group: self.group?,
+            connected,
+            min_ping: (ping != u64::MAX).then(|| Duration::from_micros(ping)),
+            useful_ago: (useful != u64::MAX)
+                .then(|| connected.saturating_sub(Duration::from_millis(useful))),
+        })
     }
 }
 
@@ -333,6 +378,30 @@ impl PeerHandle {
     /// Queues `msg` with a notification the caller created (see [`Notifier`]).
     pub fn queue_message_with(&self, msg: Message, notify: Option<Notifier>) {
         self.shared.post(Command::Message(msg, notify.map(|n| n.0)));
+    }
+
+    /// Resolves `true` once everything queued through handles before this call has
+    /// been encoded and fewer than [`Limits::send_pause_bytes`](crate::Limits) bytes
+    /// wait to be written to the peer — room for the next message — or `false` if the
+    /// peer ended first. Await it (or [`Pending::wait`]) between large messages to pace
+    /// an application to the remote's reading speed: queueing never drops a healthy
+    /// peer, and paced queueing never reaches the hard cap
+    /// ([`Limits::max_queued_bytes_per_peer`](crate::Limits)).
+    ///
+    /// ```no_run
+    /// # fn send_all(peer: &peer_runtime::PeerHandle, blocks: Vec<wire_codec::Message>) {
+    /// for block in blocks {
+    ///     if !peer.wait_for_room().wait() {
+    ///         break; // the peer went away
+    ///     }
+    ///     peer.queue_message_detached(block);
+    /// }
+    /// # }
+    /// ```
+    pub fn wait_for_room(&self) -> Pending<bool> {
+        let (r, p) = pending(|| false);
+        self.shared.post(Command::WaitForRoom(r));
+        p
     }
 
     /// Queues an inventory announcement, trickled with others (btcd `QueueInventory`;

@@ -17,9 +17,16 @@
 //!   statistics and waits for the handshake or the end — asynchronously or blocking. It
 //!   implements [`peer_helpers::MessageQueue`], so `push_addr`, `push_get_headers` and
 //!   `push_reject` work through it.
-//! - [`Limits`]: peers in all, per executor, inbound per IP; accepting backs off when
-//!   descriptors run out; [`Runtime::shutdown`] stops accepting, disconnects every
-//!   peer, answers every pending notification and joins the executors.
+//! - [`Limits`]: peers in all, per executor, inbound per IP and per network group
+//!   (Core's groups, with Core's eviction when every slot is taken); accepting backs
+//!   off when descriptors run out; [`Runtime::shutdown`] stops accepting, disconnects
+//!   every peer, answers every pending notification and joins the executors.
+//! - Backpressure (Core's `fPauseSend`): a peer with `Limits::send_pause_bytes` unsent
+//!   is neither read nor processed until it drains, and ends `SendStalled` if nothing
+//!   is written for `Limits::send_progress_timeout`; handles' messages wait for room
+//!   (never dropped below `Limits::max_queued_bytes_per_peer`;
+//!   [`PeerHandle::wait_for_room`]); a process-wide `Limits::memory_budget` pauses the
+//!   heaviest peers and stops accepting when reached.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -59,11 +66,13 @@
 //!   [`Notifier`].
 //! - [`pending`][]: [`Pending`], an answer to await or wait for.
 //! - [`limits`][]: [`Limits`].
+//! - [`netgroup`][]: network groups (Core's `GetGroup`) and `is_routable`.
 //! - [`counters`][]: [`RuntimeStats`].
 //! - [`error`][]: [`Error`].
 //! - [`dial`][]: [`dial::connect_from`], a connection from a chosen local address.
-//! - internal: `core` (an executor: control, acceptor, peer start), `driver` (the per-peer
-//!   task), `read_buffer`, `mailbox`, `lifecycle`, `adopt` (caller-made streams).
+//! - internal: `core` (an executor: control, acceptor, memory budget, peer start),
+//!   `driver` (the per-peer task: backpressure, pacing), `evict` (Core's inbound
+//!   eviction), `mailbox`, `lifecycle`, `adopt` (caller-made streams).
 
 #![forbid(unsafe_code)]
 
@@ -74,10 +83,12 @@ pub mod dial;
 mod driver;
 pub use driver::RUNTIME_TOKEN_BIT;
 pub mod error;
+mod evict;
 pub mod handle;
 mod lifecycle;
 pub mod limits;
 mod mailbox;
+pub mod netgroup;
 pub mod options;
 pub mod pending;
 pub mod runtime;

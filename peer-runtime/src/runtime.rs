@@ -625,7 +625,9 @@ impl Runtime {
 
     /// Counters summed over all executors.
     pub fn stats(&self) -> RuntimeStats {
-        RuntimeStats::sum(self.shared.cores.iter().map(|c| &*c.counters))
+        let mut s = RuntimeStats::sum(self.shared.cores.iter().map(|c| &*c.counters));
+        s.memory = self.shared.memory_in_use();
+        s
     }
 
     /// Stops accepting, disconnects every peer (their pending notifications are

@@ -48,6 +48,8 @@ const WAIT: Duration = Duration::from_secs(30);
 const NEGOTIATE: Duration = Duration::from_millis(1500);
 const IDLE: Duration = Duration::from_secs(3);
 const OUTPUT_CAP: usize = 1 << 20;
+/// The runtime's hard cap on bytes queued through handles for one peer.
+const QUEUE_CAP: usize = 4 << 20;
 
 // ---------------------------------------------------------------------------------
 // Harness
@@ -154,7 +156,12 @@ impl Server {
         let r = rec.clone();
         let mut cfg = config(net);
         tweak(&mut cfg);
+        let mut limits = peer_runtime::Limits::default();
+        limits.max_queued_bytes_per_peer = QUEUE_CAP;
+        // The connection floods come from one loopback address (one network group).
+        limits.max_inbound_per_netgroup = usize::MAX;
         let rt = RuntimeBuilder::with_config(cfg)
+            .limits(limits)
             .executors(1)
             .pin(false)
             .io_memory(128 * 1024)
@@ -1074,9 +1081,9 @@ fn filterload_without_bloom_service_depends_on_the_version() {
     good.finish();
 }
 
-/// A peer that never reads while the server keeps queueing: the output cap (1 MiB
-/// here) disconnects it with `OutputQueueFull`; every notification is answered; memory
-/// stays bounded.
+/// A peer that never reads while the server keeps queueing without waiting for room:
+/// messages wait in the runtime (paced) until the hard cap (4 MiB here) disconnects it
+/// with `OutputQueueFull`; every notification is answered; memory stays bounded.
 #[test]
 fn peer_that_never_reads_hits_the_output_cap() {
     let _g = serial();
@@ -1133,7 +1140,7 @@ fn peer_that_never_reads_hits_the_output_cap() {
     let reason = srv.ended(c.local());
     assert!(
         matches!(reason, DisconnectReason::OutputQueueFull { bytes, limit }
-            if limit == OUTPUT_CAP && bytes > OUTPUT_CAP),
+            if limit == QUEUE_CAP && bytes > QUEUE_CAP),
         "{reason:?}"
     );
     let (mut sent, mut failed) = (0, 0);
@@ -1146,6 +1153,7 @@ fn peer_that_never_reads_hits_the_output_cap() {
         }
     }
     assert_eq!(sent + failed, total);
+    println!("sent {sent} failed {failed} into_kernel {into_kernel} reason {reason:?}");
     assert!(into_kernel > 0 && failed > 0);
     println!(
         "never-reader: {into_kernel} bytes went into socket buffers; then {queued} bytes queued: {sent} sent, {failed} failed"

@@ -4,6 +4,7 @@
 // the crate itself).
 #![allow(clippy::disallowed_methods)]
 
+mod backpressure;
 mod bloom;
 mod driver_contract;
 mod gating;

@@ -256,6 +256,62 @@ fn processing_time_is_needed_only_while_a_response_is_expected() {
     assert!(!p.a.peer.needs_processing_time());
 }
 
+/// A remote that sends `version` and `verack` back to back, both read before our own
+/// version was written: the handshake completes, and our version finishing its write
+/// afterwards arms no verack deadline (the verack already came). It used to: every such
+/// inbound peer was dropped as `Stalled { verack }` 30-45 s later.
+#[test]
+fn pipelined_version_and_verack_arm_no_deadline() {
+    use bytes::BytesMut;
+    use std::sync::Arc;
+    use wire_codec::{encode_frame, Context};
+    let cfg = Arc::new(config(Network::Mainnet));
+    let now = std::time::Instant::now();
+    let mut b = peer_core::Peer::new_inbound(
+        cfg,
+        "127.0.0.1:50000".parse().unwrap(),
+        now,
+        1_700_000_000,
+        2,
+    );
+    let a = peer_core::Peer::new_outbound(
+        Arc::new(config(Network::Mainnet)),
+        "127.0.0.1:8333".parse().unwrap(),
+        now,
+        1_700_000_000,
+        1,
+    );
+    // a's version, then a verack, in one buffer.
+    let mut input = BytesMut::from(a.transmit());
+    let ctx = Context::new(Network::Mainnet, 70016);
+    encode_frame(Network::Mainnet.magic(), &Message::Verack, &ctx, &mut input).unwrap();
+    b.handle_read(&mut input, now);
+    while let Some(ev) = b.poll_event() {
+        peer_core::dispatch(&mut b, ev, &mut Nop, now);
+    }
+    assert!(b.handshake_complete());
+    // Only now is b's version (and verack) written.
+    let n = b.transmit().len();
+    b.advance_transmit(n, now);
+    let mut t = now;
+    for _ in 0..20 {
+        t += s(15);
+        b.handle_timeout(t);
+        // Keep the idle and ping rules quiet: only stall detection could end it.
+        let mut ping = BytesMut::new();
+        let ping_msg = Message::Ping(wire_codec::message::Ping { nonce: 1 });
+        encode_frame(Network::Mainnet.magic(), &ping_msg, &ctx, &mut ping).unwrap();
+        b.handle_read(&mut ping, t);
+        let n = b.transmit().len();
+        b.advance_transmit(n, t);
+        while b.poll_event().is_some() {}
+    }
+    assert!(!b.is_closed(), "{:?}", b.disconnect_reason());
+}
+
+struct Nop;
+impl peer_core::Listener for Nop {}
+
 /// BIP152: a getdata for MSG_CMPCT_BLOCK is answered with cmpctblock, which satisfies
 /// the deadline (before, a healthy peer was dropped 30–45 s after asking).
 #[test]

@@ -149,7 +149,18 @@ impl Payload for Reject {
         let max = ctx.limits.max_payload as usize;
         let message = r.var_str("reject message", 12.max(max))?;
         let code = RejectCode(r.u8("reject code")?);
-        let reason = r.var_str("reject reason", max)?;
+        // Core's MAX_REJECT_MESSAGE_LENGTH (111): a longer reason is refused — also
+        // when invalid UTF-8 replaced by U+FFFD made the text longer, so that every
+        // decoded reject encodes back unchanged (the encoder cuts longer reasons).
+        let max_reason = ctx.limits.max_reject_reason;
+        let reason = r.var_str("reject reason", max_reason)?;
+        if reason.len() > max_reason {
+            return Err(crate::Error::TooLong {
+                what: "reject reason",
+                len: reason.len() as u64,
+                max: max_reason as u64,
+            });
+        }
         let hash = if Reject::command_has_hash(&message) && r.remaining() >= 32 {
             Some(r.hash("reject hash")?)
         } else {
@@ -163,12 +174,19 @@ impl Payload for Reject {
         })
     }
 
-    fn encode(&self, out: &mut BytesMut, _ctx: &Context) -> Result<()> {
+    fn encode(&self, out: &mut BytesMut, ctx: &Context) -> Result<()> {
         compact_size::write(out, self.message.len() as u64);
         out.put_slice(self.message.as_bytes());
         out.put_u8(self.code.0);
-        compact_size::write(out, self.reason.len() as u64);
-        out.put_slice(self.reason.as_bytes());
+        // A reason is cut to the limit (at a character boundary) rather than sent
+        // where the remote would refuse the whole reject.
+        let mut end = self.reason.len().min(ctx.limits.max_reject_reason);
+        while !self.reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        let reason = self.reason.get(..end).unwrap_or("");
+        compact_size::write(out, reason.len() as u64);
+        out.put_slice(reason.as_bytes());
         if let Some(h) = &self.hash {
             out.put_slice(&h.0);
         }
@@ -189,8 +207,8 @@ impl Payload for Alert {
     fn decode(r: &mut Reader<'_>, ctx: &Context) -> Result<Self> {
         let max = ctx.limits.max_payload as usize;
         Ok(Alert {
-            payload: r.var_bytes("alert payload", max)?,
-            signature: r.var_bytes("alert signature", max)?,
+            payload: r.var_bytes_owned("alert payload", max)?,
+            signature: r.var_bytes_owned("alert signature", max)?,
         })
     }
 

@@ -383,6 +383,32 @@ message_table! {
     SendTxRcncl [plain SendTxRcncl] = SENDTXRCNCL "sendtxrcncl", since version::WTXID_RELAY, listener "on_send_tx_rcncl";
 }
 
+/// A driver gives payloads under this many bytes whose value keeps slices of them
+/// ([`Message::keeps_payload`]) an allocation of their own before decoding, so a kept
+/// 200-byte transaction holds 200 bytes, not the read buffer it arrived in; larger
+/// ones stay zero-copy, where the buffer they pin is a small multiple of their size.
+/// (Small variable-length fields — addrv2 addresses, filter data, alert fields — are
+/// copied by the codec itself; user agents and reject reasons are `String`s.)
+pub const OWN_BELOW: usize = 64 * 1024;
+
+impl Message {
+    /// Whether the value decoded from a `command` payload keeps slices of the payload
+    /// (transactions, blocks, compact blocks, block transactions, unknown commands):
+    /// such a value keeps the payload's whole allocation alive.
+    ///
+    /// ```
+    /// use wire_codec::{message::{command, Message}, Command};
+    /// assert!(Message::keeps_payload(command::TX));
+    /// assert!(Message::keeps_payload(Command::from_static("unknown")));
+    /// assert!(!Message::keeps_payload(command::PING));
+    /// ```
+    pub fn keeps_payload(command: Command) -> bool {
+        use command::*;
+        let c = command;
+        c == TX || c == BLOCK || c == CMPCTBLOCK || c == BLOCKTXN || !ALL.contains(&c)
+    }
+}
+
 #[cfg(test)]
 mod size_tests {
     /// The large payloads stay boxed: a `Message` is moved through every peer's event
