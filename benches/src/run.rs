@@ -132,6 +132,10 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
                 addr.to_string(),
                 "--max-peers".into(),
                 (cfg.peers + 64).to_string(),
+                // Every client comes from loopback, one network group: the per-group
+                // inbound limit (an eighth of the peers by default) would refuse most.
+                "--max-per-netgroup".into(),
+                (cfg.peers + 64).to_string(),
                 // A safety net: should peer-bench be killed outright, the server stops
                 // by itself once the longest this suite could take has passed.
                 "--duration".into(),

@@ -617,7 +617,17 @@ impl Peer {
         if tracing::enabled!(Level::TRACE) {
             trace!(payload = %Hex(&frame.payload), "received {cmd}");
         }
-        let msg = match Message::decode(cmd, frame.payload, &self.ctx()) {
+        // Ownership: a small payload whose decoded value keeps slices of it gets its
+        // own allocation, so a kept transaction cannot pin the read buffer it arrived
+        // in with many other frames (big ones, blocks, stay zero-copy).
+        let payload = if frame.payload.len() < wire_codec::message::OWN_BELOW
+            && Message::keeps_payload(cmd)
+        {
+            bytes::Bytes::copy_from_slice(&frame.payload)
+        } else {
+            frame.payload
+        };
+        let msg = match Message::decode(cmd, payload, &self.ctx()) {
             Ok(m) => m,
             Err(e) => {
                 self.on_decode_error(e, Some(cmd), bytes, now);

@@ -6,12 +6,15 @@
 //! ```
 //!
 //! Known addresses come from `--addrs` (one `host:port` per line; `#` starts a comment)
-//! and from `addr`/`addrv2` messages peers send. Pings are answered by peer-core. The
+//! and from `addr`/`addrv2` messages peers send, at most 0.1 per second per peer after
+//! a burst of 1,000 (Core's rate), kept in buckets per source network group that one
+//! source cannot fill. Only routable addresses are learned and served unless
+//! `--serve-local`; `getaddr` is answered once per connection. Pings are answered by peer-core. The
 //! statistics line shows peers (handshaken), handshakes per second, messages and bytes
 //! in and out per second, and resident memory (from `/proc/self/statm`) with the growth
 //! since start divided by the handshaken peers.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -20,9 +23,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use clap::Parser;
 use peer_core::{Listener, Peer};
 use peer_helpers::push_addresses;
+use peer_runtime::netgroup::{self, Netgroup};
 use peer_runtime::{Limits, Runtime, RuntimeStats};
 use rand::rngs::SmallRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use wire_codec::message::{Addr, AddrV2, AddrV2Entry, ServiceFlags};
 use wire_codec::Network;
 
@@ -44,6 +48,14 @@ struct Args {
     /// Most inbound peers per IP address (default: no limit).
     #[arg(long)]
     max_per_ip: Option<usize>,
+    /// Most inbound peers per network group (/16 IPv4, /32 IPv6; all loopback
+    /// addresses are one group). Default: an eighth of --max-peers. Loopback load
+    /// tests raise it.
+    #[arg(long)]
+    max_per_netgroup: Option<usize>,
+    /// Learn and serve local and private addresses too (default: routable only).
+    #[arg(long)]
+    serve_local: bool,
     /// Executors (default: one per CPU).
     #[arg(long)]
     executors: Option<usize>,
@@ -56,73 +68,177 @@ struct Args {
 }
 
 /// Addresses we know, shared by every peer's listener.
+///
+/// Learned addresses live in buckets keyed by the network group of the peer that
+/// taught them (Bitcoin Core's new-table idea): a bucket holds at most
+/// [`BUCKET_SIZE`] entries and replaces its oldest when full, and serving draws a random
+/// bucket before a random entry, so one source — however much it sends — owns at most
+/// one bucket's share of what is served. The buckets are spread over [`SHARDS`]
+/// independently locked shards: no lock is shared by every executor on every request,
+/// and serving (once per connection) takes each shard's lock once.
 struct AddressBook {
-    entries: Mutex<Book>,
+    shards: Vec<Mutex<Shard>>,
+    /// Learn and serve local and private addresses too (tests, private networks).
+    allow_local: bool,
+    hasher: std::collections::hash_map::RandomState,
 }
 
 #[derive(Default)]
-struct Book {
-    list: Vec<AddrV2Entry>,
-    seen: HashSet<(u8, Vec<u8>, u16)>,
+struct Shard {
+    buckets: HashMap<Netgroup, Vec<AddrV2Entry>>,
+    /// The buckets' keys, for drawing one at random.
+    keys: Vec<Netgroup>,
 }
 
-/// The most addresses the book keeps (learned ones beyond it are dropped).
-const BOOK_MAX: usize = 100_000;
+const SHARDS: usize = 16;
+/// Entries per source-group bucket (Core's bucket size).
+const BUCKET_SIZE: usize = 64;
+/// Buckets per shard; a new source group beyond it replaces a random bucket.
+const BUCKETS_PER_SHARD: usize = 1024;
+
+/// Core's address rate limit: 0.1 addresses per second per peer, burst 1,000.
+const ADDR_RATE: f64 = 0.1;
+const ADDR_BURST: f64 = 1000.0;
+
+fn same(a: &AddrV2Entry, b: &AddrV2Entry) -> bool {
+    a.network == b.network && a.port == b.port && a.addr == b.addr
+}
 
 impl AddressBook {
-    fn add(&self, e: AddrV2Entry) {
-        let mut b = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if b.list.len() >= BOOK_MAX {
-            return;
+    fn new(allow_local: bool) -> AddressBook {
+        AddressBook {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+            allow_local,
+            hasher: Default::default(),
         }
-        let key = (e.network.0, e.addr.to_vec(), e.port);
-        if b.seen.insert(key) {
-            b.list.push(e);
+    }
+
+    fn shard(&self, g: Netgroup) -> &Mutex<Shard> {
+        use std::hash::BuildHasher;
+        let i = (self.hasher.hash_one(g) % SHARDS as u64) as usize;
+        &self.shards[i]
+    }
+
+    /// Learns `e` from a peer in network group `source`. Unroutable addresses are
+    /// dropped unless local ones are allowed.
+    fn add(&self, source: Netgroup, e: AddrV2Entry, rng: &mut impl Rng) -> bool {
+        if !self.allow_local && !e.ip().is_some_and(netgroup::is_routable) {
+            return false;
         }
+        let mut sh = self.shard(source).lock().unwrap_or_else(|p| p.into_inner());
+        if !sh.buckets.contains_key(&source) {
+            if sh.keys.len() >= BUCKETS_PER_SHARD {
+                let i = rng.gen_range(0..sh.keys.len());
+                let old = sh.keys.swap_remove(i);
+                sh.buckets.remove(&old);
+            }
+            sh.keys.push(source);
+        }
+        let bucket = sh.buckets.entry(source).or_default();
+        if let Some(known) = bucket.iter_mut().find(|k| same(k, &e)) {
+            known.time = known.time.max(e.time);
+        } else if bucket.len() < BUCKET_SIZE {
+            bucket.push(e);
+        } else if let Some(oldest) = bucket.iter_mut().min_by_key(|k| k.time) {
+            *oldest = e;
+        }
+        true
+    }
+
+    /// Up to `n` addresses: in each shard, random buckets, one random entry each.
+    fn sample(&self, n: usize, rng: &mut impl Rng) -> Vec<AddrV2Entry> {
+        let per_shard = n.div_ceil(SHARDS);
+        let mut out: Vec<AddrV2Entry> = Vec::with_capacity(n);
+        for shard in &self.shards {
+            let sh = shard.lock().unwrap_or_else(|p| p.into_inner());
+            if sh.keys.is_empty() {
+                continue;
+            }
+            for _ in 0..per_shard {
+                let key = sh.keys[rng.gen_range(0..sh.keys.len())];
+                if let Some(b) = sh.buckets.get(&key).filter(|b| !b.is_empty()) {
+                    let e = &b[rng.gen_range(0..b.len())];
+                    if !out.iter().any(|o| same(o, e)) {
+                        out.push(e.clone());
+                    }
+                }
+            }
+        }
+        out.truncate(n);
+        out
     }
 
     fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .list
-            .len()
+        self.shards
+            .iter()
+            .map(|s| {
+                let sh = s.lock().unwrap_or_else(|p| p.into_inner());
+                sh.buckets.values().map(Vec::len).sum::<usize>()
+            })
+            .sum()
     }
 }
 
-/// One peer's listener: answers getaddr, learns addresses.
+/// One peer's listener: answers the first getaddr, learns addresses at Core's rate.
 struct Seed {
     book: Arc<AddressBook>,
     rng: SmallRng,
+    /// The network group of this peer: the bucket its addresses go to.
+    source: Netgroup,
+    answered_getaddr: bool,
+    /// Address token bucket (Core: 0.1/s, burst 1,000).
+    tokens: f64,
+    refilled: Instant,
+    dropped: u64,
+}
+
+impl Seed {
+    fn learn(&mut self, entries: impl IntoIterator<Item = AddrV2Entry>) {
+        let now = Instant::now();
+        let dt = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + dt * ADDR_RATE).min(ADDR_BURST);
+        self.refilled = now;
+        for e in entries {
+            if self.tokens < 1.0 {
+                self.dropped += 1;
+                continue;
+            }
+            self.tokens -= 1.0;
+            self.book.add(self.source, e, &mut self.rng);
+        }
+    }
 }
 
 impl Listener for Seed {
     fn on_get_addr(&mut self, peer: &mut Peer) {
-        let book = self.book.entries.lock().unwrap_or_else(|p| p.into_inner());
-        // addrv2 to peers that asked for it, addr to the others; at most 1,000, a
-        // uniformly random sample.
-        push_addresses(peer, &book.list, &mut self.rng);
+        // Once per connection (Core, btcd): a peer asking again learns nothing new and
+        // would make us send 13-30 kB per 24-byte request.
+        if std::mem::replace(&mut self.answered_getaddr, true) {
+            return;
+        }
+        let sample = self.book.sample(1000, &mut self.rng);
+        // addrv2 to peers that asked for it, addr to the others.
+        push_addresses(peer, &sample, &mut self.rng);
     }
 
     fn on_addr(&mut self, _peer: &mut Peer, msg: Addr) {
-        for a in msg.addresses {
-            self.book.add(AddrV2Entry::from_ip(
-                a.time.unwrap_or(0),
-                a.services,
-                a.ip(),
-                a.port,
-            ));
-        }
+        self.learn(
+            msg.addresses
+                .into_iter()
+                .map(|a| AddrV2Entry::from_ip(a.time.unwrap_or(0), a.services, a.ip(), a.port)),
+        );
     }
 
     fn on_addr_v2(&mut self, _peer: &mut Peer, msg: AddrV2) {
-        for a in msg.addresses {
-            self.book.add(a);
-        }
+        self.learn(msg.addresses);
     }
 }
 
-fn load_addrs(path: &std::path::Path, book: &AddressBook) -> Result<usize, String> {
+fn load_addrs(
+    path: &std::path::Path,
+    book: &AddressBook,
+    rng: &mut impl Rng,
+) -> Result<usize, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -137,13 +253,16 @@ fn load_addrs(path: &std::path::Path, book: &AddressBook) -> Result<usize, Strin
         let addr: SocketAddr = line
             .parse()
             .map_err(|e| format!("{}:{}: {line:?}: {e}", path.display(), i + 1))?;
-        book.add(AddrV2Entry::from_ip(
+        let e = AddrV2Entry::from_ip(
             now,
             ServiceFlags::NETWORK | ServiceFlags::WITNESS,
             addr.ip(),
             addr.port(),
-        ));
-        n += 1;
+        );
+        // A file's addresses are spread over buckets by their own network group.
+        if book.add(Netgroup::of(addr.ip(), false), e, rng) {
+            n += 1;
+        }
     }
     Ok(n)
 }
@@ -178,11 +297,9 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let book = Arc::new(AddressBook {
-        entries: Mutex::new(Book::default()),
-    });
+    let book = Arc::new(AddressBook::new(args.serve_local));
     if let Some(path) = &args.addrs {
-        let n = load_addrs(path, &book)?;
+        let n = load_addrs(path, &book, &mut SmallRng::seed_from_u64(0x5eed))?;
         println!("loaded {n} addresses from {}", path.display());
     }
     let mut limits = Limits::default();
@@ -191,6 +308,9 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if let Some(n) = args.max_per_ip {
         limits.max_inbound_per_ip = n;
+    }
+    if let Some(n) = args.max_per_netgroup {
+        limits.max_inbound_per_netgroup = n;
     }
     let max_peers = limits.max_peers;
     let mut builder = Runtime::builder(args.network)
@@ -210,6 +330,11 @@ fn run(args: &Args) -> Result<(), String> {
             Box::new(Seed {
                 book: factory_book.clone(),
                 rng: SmallRng::seed_from_u64(h.id() ^ 0x5eed),
+                source: Netgroup::of(h.addr().ip(), false),
+                answered_getaddr: false,
+                tokens: ADDR_BURST,
+                refilled: Instant::now(),
+                dropped: 0,
             })
         })
         .start()
@@ -269,4 +394,103 @@ fn print_line(prev: &RuntimeStats, s: &RuntimeStats, dt: Duration, base_rss: u64
         s.accept_backoffs,
         known,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn entry(a: u8, b: u8, c: u8, d: u8) -> AddrV2Entry {
+        AddrV2Entry::from_ip(
+            1_700_000_000,
+            ServiceFlags::NETWORK,
+            IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
+            8333,
+        )
+    }
+
+    fn group(a: u8, b: u8) -> Netgroup {
+        Netgroup::of(IpAddr::V4(Ipv4Addr::new(a, b, 1, 1)), false)
+    }
+
+    /// One source sending 100,000 addresses keeps one bucket; with 99 honest sources
+    /// its share of what is served is about 1%, not 94%.
+    #[test]
+    fn one_source_cannot_fill_the_table() {
+        let book = AddressBook::new(false);
+        let mut rng = SmallRng::seed_from_u64(1);
+        for i in 0..100_000u32 {
+            let [_, b, c, d] = i.to_be_bytes();
+            book.add(group(66, 6), entry(66, b, c, d.max(1)), &mut rng);
+        }
+        assert_eq!(
+            book.len(),
+            BUCKET_SIZE,
+            "the attacker's bucket replaces its oldest"
+        );
+        for s in 0..99u8 {
+            for k in 0..10u8 {
+                book.add(group(20 + s, 1), entry(30 + s, k, 1, 1), &mut rng);
+            }
+        }
+        let mut from_attacker = 0;
+        let mut served = 0;
+        for _ in 0..50 {
+            let sample = book.sample(1000, &mut rng);
+            served += sample.len();
+            from_attacker += sample
+                .iter()
+                .filter(|e| {
+                    e.ip()
+                        .is_some_and(|ip| matches!(ip, IpAddr::V4(v) if v.octets()[0] == 66))
+                })
+                .count();
+        }
+        let share = from_attacker as f64 / served as f64;
+        assert!(
+            share < 0.05,
+            "the attacker got {:.1}% of what was served",
+            share * 100.0
+        );
+    }
+
+    #[test]
+    fn only_routable_addresses_unless_allowed() {
+        let mut rng = SmallRng::seed_from_u64(2);
+        let book = AddressBook::new(false);
+        assert!(!book.add(group(1, 1), entry(127, 0, 0, 1), &mut rng));
+        assert!(!book.add(group(1, 1), entry(192, 168, 1, 1), &mut rng));
+        assert!(!book.add(group(1, 1), entry(10, 1, 1, 1), &mut rng));
+        assert!(book.add(group(1, 1), entry(8, 8, 8, 8), &mut rng));
+        assert_eq!(book.len(), 1);
+        let local = AddressBook::new(true);
+        assert!(local.add(group(1, 1), entry(127, 0, 0, 1), &mut rng));
+    }
+
+    /// Core's rate: a burst of 1,000, then 0.1 per second.
+    #[test]
+    fn a_peer_teaches_at_most_the_token_bucket() {
+        let mut seed = Seed {
+            book: Arc::new(AddressBook::new(false)),
+            rng: SmallRng::seed_from_u64(3),
+            source: group(5, 5),
+            answered_getaddr: false,
+            tokens: ADDR_BURST,
+            refilled: Instant::now(),
+            dropped: 0,
+        };
+        // Each from its own source group would be kept; here the count is what matters.
+        let many: Vec<AddrV2Entry> = (0..3000u32)
+            .map(|i| {
+                let [_, b, c, d] = i.to_be_bytes();
+                entry(9, b, c, d)
+            })
+            .collect();
+        seed.learn(many);
+        assert_eq!(seed.dropped, 2000);
+        seed.refilled -= Duration::from_secs(100);
+        seed.learn((0..20u8).map(|i| entry(9, 9, 9, i)));
+        assert_eq!(seed.dropped, 2000 + 10, "100 s at 0.1/s buys 10");
+    }
 }

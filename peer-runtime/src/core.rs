@@ -27,13 +27,17 @@ use tracing::{debug, warn, Instrument};
 use crate::counters::{bump, CoreCounters};
 use crate::driver::Driver;
 use crate::error::Error;
-use crate::handle::{Direction, PeerHandle, PeerShared};
+use crate::handle::{Command, Direction, PeerHandle, PeerShared};
 use crate::limits::{Admission, Gate, Refusal};
 use crate::mailbox::Mailbox;
 use crate::pending::Resolver;
 
 /// Size of the per-executor scratch buffer sockets are read into.
 pub(crate) const SCRATCH_LEN: usize = 64 * 1024;
+
+/// How many peers beyond `max_peers` may be admitted while the peers evicted for them
+/// are still ending.
+const EVICTION_SLACK: usize = 64;
 
 /// Makes the application's listener for a new peer. Called on the peer's executor
 /// thread, so the listener itself need not be `Send`.
@@ -109,6 +113,40 @@ impl RuntimeShared {
             .iter()
             .map(|c| c.memory.load(Ordering::Relaxed))
             .sum()
+    }
+
+    /// Disconnects one inbound peer chosen by Core's eviction rules
+    /// ([`crate::evict`]); false when every inbound peer is protected.
+    pub(crate) fn evict_one(&self) -> bool {
+        let now = Instant::now();
+        let handles: Vec<PeerHandle> = self
+            .cores
+            .iter()
+            .flat_map(|c| {
+                c.peers()
+                    .values()
+                    .filter(|h| h.is_inbound() && h.connected())
+                    .cloned()
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let candidates = handles
+            .iter()
+            .filter_map(|h| h.shared.standing.candidate(h.id(), now))
+            .collect();
+        let Some(victim) = crate::evict::select(candidates, &self.hasher) else {
+            return false;
+        };
+        match handles.iter().find(|h| h.id() == victim) {
+            Some(h) => {
+                debug!(remote = %h.addr(), "evicting an inbound peer to admit a new one");
+                h.shared.life.set_closing();
+                h.shared
+                    .post(Command::DisconnectWith(DisconnectReason::Evicted));
+                true
+            }
+            None => false,
+        }
     }
 
     /// A seed for a peer's random numbers: a keyed hash of a counter (the key is
@@ -232,10 +270,14 @@ async fn budget_loop(core: Rc<CoreLocal>) {
             );
         }
         b.over.set(over);
-        b.epoch.set(b.epoch.get().wrapping_add(1));
-        let waiters = std::mem::take(&mut *b.waiters.borrow_mut());
-        for w in waiters {
-            w.wake();
+        // Paused peers look again only once the runtime is back under the budget
+        // (waking them all at every check while over would be a wake-up storm).
+        if !over && !b.waiters.borrow().is_empty() {
+            b.epoch.set(b.epoch.get().wrapping_add(1));
+            let waiters = std::mem::take(&mut *b.waiters.borrow_mut());
+            for w in waiters {
+                w.wake();
+            }
         }
     }
 }
@@ -318,6 +360,10 @@ impl CoreLocal {
             Refusal::PerIp => Error::TooManyFromIp {
                 ip: remote.ip(),
                 max: limits.max_inbound_per_ip,
+            },
+            Refusal::PerNetgroup => Error::TooManyFromNetgroup {
+                ip: remote.ip(),
+                max: limits.max_inbound_per_netgroup,
             },
         }
     }
@@ -410,6 +456,7 @@ fn start_peer(
         direction,
         core.index,
         our_version,
+        admission.netgroup(),
     ));
     let handle = PeerHandle {
         shared: shared.clone(),
@@ -534,7 +581,20 @@ async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                     drop(stream);
                     continue;
                 }
-                match core.rt.gate.admit(&core.counters.peers, Some(remote.ip())) {
+                let mut admitted = core.rt.gate.admit(&core.counters.peers, Some(remote.ip()));
+                if admitted.as_ref().err() == Some(&Refusal::Total)
+                    && core.rt.gate.limits().evict_when_full
+                    && core.rt.evict_one()
+                {
+                    // The evicted peer's slot comes back when its task ends; until
+                    // then the newcomer may take one beyond the limit.
+                    admitted = core.rt.gate.admit_over(
+                        &core.counters.peers,
+                        Some(remote.ip()),
+                        EVICTION_SLACK,
+                    );
+                }
+                match admitted {
                     Ok(admission) => {
                         let config = core.rt.inbound_config.as_ref().and_then(|f| f(remote));
                         start_peer(

@@ -203,6 +203,7 @@ impl Driver {
                 Command::InventoryImmediate(iv) => self.peer.queue_inventory_immediate(iv),
                 Command::KnownInventory(iv) => self.peer.add_known_inventory(iv),
                 Command::Disconnect => self.peer.disconnect(DisconnectReason::LocalRequest),
+                Command::DisconnectWith(reason) => self.peer.disconnect(reason),
                 Command::Stats(r) => r.resolve(Some(self.peer.stats_snapshot(now))),
                 Command::Run(f) => {
                     let peer = &mut self.peer;
@@ -288,7 +289,12 @@ impl Driver {
                     bump(&counters.messages_in, 1);
                 }
             }
-            Event::Message(_) if !self.report_io => bump(&counters.messages_in, 1),
+            Event::Message(ref m) => {
+                if !self.report_io {
+                    bump(&counters.messages_in, 1);
+                }
+                self.note_standing(m, now);
+            }
             Event::Read { .. } => bump(&counters.messages_in, 1),
             Event::Written { .. } => bump(&counters.messages_out, 1),
             _ => {}
@@ -462,6 +468,32 @@ impl Driver {
             Poll::Ready(progress)
         } else {
             Poll::Pending
+        }
+    }
+
+    /// Records what inbound eviction weighs: useful messages and ping times.
+    fn note_standing(&mut self, m: &Message, now: Instant) {
+        let st = &self.shared.standing;
+        match m {
+            Message::Tx(_)
+            | Message::Block(_)
+            | Message::CmpctBlock(_)
+            | Message::BlockTxn(_)
+            | Message::Headers(_)
+            | Message::Inv(_) => {
+                let ms = now.saturating_duration_since(st.since).as_millis();
+                st.useful_at_ms
+                    .store(u64::try_from(ms).unwrap_or(u64::MAX - 1), Ordering::Relaxed);
+            }
+            Message::Pong(_) => {
+                // peer-core has matched the pong to our ping by now (events are
+                // produced after the message was handled).
+                if let Some(rtt) = self.peer.stats_snapshot(now).last_ping_latency {
+                    let us = u64::try_from(rtt.as_micros()).unwrap_or(u64::MAX - 1);
+                    st.min_ping_us.fetch_min(us, Ordering::Relaxed);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -69,6 +69,13 @@ pub enum Error {
         /// The configured maximum per address.
         max: usize,
     },
+    /// The inbound limit for one network group is reached.
+    TooManyFromNetgroup {
+        /// The remote address.
+        ip: IpAddr,
+        /// The configured maximum per network group.
+        max: usize,
+    },
     /// The runtime is shutting down (or has shut down) and takes no new work.
     ShuttingDown,
     /// The peer-core configuration is invalid; the text is peer-core's error.
@@ -98,6 +105,10 @@ impl fmt::Display for Error {
             Error::TooManyFromIp { ip, max } => {
                 write!(f, "{ip} already holds its limit of {max} inbound peers")
             }
+            Error::TooManyFromNetgroup { ip, max } => write!(
+                f,
+                "the network group of {ip} already holds its limit of {max} inbound peers"
+            ),
             Error::ShuttingDown => f.write_str("the runtime is shutting down"),
             Error::Config(e) => write!(f, "invalid peer configuration: {e}"),
         }

@@ -8,7 +8,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ use wire_codec::{Limits, Message, Network};
 
 use crate::lifecycle::{Goal, Lifecycle, Reached, Wait};
 use crate::mailbox::Mailbox;
+use crate::netgroup::Netgroup;
 use crate::pending::{pending, Pending, Resolver};
 
 /// Which side opened the connection.
@@ -95,6 +96,8 @@ pub(crate) enum Command {
     InventoryImmediate(InvVect),
     KnownInventory(InvVect),
     Disconnect,
+    /// Ends the peer with this reason (eviction).
+    DisconnectWith(DisconnectReason),
     Stats(Resolver<Option<StatsSnapshot>>),
     Run(PeerFn),
     WaitForRoom(Resolver<bool>),
@@ -118,6 +121,8 @@ pub(crate) struct PeerShared {
     pub(crate) negotiated: AtomicU32,
     /// The remote sent `sendaddrv2`.
     pub(crate) addrv2: AtomicBool,
+    /// What inbound eviction weighs (see `evict`).
+    pub(crate) standing: Standing,
     /// The last statistics, kept when the peer ends so they can still be read (boxed:
     /// a running peer should not carry a snapshot's worth of empty space).
     pub(crate) final_stats: Mutex<Option<Box<StatsSnapshot>>>,
@@ -130,6 +135,7 @@ impl PeerShared {
         direction: Direction,
         executor: usize,
         our_version: u32,
+        group: Option<Netgroup>,
     ) -> PeerShared {
         PeerShared {
             id: peer.id(),
@@ -144,6 +150,7 @@ impl PeerShared {
             negotiated: AtomicU32::new(0),
             addrv2: AtomicBool::new(false),
             final_stats: Mutex::new(None),
+            standing: Standing::new(group),
         }
     }
 
@@ -171,6 +178,42 @@ impl PeerShared {
             .unwrap_or_else(PoisonError::into_inner)
             .as_deref()
             .cloned()
+    }
+}
+
+/// What inbound eviction weighs for one peer, updated by its driver.
+pub(crate) struct Standing {
+    pub(crate) group: Option<Netgroup>,
+    pub(crate) since: Instant,
+    /// Lowest ping round trip in microseconds (`u64::MAX`: none yet).
+    pub(crate) min_ping_us: AtomicU64,
+    /// Milliseconds after `since` of the last useful message (`u64::MAX`: none).
+    pub(crate) useful_at_ms: AtomicU64,
+}
+
+impl Standing {
+    fn new(group: Option<Netgroup>) -> Standing {
+        Standing {
+            group,
+            since: Instant::now(),
+            min_ping_us: AtomicU64::new(u64::MAX),
+            useful_at_ms: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// The eviction candidate this peer is now (inbound peers only).
+    pub(crate) fn candidate(&self, id: u64, now: Instant) -> Option<crate::evict::Candidate> {
+        let connected = now.saturating_duration_since(self.since);
+        let ping = self.min_ping_us.load(Ordering::Relaxed);
+        let useful = self.useful_at_ms.load(Ordering::Relaxed);
+        Some(crate::evict::Candidate {
+            id,
+            group: self.group?,
+            connected,
+            min_ping: (ping != u64::MAX).then(|| Duration::from_micros(ping)),
+            useful_ago: (useful != u64::MAX)
+                .then(|| connected.saturating_sub(Duration::from_millis(useful))),
+        })
     }
 }
 

@@ -11,6 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::netgroup::Netgroup;
+
 /// Descriptors kept free for listeners, io_uring rings, event fds and files when the
 /// default peer limit is derived from the process's descriptor limit.
 pub const RESERVED_FDS: usize = 256;
@@ -32,9 +34,26 @@ pub struct Limits {
     pub max_peers: usize,
     /// Peers on one executor. Default: no limit beyond `max_peers`.
     pub max_peers_per_core: usize,
-    /// Inbound peers from one IP address. Default: no limit (loopback load tests come
-    /// from a handful of addresses); set it on public listeners.
+    /// Inbound peers from one IP address. Default: no limit (the network-group limit
+    /// applies); set it on public listeners that want more.
     pub max_inbound_per_ip: usize,
+    /// Inbound peers from one network group ([`Netgroup`]: /16 for IPv4, /32 for
+    /// IPv6, all local addresses one group, all other unroutable ones one group, as
+    /// Bitcoin Core groups them). Default: an eighth of `max_peers` (at least 1), so
+    /// one operator cannot take every slot; when all slots are taken, a peer from
+    /// another group gets in by evicting one (Core's `AttemptToEvictConnection`, see
+    /// [`Limits::evict_when_full`]). Loopback load tests raise it (or set
+    /// [`Limits::local_netgroups_by_address`]).
+    pub max_inbound_per_netgroup: usize,
+    /// Give each local (loopback) address its own network group instead of Core's
+    /// one group for all: for tests whose 127.x source addresses stand for hosts.
+    pub local_netgroups_by_address: bool,
+    /// When every slot is taken, admit an inbound peer by evicting another inbound one
+    /// (protected: network-group diversity, lowest ping, recently useful, longest
+    /// connected; evicted: the youngest of the most represented group), which ends
+    /// with [`DisconnectReason::Evicted`](peer_core::DisconnectReason::Evicted).
+    /// Default: on.
+    pub evict_when_full: bool,
     /// How long an acceptor sleeps after `accept` failed for lack of descriptors
     /// (EMFILE/ENFILE) or memory, before it tries again.
     pub accept_backoff: Duration,
@@ -86,6 +105,9 @@ impl Default for Limits {
             max_peers,
             max_peers_per_core: usize::MAX,
             max_inbound_per_ip: usize::MAX,
+            max_inbound_per_netgroup: (max_peers / 8).max(1),
+            local_netgroups_by_address: false,
+            evict_when_full: true,
             accept_backoff: Duration::from_millis(100),
             connect_timeout: Duration::from_secs(10),
             send_pause_bytes: DEFAULT_SEND_PAUSE_BYTES,
@@ -119,6 +141,14 @@ pub(crate) enum Refusal {
     Total,
     Core,
     PerIp,
+    PerNetgroup,
+}
+
+/// Inbound peers held, per address and per network group.
+#[derive(Debug, Default)]
+struct Inbound {
+    per_ip: HashMap<IpAddr, usize>,
+    per_group: HashMap<Netgroup, usize>,
 }
 
 /// Counters shared by all executors of one runtime.
@@ -126,7 +156,7 @@ pub(crate) enum Refusal {
 pub(crate) struct Gate {
     limits: Limits,
     total: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    inbound: Mutex<Inbound>,
 }
 
 impl Gate {
@@ -134,7 +164,7 @@ impl Gate {
         Gate {
             limits,
             total: AtomicUsize::new(0),
-            per_ip: Mutex::new(HashMap::new()),
+            inbound: Mutex::new(Inbound::default()),
         }
     }
 
@@ -155,7 +185,23 @@ impl Gate {
         core_count: &Arc<AtomicUsize>,
         inbound_ip: Option<IpAddr>,
     ) -> Result<Admission, Refusal> {
-        let max = self.limits.max_peers;
+        self.admit_over(core_count, inbound_ip, 0)
+    }
+
+    /// The network group of `ip` under these limits.
+    pub(crate) fn netgroup(&self, ip: IpAddr) -> Netgroup {
+        Netgroup::of(ip, self.limits.local_netgroups_by_address)
+    }
+
+    /// [`Gate::admit`], allowing `over` peers beyond `max_peers`: a peer admitted
+    /// because another was just evicted (whose slot comes back when its task ends).
+    pub(crate) fn admit_over(
+        self: &Arc<Self>,
+        core_count: &Arc<AtomicUsize>,
+        inbound_ip: Option<IpAddr>,
+        over: usize,
+    ) -> Result<Admission, Refusal> {
+        let max = self.limits.max_peers.saturating_add(over);
         self.total
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
@@ -171,33 +217,44 @@ impl Gate {
             self.total.fetch_sub(1, Ordering::AcqRel);
             return Err(Refusal::Core);
         }
+        let mut group = None;
         if let Some(ip) = inbound_ip {
-            let mut map = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-            let n = map.entry(ip).or_insert(0);
-            if *n >= self.limits.max_inbound_per_ip {
-                if *n == 0 {
-                    map.remove(&ip);
-                }
-                drop(map);
+            let g = self.netgroup(ip);
+            let mut inb = self.inbound.lock().unwrap_or_else(PoisonError::into_inner);
+            let by_ip = inb.per_ip.get(&ip).copied().unwrap_or(0);
+            let by_group = inb.per_group.get(&g).copied().unwrap_or(0);
+            let refusal = if by_ip >= self.limits.max_inbound_per_ip {
+                Some(Refusal::PerIp)
+            } else if by_group >= self.limits.max_inbound_per_netgroup {
+                Some(Refusal::PerNetgroup)
+            } else {
+                None
+            };
+            if let Some(r) = refusal {
+                drop(inb);
                 core_count.fetch_sub(1, Ordering::AcqRel);
                 self.total.fetch_sub(1, Ordering::AcqRel);
-                return Err(Refusal::PerIp);
+                return Err(r);
             }
-            *n += 1;
+            *inb.per_ip.entry(ip).or_insert(0) += 1;
+            *inb.per_group.entry(g).or_insert(0) += 1;
+            group = Some(g);
         }
         Ok(Admission {
             gate: self.clone(),
             core_count: core_count.clone(),
             ip: inbound_ip,
+            group,
         })
     }
 
     /// Inbound peers from `ip` holding a slot.
     #[cfg(test)]
     pub(crate) fn inbound_from(&self, ip: IpAddr) -> usize {
-        self.per_ip
+        self.inbound
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .per_ip
             .get(&ip)
             .copied()
             .unwrap_or(0)
@@ -210,21 +267,37 @@ pub(crate) struct Admission {
     gate: Arc<Gate>,
     core_count: Arc<AtomicUsize>,
     ip: Option<IpAddr>,
+    group: Option<Netgroup>,
+}
+
+impl Admission {
+    /// The inbound peer's network group (`None` for outbound peers).
+    pub(crate) fn netgroup(&self) -> Option<Netgroup> {
+        self.group
+    }
+}
+
+/// Takes one from a count, removing the entry at zero.
+fn release<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, k: &K) {
+    if let Some(n) = map.get_mut(k) {
+        *n = n.saturating_sub(1);
+        if *n == 0 {
+            map.remove(k);
+        }
+    }
 }
 
 impl Drop for Admission {
     fn drop(&mut self) {
         if let Some(ip) = self.ip {
-            let mut map = self
+            let mut inb = self
                 .gate
-                .per_ip
+                .inbound
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if let Some(n) = map.get_mut(&ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    map.remove(&ip);
-                }
+            release(&mut inb.per_ip, &ip);
+            if let Some(g) = self.group {
+                release(&mut inb.per_group, &g);
             }
         }
         self.core_count.fetch_sub(1, Ordering::AcqRel);
@@ -243,6 +316,7 @@ mod tests {
             max_peers: total,
             max_peers_per_core: core,
             max_inbound_per_ip: ip,
+            max_inbound_per_netgroup: usize::MAX,
             ..Limits::default()
         }))
     }

@@ -155,6 +155,8 @@ impl Server {
         tweak(&mut cfg);
         let mut limits = peer_runtime::Limits::default();
         limits.max_queued_bytes_per_peer = QUEUE_CAP;
+        // The connection floods come from one loopback address (one network group).
+        limits.max_inbound_per_netgroup = usize::MAX;
         let rt = RuntimeBuilder::with_config(cfg)
             .limits(limits)
             .executors(1)

@@ -216,6 +216,14 @@ impl<'a> Reader<'a> {
         self.bytes(what, len as usize)
     }
 
+    /// Like [`Reader::var_bytes`] but copies the bytes into their own allocation: for
+    /// small fields an application may keep (an addrv2 address, filter data), which
+    /// must not keep the whole payload — or the receive buffer it sits in — alive.
+    #[inline]
+    pub fn var_bytes_owned(&mut self, what: &'static str, max: usize) -> Result<Bytes> {
+        self.var_slice(what, max).map(Bytes::copy_from_slice)
+    }
+
     /// Like [`Reader::var_bytes`] but borrows instead of slicing.
     #[inline]
     pub fn var_slice(&mut self, what: &'static str, max: usize) -> Result<&'a [u8]> {

@@ -169,7 +169,7 @@ impl AddrV2Entry {
         let time = r.u32_le("addrv2 time")?;
         let services = ServiceFlags(r.compact_size()?);
         let network = NetworkId(r.u8("addrv2 network id")?);
-        let addr = r.var_bytes("addrv2 address", max_addr)?;
+        let addr = r.var_bytes_owned("addrv2 address", max_addr)?;
         if let Some(len) = network.address_len() {
             if addr.len() != len {
                 return Err(Error::Malformed {

@@ -256,7 +256,7 @@ impl Payload for MerkleBlock {
         for _ in 0..n {
             hashes.push(r.hash("merkleblock hash")?);
         }
-        let flags = r.var_bytes("merkleblock flags", max_flags(max))?;
+        let flags = r.var_bytes_owned("merkleblock flags", max_flags(max))?;
         Ok(MerkleBlock {
             header,
             total_transactions,

@@ -22,7 +22,7 @@ pub struct FilterLoad {
 
 impl Payload for FilterLoad {
     fn decode(r: &mut Reader<'_>, ctx: &Context) -> Result<Self> {
-        let filter = r.var_bytes("bloom filter", ctx.limits.max_filterload)?;
+        let filter = r.var_bytes_owned("bloom filter", ctx.limits.max_filterload)?;
         let hash_funcs = r.u32_le("bloom hash funcs")?;
         if hash_funcs > ctx.limits.max_filter_hash_funcs {
             return Err(Error::TooManyEntries {
@@ -68,7 +68,7 @@ pub struct FilterAdd {
 impl Payload for FilterAdd {
     fn decode(r: &mut Reader<'_>, ctx: &Context) -> Result<Self> {
         Ok(FilterAdd {
-            data: r.var_bytes("filteradd data", ctx.limits.max_filteradd)?,
+            data: r.var_bytes_owned("filteradd data", ctx.limits.max_filteradd)?,
         })
     }
 

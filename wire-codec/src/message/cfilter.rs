@@ -84,7 +84,7 @@ impl Payload for CFilter {
         Ok(CFilter {
             filter_type: r.u8("filter type")?,
             block_hash: r.hash("block hash")?,
-            filter: r.var_bytes("cfilter data", ctx.limits.max_cfilter)?,
+            filter: r.var_bytes_owned("cfilter data", ctx.limits.max_cfilter)?,
         })
     }
 

@@ -189,8 +189,8 @@ impl Payload for Alert {
     fn decode(r: &mut Reader<'_>, ctx: &Context) -> Result<Self> {
         let max = ctx.limits.max_payload as usize;
         Ok(Alert {
-            payload: r.var_bytes("alert payload", max)?,
-            signature: r.var_bytes("alert signature", max)?,
+            payload: r.var_bytes_owned("alert payload", max)?,
+            signature: r.var_bytes_owned("alert signature", max)?,
         })
     }
 

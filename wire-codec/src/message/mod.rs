@@ -107,6 +107,12 @@ pub trait Payload: Sized {
     }
 }
 
+/// A driver gives payloads under this many bytes whose value keeps slices of them
+/// ([`Message::keeps_payload`]) an allocation of their own before decoding, so a kept
+/// 200-byte transaction holds 200 bytes, not the read buffer it arrived in; larger
+/// ones stay zero-copy, where the buffer they pin is a small multiple of their size.
+pub const OWN_BELOW: usize = 64 * 1024;
+
 /// The protocol's command names.
 pub mod command {
     use crate::header::Command;
@@ -347,10 +353,17 @@ impl Message {
 
     /// Decodes a payload received under `command`. Unknown commands become
     /// [`Message::Unknown`]; trailing bytes after a known payload are an error.
+    ///
+    /// Ownership: small variable-length fields an application may keep (addrv2
+    /// addresses, filter data, alert fields) are copied, so they never keep the payload
+    /// alive; user agents and reject reasons are `String`s. Transactions, blocks and
+    /// unknown payloads stay zero-copy slices of `payload`: a driver that reads many
+    /// frames into one buffer gives the small ones their own allocation first (see
+    /// [`Message::keeps_payload`] and [`OWN_BELOW`]; peer-core does).
     pub fn decode(command: Command, payload: Bytes, ctx: &Context) -> Result<Message> {
         use command::*;
-        let r = &mut Reader::new(&payload);
         let c = command;
+        let r = &mut Reader::new(&payload);
         let msg = if c == VERSION {
             Message::Version(Box::new(Version::decode(r, ctx)?))
         } else if c == VERACK {
@@ -432,6 +445,22 @@ impl Message {
         };
         r.finish(command)?;
         Ok(msg)
+    }
+
+    /// Whether the value decoded from a `command` payload keeps slices of the payload
+    /// (transactions, blocks, compact blocks, block transactions, unknown commands):
+    /// such a value keeps the payload's whole allocation alive.
+    ///
+    /// ```
+    /// use wire_codec::{message::{command, Message}, Command};
+    /// assert!(Message::keeps_payload(command::TX));
+    /// assert!(Message::keeps_payload(Command::from_static("unknown")));
+    /// assert!(!Message::keeps_payload(command::PING));
+    /// ```
+    pub fn keeps_payload(command: Command) -> bool {
+        use command::*;
+        let c = command;
+        c == TX || c == BLOCK || c == CMPCTBLOCK || c == BLOCKTXN || !ALL.contains(&c)
     }
 
     /// Appends this message's payload to `out`.
