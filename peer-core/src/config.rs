@@ -19,8 +19,9 @@ use crate::nonce::NonceSet;
 /// comments are appended to it (BIP14), as btcd appends to `/btcwire:0.5.0/`.
 pub const BASE_USER_AGENT: &str = concat!("/peerwire:", env!("CARGO_PKG_VERSION"), "/");
 
-/// The longest user agent the protocol allows (btcd `MaxUserAgentLen`).
-pub const MAX_USER_AGENT_LEN: usize = 256;
+/// The longest user agent the protocol allows (btcd `MaxUserAgentLen`; the codec's
+/// [`Limits::max_user_agent`](wire_codec::Limits::max_user_agent)).
+pub const MAX_USER_AGENT_LEN: usize = wire_codec::Limits::BITCOIN.max_user_agent;
 
 /// The lowest remote protocol version accepted by default (btcd
 /// `MinAcceptableProtocolVersion` = `MultipleAddressVersion`).
@@ -58,6 +59,7 @@ pub type HostToNetAddressFn =
 /// assert_eq!(t.stall_headers_response, Duration::from_secs(90));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// The handshake must complete within this time of the peer's creation
     /// (btcd `negotiateTimeout`, 30 s).
@@ -109,6 +111,7 @@ impl Default for Timeouts {
 /// # let _ = cfg;
 /// ```
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config {
     /// The network (magic, payload limits, header layout, highest protocol version).
     pub network: Network,

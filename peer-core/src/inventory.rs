@@ -21,6 +21,12 @@ use wire_codec::message::{InvType, InvVect};
 
 use std::hash::BuildHasher;
 
+use wire_codec::message::{Inventory, Message};
+
+use crate::handshake::Phase;
+use crate::outbound::Encoding;
+use crate::peer::Peer;
+
 use crate::keyed_hash::{KeyedState, Prehashed};
 use crate::mru::MruSet;
 use crate::timer::tick_after;
@@ -151,6 +157,140 @@ impl InventoryState {
         self.known.clear();
         self.pending = Vec::new();
         self.deadline = None;
+    }
+}
+
+impl Peer {
+    /// Inventory entries waiting for the next trickle.
+    pub fn pending_inventory(&self) -> usize {
+        self.inventory.pending_len()
+    }
+
+    /// Queues an inventory announcement (btcd `QueueInventory`). Nothing happens if
+    /// the remote is known to have it or the peer closed. Blocks (`MSG_BLOCK`,
+    /// `MSG_WITNESS_BLOCK`) are announced at once; everything else waits for the next
+    /// trickle tick and goes out in `inv` messages of at most 1,000 entries. Inventory
+    /// queued before the handshake is sent after it (btcd drops it).
+    ///
+    /// A transaction (`MSG_TX`) queued for a remote with which `wtxidrelay` was
+    /// negotiated (BIP339) is announced as `MSG_WTX` with the same hash: Bitcoin Core
+    /// ignores `MSG_TX` announcements from such peers. The hash is right for
+    /// transactions without witness (txid = wtxid); for the others use
+    /// [`Peer::queue_transaction_inventory`], which knows both ids.
+    pub fn queue_inventory(&mut self, iv: InvVect) {
+        let iv = self.announced_as(iv);
+        if self.is_closed() || self.inventory.is_known(&iv) {
+            return;
+        }
+        if is_immediate(iv.kind) {
+            return self.queue_inventory_immediate(iv);
+        }
+        let trickle = self
+            .established_at
+            .map(|a| (a, self.config.effective_trickle_interval(), self.last_now));
+        if self.inventory.queue(iv, trickle) && self.phase == Phase::Established {
+            self.trickle();
+        }
+    }
+
+    /// Queues the announcement of a transaction by the id the remote wants: its wtxid
+    /// as `MSG_WTX` when `wtxidrelay` was negotiated (BIP339), its txid as `MSG_TX`
+    /// otherwise. Before the handshake completes, which one is decided when the
+    /// announcement goes out.
+    pub fn queue_transaction_inventory(
+        &mut self,
+        txid: wire_codec::Hash256,
+        wtxid: wire_codec::Hash256,
+    ) {
+        if self.phase == Phase::Established || self.is_closed() {
+            let iv = if self.features.wtxid_relay {
+                InvVect::new(InvType::WTX, wtxid)
+            } else {
+                InvVect::new(InvType::TX, txid)
+            };
+            return self.queue_inventory(iv);
+        }
+        self.pending_wtxids.push((txid, wtxid));
+    }
+
+    /// How `iv` is announced to this remote: `MSG_TX` becomes `MSG_WTX` once
+    /// `wtxidrelay` was negotiated.
+    pub(crate) fn announced_as(&self, iv: InvVect) -> InvVect {
+        if iv.kind == InvType::TX && self.features.wtxid_relay {
+            InvVect::new(InvType::WTX, iv.hash)
+        } else {
+            iv
+        }
+    }
+
+    /// Announces `iv` in its own `inv` now, skipping the trickle (still filtered by the
+    /// known-inventory set, which it joins).
+    pub fn queue_inventory_immediate(&mut self, iv: InvVect) {
+        let iv = self.announced_as(iv);
+        if self.is_closed() || self.inventory.is_known(&iv) {
+            return;
+        }
+        self.inventory.add_known(iv);
+        self.queue_message(Message::Inv(Inventory::new(vec![iv])), None);
+    }
+
+    /// Records that the remote has `iv`, so it is not announced to it (btcd
+    /// `AddKnownInventory`).
+    pub fn add_known_inventory(&mut self, iv: InvVect) {
+        if !self.is_closed() {
+            self.inventory.add_known(self.announced_as(iv));
+        }
+    }
+
+    /// Whether the remote is known to have `iv`.
+    pub fn knows_inventory(&self, iv: &InvVect) -> bool {
+        self.inventory.is_known(&self.announced_as(*iv))
+    }
+
+    pub(crate) fn trickle(&mut self) {
+        for batch in self.inventory.take_batches(self.features.wtxid_relay) {
+            if self.is_closed() {
+                return;
+            }
+            self.send_now(Message::Inv(Inventory::new(batch)), None, Encoding::Witness);
+        }
+    }
+
+    /// What received messages tell about the remote's inventory: everything in an
+    /// `inv` is known to it (not announced back), and new block announcements (`inv`,
+    /// `headers`) move the last announced block forward — never back.
+    pub(crate) fn inventory_on_message(&mut self, msg: &Message) {
+        match msg {
+            Message::Inv(inv) => {
+                let mut last_block = None;
+                for iv in &inv.inventory {
+                    // A block the remote announced before is not news: it must not
+                    // move the last announced block back (a getblocks reply repeats
+                    // old blocks).
+                    if iv.kind.is_block() && !self.inventory.is_known(iv) {
+                        last_block = Some(iv.hash);
+                    }
+                    self.inventory.add_known(*iv);
+                }
+                if let Some(h) = last_block {
+                    self.stats.last_announced_block = Some(h);
+                }
+            }
+            Message::Headers(h) => {
+                if let (Some(first), Some(last)) = (h.headers.first(), h.headers.last()) {
+                    self.stats
+                        .on_headers(first.prev_block, last.hash(), h.headers.len());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The trickle tick.
+    pub(crate) fn inventory_tick(&mut self, now: Instant) {
+        if matches!(self.inventory.deadline(), Some(d) if d <= now) {
+            self.trickle();
+        }
     }
 }
 

@@ -8,6 +8,15 @@
 
 use std::time::{Duration, Instant};
 
+use rand::Rng;
+use tracing::debug;
+use wire_codec::message::{Message, Ping, Pong};
+use wire_codec::version;
+
+use crate::outbound::Encoding;
+use crate::peer::Peer;
+use crate::reason::DisconnectReason;
+
 /// What a keep-alive deadline asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeepAliveAction {
@@ -79,7 +88,65 @@ impl KeepAlive {
     }
 }
 
+impl Peer {
+    /// A received `ping` is answered with a `pong` carrying its nonce (BIP31, above
+    /// 60000); a `pong` matching our outstanding ping gives the round-trip time.
+    pub(crate) fn keepalive_on_message(&mut self, msg: &Message, now: Instant) {
+        match msg {
+            Message::Ping(p) if self.version > version::BIP0031 => {
+                self.send_now(
+                    Message::Pong(Pong { nonce: p.nonce }),
+                    None,
+                    Encoding::Witness,
+                );
+            }
+            Message::Pong(p)
+                if self.stats.last_ping_nonce != 0 && p.nonce == self.stats.last_ping_nonce =>
+            {
+                if let Some(sent) = self.stats.last_ping_time {
+                    self.stats.last_ping_latency = Some(now.saturating_duration_since(sent));
+                }
+                self.stats.last_ping_nonce = 0;
+            }
+            _ => {}
+        }
+    }
+
+    /// An outgoing `ping` (ours or the application's) is the one a `pong` must match.
+    pub(crate) fn keepalive_on_send(&mut self, msg: &Message) {
+        if let Message::Ping(p) = msg {
+            if self.version > version::BIP0031 {
+                self.stats.last_ping_nonce = p.nonce;
+                self.stats.last_ping_time = Some(self.last_now);
+            }
+        }
+    }
+
+    /// The keep-alive timers: the idle timeout ends the peer, the ping interval sends
+    /// a ping.
+    pub(crate) fn keepalive_tick(&mut self, now: Instant) {
+        let t = self.config.timeouts;
+        while let Some(action) = self.keepalive.poll(now, t.idle, t.ping_interval) {
+            match action {
+                KeepAliveAction::Idle => {
+                    debug!("no answer for {:?} -- disconnecting", t.idle);
+                    return self.fail(DisconnectReason::IdleTimeout, None);
+                }
+                KeepAliveAction::Ping => {
+                    let nonce = self.rng.gen::<u64>().max(1);
+                    self.send_now(Message::Ping(Ping { nonce }), None, Encoding::Witness);
+                    if self.is_closed() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
+// Tests take an arbitrary origin instant from the clock; the code under test never does.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -24,11 +24,16 @@
 //!
 //! ## Contents
 //! - [`config`]: [`Config`], [`Timeouts`] and the defaults.
-//! - [`peer`]: [`Peer`], the state machine.
+//! - [`peer`]: [`Peer`], its state, input, output and events; the dispatcher that
+//!   hands each message to the rules below. Each rule's reactions sit next to its
+//!   state, as `impl Peer` blocks in its own file:
 //! - [`handshake`]: the handshake's rules and [`Phase`].
 //! - [`keepalive`]: pings, pongs and the idle timeout.
-//! - [`inventory`]: batching, trickling and the known-inventory filter.
+//! - [`inventory`]: batching, trickling, the known-inventory filter, announcements.
 //! - [`stall`]: deadlines for expected responses.
+//! - `bloom.rs`: the BIP111 bloom-service rule.
+//! - `gating.rs`: protocol-version gating of received and sent messages.
+//! - `malformed.rs`: what bytes that do not decode do to a peer.
 //! - [`transport`]: between bytes and frames — the receive buffer, v1 framing, the
 //!   seam for BIP324.
 //! - [`outbound`]: the bounded output buffer and its notifications.
@@ -40,20 +45,25 @@
 //! - [`stats`]: [`StatsSnapshot`] and [`Features`].
 //! - [`log`]: one-line message summaries and hex dumps for `tracing`.
 //! - [`error`]: the crate's error, [`Error`].
-//! - [`fuzzing`]: [`fuzzing::fuzz_peer`], the entry point of the fuzz target.
+//! - `fuzzing` (feature `fuzzing`): `fuzzing::fuzz_peer`, the
+//!   entry point of the fuzz target.
 
 #![forbid(unsafe_code)]
 
+mod bloom;
 pub mod config;
 pub mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod gating;
 pub mod handshake;
 pub mod inventory;
 pub mod keepalive;
 mod keyed_hash;
 pub mod listener;
 pub mod log;
+mod malformed;
 pub mod mru;
 pub mod nonce;
 pub mod outbound;

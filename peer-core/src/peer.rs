@@ -1,25 +1,23 @@
 //! The peer state machine: one connection's protocol, driven by bytes, time and commands.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use tracing::{debug, trace, Level, Span};
-use wire_codec::message::{
-    InvType, InvVect, Inventory, Message, Ping, Pong, Reject, RejectCode, ServiceFlags, Version,
-};
-use wire_codec::{version, Command, Context, Error as CodecError, Network};
+use wire_codec::message::{Message, Reject, ServiceFlags, Version};
+use wire_codec::{version, Command, Context};
 
 use crate::config::Config;
 use crate::event::Event;
-use crate::handshake::{build_version, Phase, VersionInputs};
-use crate::inventory::{is_immediate, InventoryState};
-use crate::keepalive::{KeepAlive, KeepAliveAction};
+use crate::handshake::Phase;
+use crate::inventory::InventoryState;
+use crate::keepalive::KeepAlive;
 use crate::log::{Hex, Summary};
 use crate::nonce::NonceSet;
 use crate::outbound::{Encoding, OutputQueue, PushError};
@@ -95,58 +93,58 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// ```
 #[derive(Debug)]
 pub struct Peer {
-    config: Arc<Config>,
-    id: u64,
-    remote: SocketAddr,
-    inbound: bool,
-    span: Span,
-    rng: SmallRng,
-    phase: Phase,
-    created: Instant,
-    created_unix: u64,
+    pub(crate) config: Arc<Config>,
+    pub(crate) id: u64,
+    pub(crate) remote: SocketAddr,
+    pub(crate) inbound: bool,
+    pub(crate) span: Span,
+    pub(crate) rng: SmallRng,
+    pub(crate) phase: Phase,
+    pub(crate) created: Instant,
+    pub(crate) created_unix: u64,
     /// The latest instant any call brought.
-    last_now: Instant,
-    negotiate_deadline: Instant,
-    established_at: Option<Instant>,
+    pub(crate) last_now: Instant,
+    pub(crate) negotiate_deadline: Instant,
+    pub(crate) established_at: Option<Instant>,
     /// The protocol version in use: ours until negotiated, then min(ours, theirs).
-    version: u32,
+    pub(crate) version: u32,
     /// Bytes to frames and back; owns the receive buffer.
-    transport: Transport,
-    remote_version: Option<Box<Version>>,
-    services: ServiceFlags,
-    our_nonce: u64,
-    nonces: Arc<NonceSet>,
-    features: Features,
-    verack_received: bool,
-    output: OutputQueue,
+    pub(crate) transport: Transport,
+    pub(crate) remote_version: Option<Box<Version>>,
+    pub(crate) services: ServiceFlags,
+    pub(crate) our_nonce: u64,
+    pub(crate) nonces: Arc<NonceSet>,
+    pub(crate) features: Features,
+    pub(crate) verack_received: bool,
+    pub(crate) output: OutputQueue,
     /// Messages queued before the handshake completed, sent after it.
-    held: VecDeque<(Message, Option<u64>, Encoding)>,
+    pub(crate) held: VecDeque<(Message, Option<u64>, Encoding)>,
     /// Messages to send between our `version` and our `verack` (BIP434 `feature`
     /// messages and the like), queued while the version decision is pending.
-    handshake_extras: Vec<Message>,
+    pub(crate) handshake_extras: Vec<Message>,
     /// Transactions (txid, wtxid) queued for announcement before the handshake told
     /// which id the remote wants.
-    pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
-    held_bytes: usize,
+    pub(crate) pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
+    pub(crate) held_bytes: usize,
     /// Frames read while the version decision is pending.
-    held_frames: VecDeque<Inbound>,
-    inventory: InventoryState,
-    stall: StallDetector,
-    keepalive: KeepAlive,
-    stats: Stats,
-    events: VecDeque<Event>,
+    pub(crate) held_frames: VecDeque<Inbound>,
+    pub(crate) inventory: InventoryState,
+    pub(crate) stall: StallDetector,
+    pub(crate) keepalive: KeepAlive,
+    pub(crate) stats: Stats,
+    pub(crate) events: VecDeque<Event>,
     /// Backpressure from the driver ([`Peer::set_input_paused`]): no frame is
     /// processed while set.
-    input_paused: bool,
+    pub(crate) input_paused: bool,
     /// Processing stopped with whole frames possibly left in the receive buffer
     /// (paused, or [`MAX_EVENTS_AHEAD`] events undelivered); [`Peer::poll_event`]
     /// resumes it.
-    input_left: bool,
+    pub(crate) input_left: bool,
     /// Release idle buffers at the next opportunity (set by timers and at the end of
     /// the handshake: moments when the peer is likely quiet).
-    trim_events: bool,
-    trim_output: bool,
-    reason: Option<DisconnectReason>,
+    pub(crate) trim_events: bool,
+    pub(crate) trim_output: bool,
+    pub(crate) reason: Option<DisconnectReason>,
 }
 
 impl Peer {
@@ -188,7 +186,7 @@ impl Peer {
         p
     }
 
-    fn new(
+    pub(crate) fn new(
         config: Arc<Config>,
         remote: SocketAddr,
         inbound: bool,
@@ -570,48 +568,7 @@ impl Peer {
         !self.is_closed() && !paused
     }
 
-    fn on_decode_error(
-        &mut self,
-        e: CodecError,
-        command: Option<Command>,
-        bytes: usize,
-        now: Instant,
-    ) {
-        if self.config.report_io {
-            self.events.push_back(Event::Read {
-                bytes,
-                command,
-                error: Some(e.clone()),
-            });
-        }
-        // btcd `isAllowedReadError`: on regtest, malformed messages from a loopback
-        // peer are tolerated so regression tests can send them. Only errors after which
-        // the stream stays framed can be tolerated here.
-        if e.is_frame_local() && self.tolerates_malformed() {
-            debug!(error = %e, "tolerating malformed message from a regtest loopback peer");
-            self.stats.ignored_messages += 1;
-            self.keepalive.on_receive(now);
-            return;
-        }
-        debug!(error = %e, "cannot read message");
-        let reject = Reject {
-            message: "malformed".into(),
-            code: RejectCode::MALFORMED,
-            reason: format!("Can't read message from {}: {}", self.remote, e),
-            hash: None,
-        };
-        self.fail(DisconnectReason::Decode(e), Some(reject));
-    }
-
-    fn tolerates_malformed(&self) -> bool {
-        matches!(self.config.network, Network::Regtest | Network::LbryRegtest)
-            && match self.remote.ip() {
-                IpAddr::V4(ip) => ip.is_loopback(),
-                IpAddr::V6(ip) => ip.is_loopback(),
-            }
-    }
-
-    fn on_frame(&mut self, frame: Inbound, now: Instant) {
+    pub(crate) fn on_frame(&mut self, frame: Inbound, now: Instant) {
         let cmd = frame.command;
         let bytes = frame.wire_len;
         if tracing::enabled!(Level::TRACE) {
@@ -655,196 +612,6 @@ impl Peer {
         }
     }
 
-    fn on_message_before_version(&mut self, msg: Message, now: Instant) {
-        match msg {
-            Message::Version(v) => self.on_remote_version(v, now),
-            Message::Unknown { .. } => self.stats.unknown_messages += 1,
-            Message::Reject(r) => self.on_handshake_reject(r),
-            other => {
-                let command = other.command();
-                self.fail(
-                    DisconnectReason::UnexpectedMessage { command },
-                    Some(Reject {
-                        message: "version".into(),
-                        code: RejectCode::MALFORMED,
-                        reason: "a version message must precede all others".into(),
-                        hash: None,
-                    }),
-                );
-            }
-        }
-    }
-
-    fn on_message_before_verack(&mut self, msg: Message, now: Instant) {
-        match msg {
-            Message::Verack => {
-                self.verack_received = true;
-                self.events.push_back(Event::Message(Message::Verack));
-                self.establish(now);
-            }
-            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
-                if self.version >= version::ADDR_V2 {
-                    match msg {
-                        Message::SendAddrV2 => self.features.send_addr_v2 = true,
-                        // BIP339: announcements go by wtxid when both sides sent it.
-                        Message::WtxidRelay => self.features.wtxid_relay = self.config.wtxid_relay,
-                        _ => {}
-                    }
-                    self.events.push_back(Event::Message(msg));
-                } else {
-                    // Bitcoin Core ignores these below 70016; so do we.
-                    self.stats.ignored_messages += 1;
-                }
-            }
-            Message::Version(_) => self.fail(
-                DisconnectReason::DuplicateVersion,
-                Some(duplicate_reject("version")),
-            ),
-            // BIP434: `feature` messages (and any other the codec does not know) may
-            // come between version and verack; the application decides.
-            Message::Unknown { .. } => {
-                self.stats.unknown_messages += 1;
-                self.events.push_back(Event::Message(msg));
-            }
-            Message::Reject(r) => self.on_handshake_reject(r),
-            other => {
-                let command = other.command();
-                self.fail(
-                    DisconnectReason::UnexpectedMessage { command },
-                    Some(Reject {
-                        message: "verack".into(),
-                        code: RejectCode::MALFORMED,
-                        reason: "a verack message must follow version".into(),
-                        hash: None,
-                    }),
-                );
-            }
-        }
-    }
-
-    fn on_handshake_reject(&mut self, r: Box<Reject>) {
-        let reason = DisconnectReason::RejectedByRemote {
-            message: r.message.clone(),
-            reason: r.reason.clone(),
-        };
-        self.events.push_back(Event::Message(Message::Reject(r)));
-        self.fail(reason, None);
-    }
-
-    fn on_remote_version(&mut self, v: Box<Version>, now: Instant) {
-        // btcd readRemoteVersionMsg step 2: self-connection detection (no reject).
-        if !self.config.allow_self_connections && self.nonces.contains(v.nonce) {
-            self.fail(DisconnectReason::SelfConnection { nonce: v.nonce }, None);
-            return;
-        }
-        let ours = self.config.max_protocol_version();
-        self.version = ours.min(v.version);
-        self.services = v.services;
-        self.features.witness = v.services.has(ServiceFlags::WITNESS);
-        self.features.relay_tx = v.relay;
-        self.stats.starting_height = v.start_height;
-        self.stats.last_block = v.start_height;
-        self.stats.time_offset = v.timestamp.saturating_sub(self.unix_time(now) as i64);
-        let remote_version = v.version;
-        self.remote_version = Some(v.clone());
-        // btcd checks the minimum after OnVersion; checking first spares the
-        // application obsolete peers. The reject goes out only where the protocol has
-        // one (negotiated >= 70002), so with the default minimum of 209 it never does.
-        let minimum = self.config.min_protocol_version;
-        if remote_version < minimum {
-            self.fail(
-                DisconnectReason::VersionTooOld {
-                    version: remote_version,
-                    minimum,
-                },
-                Some(Reject {
-                    message: "version".into(),
-                    code: RejectCode::OBSOLETE,
-                    reason: format!("protocol version must be {minimum} or greater"),
-                    hash: None,
-                }),
-            );
-            return;
-        }
-        self.phase = Phase::AwaitingDecision;
-        self.events.push_back(Event::Version(v));
-    }
-
-    /// Accepts the remote's version (after [`Event::Version`]): sends ours if we are
-    /// inbound, the feature messages and our verack, and goes on with the handshake.
-    /// Does nothing in any other phase.
-    pub fn accept_version(&mut self, now: Instant) {
-        self.touch(now);
-        if self.phase != Phase::AwaitingDecision {
-            return;
-        }
-        let span = self.span.clone();
-        let _g = span.enter();
-        if self.inbound {
-            self.send_our_version();
-            if self.is_closed() {
-                return;
-            }
-        }
-        if self.version >= version::WTXID_RELAY {
-            if self.config.wtxid_relay {
-                self.send_handshake_message(Message::WtxidRelay);
-            } else {
-                self.features.wtxid_relay = false;
-            }
-            self.send_handshake_message(Message::SendAddrV2);
-        }
-        for msg in std::mem::take(&mut self.handshake_extras) {
-            self.send_handshake_message(msg);
-        }
-        self.send_handshake_message(Message::Verack);
-        if self.is_closed() {
-            return;
-        }
-        self.phase = Phase::AwaitingVerack;
-        while let Some(frame) = self.held_frames.pop_front() {
-            if self.is_closed() {
-                break;
-            }
-            self.on_frame(frame, now);
-        }
-        self.held_frames = VecDeque::new();
-        // Input that arrived while paused waits in our buffer: go on with it now, so
-        // no driver has to know it is there.
-        self.process_received(now);
-    }
-
-    /// Queues a message to go out between our `version` and our `verack`, such as a
-    /// BIP434 `feature` message (`Message::Unknown` with command `feature`). Call it
-    /// while the version decision is pending — from
-    /// [`Listener::on_version`](crate::Listener::on_version) — or, for an outbound
-    /// peer, any time before; [`Peer::accept_version`] sends it after the
-    /// `wtxidrelay`/`sendaddrv2` messages. Returns `false` (and sends nothing) once our
-    /// `verack` is out.
-    ///
-    /// ```
-    /// # use std::{sync::Arc, time::Instant};
-    /// # use bytes::Bytes;
-    /// # use peer_core::{Config, Peer};
-    /// # use wire_codec::{Command, Message, Network};
-    /// let mut peer = Peer::new_outbound(Arc::new(Config::new(Network::Regtest)),
-    ///     "127.0.0.1:18444".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
-    /// let feature = Message::Unknown {
-    ///     command: Command::from_static("feature"),
-    ///     payload: Bytes::from_static(b"\x04demo"),
-    /// };
-    /// assert!(peer.queue_handshake_message(feature));
-    /// ```
-    pub fn queue_handshake_message(&mut self, msg: Message) -> bool {
-        match self.phase {
-            Phase::AwaitingVersion | Phase::AwaitingDecision => {
-                self.handshake_extras.push(msg);
-                true
-            }
-            _ => false,
-        }
-    }
-
     /// Runs `f` with the message the next event carries, if the next event is the
     /// message of a frame just reported read (`Event::Version` or `Event::Message`),
     /// leaving the event in place: [`dispatch`](crate::dispatch) hands it to
@@ -876,150 +643,17 @@ impl Peer {
         }
     }
 
-    /// Refuses the remote's version (after [`Event::Version`]): `reject` is sent where
-    /// the protocol allows one and the peer disconnects with
-    /// [`DisconnectReason::RejectedByApplication`]. Does nothing in any other phase.
-    pub fn reject_version(&mut self, reject: Reject, now: Instant) {
-        self.touch(now);
-        if self.phase != Phase::AwaitingDecision {
+    /// The dispatcher of an established peer: each rule reacts to the messages it
+    /// governs (in its own file), and a rule that consumes a message — answers it in
+    /// full, ignores it, or disconnects — stops it there. What passes every rule goes
+    /// to the application.
+    pub(crate) fn on_message(&mut self, msg: Message, now: Instant) {
+        if self.handshake_rule(&msg) || self.bloom_rule(&msg) || !self.gate_incoming(&msg) {
             return;
         }
-        let span = self.span.clone();
-        let _g = span.enter();
-        let reason = DisconnectReason::RejectedByApplication {
-            reason: reject.reason.clone(),
-        };
-        self.fail(reason, Some(reject));
-    }
-
-    fn establish(&mut self, now: Instant) {
-        self.phase = Phase::Established;
-        self.established_at = Some(now);
-        self.trim_events = true;
-        self.trim_output = true;
-        self.transport
-            .set_max_payload(self.config.network.max_payload());
-        let t = self.config.timeouts;
-        self.keepalive.start(now, t.ping_interval);
-        if !self.config.disable_stall_detection {
-            self.stall.start(now);
-        }
-        self.inventory
-            .start(now, self.config.effective_trickle_interval(), now);
-        debug!(version = self.version, "handshake complete");
-        self.events.push_back(Event::HandshakeComplete {
-            version: self.version,
-            features: self.features,
-        });
-        self.held_bytes = 0;
-        while let Some((msg, token, encoding)) = self.held.pop_front() {
-            if self.is_closed() {
-                if let Some(t) = token {
-                    self.events.push_back(Event::Failed(t));
-                }
-                continue;
-            }
-            self.send_now(msg, token, encoding);
-        }
-        self.held = VecDeque::new();
-        for (txid, wtxid) in std::mem::take(&mut self.pending_wtxids) {
-            self.queue_transaction_inventory(txid, wtxid);
-        }
-    }
-
-    fn on_message(&mut self, msg: Message, now: Instant) {
-        let cmd = msg.command();
-        match msg {
-            Message::Version(_) => {
-                return self.fail(
-                    DisconnectReason::DuplicateVersion,
-                    Some(duplicate_reject("version")),
-                )
-            }
-            Message::Verack => {
-                return self.fail(
-                    DisconnectReason::DuplicateVerack,
-                    Some(duplicate_reject("verack")),
-                )
-            }
-            // Bitcoin Core disconnects on `sendtxrcncl` after verack (BIP330) and
-            // on the other two as misbehaviour (BIP155, BIP339).
-            Message::SendAddrV2 | Message::WtxidRelay | Message::SendTxRcncl(_) => {
-                return self.fail(
-                    DisconnectReason::FeatureAfterHandshake { command: cmd },
-                    None,
-                )
-            }
-            Message::Unknown { .. } => {
-                debug!("unknown command {cmd}");
-                self.stats.unknown_messages += 1;
-                self.events.push_back(Event::Message(msg));
-                return;
-            }
-            Message::FilterLoad(_) | Message::FilterAdd(_) | Message::FilterClear
-                if !self.config.services.has(ServiceFlags::BLOOM) =>
-            {
-                // BIP111: without NODE_BLOOM, filter messages are a violation from
-                // 70011 on and silently ignored before.
-                if self.version >= version::BIP0111 {
-                    return self.fail(DisconnectReason::BloomWithoutService { command: cmd }, None);
-                }
-                self.stats.ignored_messages += 1;
-                return;
-            }
-            _ => {}
-        }
-        if let Some(min) = Message::min_version(cmd) {
-            if self.version < min {
-                debug!(
-                    "ignoring {cmd}: not part of protocol version {}",
-                    self.version
-                );
-                self.stats.ignored_messages += 1;
-                return;
-            }
-        }
-        match &msg {
-            Message::Ping(p) if self.version > version::BIP0031 => {
-                self.send_now(
-                    Message::Pong(Pong { nonce: p.nonce }),
-                    None,
-                    Encoding::Witness,
-                );
-            }
-            Message::Pong(p)
-                if self.stats.last_ping_nonce != 0 && p.nonce == self.stats.last_ping_nonce =>
-            {
-                if let Some(sent) = self.stats.last_ping_time {
-                    self.stats.last_ping_latency = Some(now.saturating_duration_since(sent));
-                }
-                self.stats.last_ping_nonce = 0;
-            }
-            Message::SendHeaders => self.features.send_headers = true,
-            Message::FeeFilter(f) => self.features.fee_filter = Some(f.feerate),
-            Message::Inv(inv) => {
-                let mut last_block = None;
-                for iv in &inv.inventory {
-                    // A block the remote announced before is not news: it must not
-                    // move the last announced block back (a getblocks reply repeats
-                    // old blocks).
-                    if iv.kind.is_block() && !self.inventory.is_known(iv) {
-                        last_block = Some(iv.hash);
-                    }
-                    self.inventory.add_known(*iv);
-                }
-                if let Some(h) = last_block {
-                    self.stats.last_announced_block = Some(h);
-                }
-            }
-            Message::Headers(h) => {
-                if let (Some(first), Some(last)) = (h.headers.first(), h.headers.last()) {
-                    self.stats
-                        .on_headers(first.prev_block, last.hash(), h.headers.len());
-                }
-            }
-            _ => {}
-        }
+        self.keepalive_on_message(&msg, now);
+        self.inventory_on_message(&msg);
+        self.stats_on_message(&msg);
         self.events.push_back(Event::Message(msg));
     }
 
@@ -1041,11 +675,6 @@ impl Peer {
     /// Messages queued and not yet completely written (held ones included).
     pub fn queued_messages(&self) -> usize {
         self.output.pending_messages() + self.held.len()
-    }
-
-    /// Inventory entries waiting for the next trickle.
-    pub fn pending_inventory(&self) -> usize {
-        self.inventory.pending_len()
     }
 
     /// Whether [`Peer::transmit`] holds bytes.
@@ -1145,165 +774,16 @@ impl Peer {
         }
     }
 
-    /// Queues an inventory announcement (btcd `QueueInventory`). Nothing happens if
-    /// the remote is known to have it or the peer closed. Blocks (`MSG_BLOCK`,
-    /// `MSG_WITNESS_BLOCK`) are announced at once; everything else waits for the next
-    /// trickle tick and goes out in `inv` messages of at most 1,000 entries. Inventory
-    /// queued before the handshake is sent after it (btcd drops it).
-    ///
-    /// A transaction (`MSG_TX`) queued for a remote with which `wtxidrelay` was
-    /// negotiated (BIP339) is announced as `MSG_WTX` with the same hash: Bitcoin Core
-    /// ignores `MSG_TX` announcements from such peers. The hash is right for
-    /// transactions without witness (txid = wtxid); for the others use
-    /// [`Peer::queue_transaction_inventory`], which knows both ids.
-    pub fn queue_inventory(&mut self, iv: InvVect) {
-        let iv = self.announced_as(iv);
-        if self.is_closed() || self.inventory.is_known(&iv) {
-            return;
-        }
-        if is_immediate(iv.kind) {
-            return self.queue_inventory_immediate(iv);
-        }
-        let trickle = self
-            .established_at
-            .map(|a| (a, self.config.effective_trickle_interval(), self.last_now));
-        if self.inventory.queue(iv, trickle) && self.phase == Phase::Established {
-            self.trickle();
-        }
-    }
-
-    /// Queues the announcement of a transaction by the id the remote wants: its wtxid
-    /// as `MSG_WTX` when `wtxidrelay` was negotiated (BIP339), its txid as `MSG_TX`
-    /// otherwise. Before the handshake completes, which one is decided when the
-    /// announcement goes out.
-    pub fn queue_transaction_inventory(
-        &mut self,
-        txid: wire_codec::Hash256,
-        wtxid: wire_codec::Hash256,
-    ) {
-        if self.phase == Phase::Established || self.is_closed() {
-            let iv = if self.features.wtxid_relay {
-                InvVect::new(InvType::WTX, wtxid)
-            } else {
-                InvVect::new(InvType::TX, txid)
-            };
-            return self.queue_inventory(iv);
-        }
-        self.pending_wtxids.push((txid, wtxid));
-    }
-
-    /// How `iv` is announced to this remote: `MSG_TX` becomes `MSG_WTX` once
-    /// `wtxidrelay` was negotiated.
-    fn announced_as(&self, iv: InvVect) -> InvVect {
-        if iv.kind == InvType::TX && self.features.wtxid_relay {
-            InvVect::new(InvType::WTX, iv.hash)
-        } else {
-            iv
-        }
-    }
-
-    /// Announces `iv` in its own `inv` now, skipping the trickle (still filtered by the
-    /// known-inventory set, which it joins).
-    pub fn queue_inventory_immediate(&mut self, iv: InvVect) {
-        let iv = self.announced_as(iv);
-        if self.is_closed() || self.inventory.is_known(&iv) {
-            return;
-        }
-        self.inventory.add_known(iv);
-        self.queue_message(Message::Inv(Inventory::new(vec![iv])), None);
-    }
-
-    /// Records that the remote has `iv`, so it is not announced to it (btcd
-    /// `AddKnownInventory`).
-    pub fn add_known_inventory(&mut self, iv: InvVect) {
-        if !self.is_closed() {
-            self.inventory.add_known(self.announced_as(iv));
-        }
-    }
-
-    /// Whether the remote is known to have `iv`.
-    pub fn knows_inventory(&self, iv: &InvVect) -> bool {
-        self.inventory.is_known(&self.announced_as(*iv))
-    }
-
-    fn trickle(&mut self) {
-        for batch in self.inventory.take_batches(self.features.wtxid_relay) {
-            if self.is_closed() {
-                return;
-            }
-            self.send_now(Message::Inv(Inventory::new(batch)), None, Encoding::Witness);
-        }
-    }
-
-    /// Encodes a handshake message right away (bypassing the pre-handshake hold).
-    fn send_handshake_message(&mut self, msg: Message) {
-        let limit = self.config.max_output_bytes;
-        let cmd = msg.command();
-        debug!("sending {cmd} {}", Summary(&msg));
-        let keep = self.config.report_io;
-        let ctx = self.ctx();
-        match self
-            .output
-            .push(&mut self.transport, msg, &ctx, None, limit, keep)
-        {
-            Ok(()) => self.log_sent(cmd),
-            Err(PushError::Full { bytes, limit }) => {
-                self.fail(DisconnectReason::OutputQueueFull { bytes, limit }, None)
-            }
-            Err(PushError::Encode(e)) => {
-                debug!(error = %e, "cannot encode {cmd}");
-            }
-        }
-    }
-
-    fn send_our_version(&mut self) {
-        let mut nonce = 0;
-        while nonce == 0 {
-            nonce = self.rng.gen::<u64>();
-        }
-        self.our_nonce = nonce;
-        let inputs = VersionInputs {
-            remote: self.remote,
-            remote_services: if self.inbound {
-                self.services
-            } else {
-                ServiceFlags::NONE
-            },
-            nonce,
-            unix_time: self.unix_time(self.last_now),
-            encode_version: self.version,
-            inbound: self.inbound,
-        };
-        match build_version(&self.config, &inputs) {
-            Ok(v) => {
-                self.nonces.insert(nonce);
-                self.send_handshake_message(Message::Version(Box::new(v)));
-            }
-            Err(reason) => self.fail(reason, None),
-        }
-    }
-
     /// Encodes an application or protocol message (established peers only).
-    fn send_now(&mut self, msg: Message, token: Option<u64>, encoding: Encoding) {
+    pub(crate) fn send_now(&mut self, msg: Message, token: Option<u64>, encoding: Encoding) {
         let cmd = msg.command();
-        if let Some(min) = Message::min_version(cmd) {
-            if self.version < min {
-                debug!(
-                    "not sending {cmd}: not part of protocol version {}",
-                    self.version
-                );
-                if let Some(t) = token {
-                    self.events.push_back(Event::Failed(t));
-                }
-                return;
+        if !self.gate_outgoing(&msg) {
+            if let Some(t) = token {
+                self.events.push_back(Event::Failed(t));
             }
+            return;
         }
-        if let Message::Ping(p) = &msg {
-            if self.version > version::BIP0031 {
-                self.stats.last_ping_nonce = p.nonce;
-                self.stats.last_ping_time = Some(self.last_now);
-            }
-        }
+        self.keepalive_on_send(&msg);
         let limit = self.config.max_output_bytes;
         debug!("sending {cmd} {}", Summary(&msg));
         let witness = encoding == Encoding::Witness && self.features.witness;
@@ -1328,7 +808,7 @@ impl Peer {
         }
     }
 
-    fn log_sent(&self, cmd: Command) {
+    pub(crate) fn log_sent(&self, cmd: Command) {
         if tracing::enabled!(Level::TRACE) {
             let b = self.output.bytes();
             let start = self.output.last_start().min(b.len());
@@ -1376,28 +856,13 @@ impl Peer {
             }
             return;
         }
-        let t = self.config.timeouts;
-        if let Some((command, waited)) = self.stall.check(now, t.stall_tick) {
-            debug!("appears to be stalled or misbehaving, {command} timeout -- disconnecting");
-            return self.fail(DisconnectReason::Stalled { command, waited }, None);
+        // Each timer rule in its file; one that ends the peer stops the rest.
+        self.stall_tick(now);
+        if !self.is_closed() {
+            self.keepalive_tick(now);
         }
-        while let Some(action) = self.keepalive.poll(now, t.idle, t.ping_interval) {
-            match action {
-                KeepAliveAction::Idle => {
-                    debug!("no answer for {:?} -- disconnecting", t.idle);
-                    return self.fail(DisconnectReason::IdleTimeout, None);
-                }
-                KeepAliveAction::Ping => {
-                    let nonce = self.rng.gen::<u64>().max(1);
-                    self.send_now(Message::Ping(Ping { nonce }), None, Encoding::Witness);
-                    if self.is_closed() {
-                        return;
-                    }
-                }
-            }
-        }
-        if matches!(self.inventory.deadline(), Some(d) if d <= now) {
-            self.trickle();
+        if !self.is_closed() {
+            self.inventory_tick(now);
         }
     }
 
@@ -1430,7 +895,7 @@ impl Peer {
         self.stall.has_pending()
     }
 
-    fn trim_output_if_idle(&mut self) {
+    pub(crate) fn trim_output_if_idle(&mut self) {
         if self.trim_output && self.output.is_empty() {
             self.trim_output = false;
             self.output.trim();
@@ -1439,18 +904,18 @@ impl Peer {
 
     /// The codec context at the version in use (cheap to build; not stored, which
     /// keeps the peer small).
-    fn ctx(&self) -> Context {
+    pub(crate) fn ctx(&self) -> Context {
         Context::new(self.config.network, self.version)
     }
 
-    fn touch(&mut self, now: Instant) {
+    pub(crate) fn touch(&mut self, now: Instant) {
         if now > self.last_now {
             self.last_now = now;
         }
     }
 
     /// Wall-clock seconds at `now`, derived from the creation time.
-    fn unix_time(&self, now: Instant) -> u64 {
+    pub(crate) fn unix_time(&self, now: Instant) -> u64 {
         self.created_unix
             .saturating_add(now.saturating_duration_since(self.created).as_secs())
     }
@@ -1506,13 +971,13 @@ impl Peer {
 
     /// Ends the peer: fails every pending notification, keeps a farewell reject (if
     /// the protocol allows one) in the output, emits `Disconnected` once.
-    fn fail(&mut self, reason: DisconnectReason, farewell: Option<Reject>) {
+    pub(crate) fn fail(&mut self, reason: DisconnectReason, farewell: Option<Reject>) {
         self.fail_with(reason, farewell, None);
     }
 
     /// [`Self::fail`], also failing `extra` (a message refused on the way in) after the
     /// queued ones.
-    fn fail_with(
+    pub(crate) fn fail_with(
         &mut self,
         reason: DisconnectReason,
         farewell: Option<Reject>,
@@ -1561,15 +1026,6 @@ impl Peer {
     /// The nonce of our version message (0 before it was built).
     pub fn our_nonce(&self) -> u64 {
         self.our_nonce
-    }
-}
-
-fn duplicate_reject(cmd: &str) -> Reject {
-    Reject {
-        message: cmd.into(),
-        code: RejectCode::DUPLICATE,
-        reason: format!("duplicate {cmd} message"),
-        hash: None,
     }
 }
 

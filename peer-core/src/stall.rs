@@ -22,8 +22,12 @@
 
 use std::time::{Duration, Instant};
 
+use tracing::debug;
 use wire_codec::message::command;
 use wire_codec::Command;
+
+use crate::peer::Peer;
+use crate::reason::DisconnectReason;
 
 use crate::config::Timeouts;
 use crate::timer::tick_at_or_after;
@@ -191,7 +195,20 @@ impl StallDetector {
     }
 }
 
+impl Peer {
+    /// At a stall tick: an expected response past its deadline ends the peer.
+    pub(crate) fn stall_tick(&mut self, now: Instant) {
+        let tick = self.config.timeouts.stall_tick;
+        if let Some((command, waited)) = self.stall.check(now, tick) {
+            debug!("appears to be stalled or misbehaving, {command} timeout -- disconnecting");
+            self.fail(DisconnectReason::Stalled { command, waited }, None);
+        }
+    }
+}
+
 #[cfg(test)]
+// Tests take an arbitrary origin instant from the clock; the code under test never does.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -4,8 +4,10 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use wire_codec::message::ServiceFlags;
+use wire_codec::message::{Message, ServiceFlags};
 use wire_codec::Hash256;
+
+use crate::peer::Peer;
 
 /// What the two sides agreed on during and after the handshake.
 ///
@@ -15,6 +17,7 @@ use wire_codec::Hash256;
 /// assert!(!f.send_addr_v2 && !f.wtxid_relay && f.fee_filter.is_none());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Features {
     /// The remote sent `sendaddrv2` during the handshake (BIP155): it wants `addrv2`.
     pub send_addr_v2: bool,
@@ -38,6 +41,7 @@ pub struct Features {
 /// Instants are the driver's (`std::time::Instant`); wall-clock values are Unix seconds
 /// derived from the `unix_time` the peer was created with.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StatsSnapshot {
     /// Process-unique peer id.
     pub id: u64,
@@ -90,6 +94,18 @@ pub struct StatsSnapshot {
     /// Known messages ignored by a rule (version gating, BIP111 for old versions,
     /// malformed frames tolerated on regtest).
     pub ignored_messages: u64,
+}
+
+impl Peer {
+    /// Features the remote announces after the handshake: `sendheaders` (BIP130) and
+    /// `feefilter` (BIP133).
+    pub(crate) fn stats_on_message(&mut self, msg: &Message) {
+        match msg {
+            Message::SendHeaders => self.features.send_headers = true,
+            Message::FeeFilter(f) => self.features.fee_filter = Some(f.feerate),
+            _ => {}
+        }
+    }
 }
 
 /// The mutable counters behind [`StatsSnapshot`].

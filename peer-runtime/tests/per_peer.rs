@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use peer_core::{Config, Listener, NonceSet, Peer};
-use peer_runtime::{Error, PeerOptions, Runtime, RuntimeBuilder};
+use peer_runtime::{Error, PeerHandle, PeerOptions, Runtime, RuntimeBuilder};
 use wire_codec::message::{Reject, Version};
 use wire_codec::Network;
 
@@ -145,6 +145,56 @@ fn outbound_peers_by_host_name() {
         .unwrap()
         .unwrap_err();
     assert!(matches!(err, Error::Resolve { .. }), "{err}");
+    cli.shutdown();
+    srv.shutdown();
+}
+
+/// Compares the handle's negotiated version with peer-core's while the remote's version
+/// is being decided (between version and verack).
+struct VersionProbe {
+    handle: PeerHandle,
+    seen: Arc<Mutex<Vec<(u32, u32)>>>,
+}
+
+impl Listener for VersionProbe {
+    fn on_version(&mut self, peer: &mut Peer, _msg: &Version) -> Option<Reject> {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((self.handle.negotiated_version(), peer.negotiated_version()));
+        None
+    }
+}
+
+#[test]
+fn the_handle_and_the_peer_agree_on_the_version_during_the_handshake() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let srv = builder("server")
+        .listen("127.0.0.1:0".parse().unwrap())
+        .listener_factory({
+            let seen = seen.clone();
+            move |h: &PeerHandle| {
+                Box::new(VersionProbe {
+                    handle: h.clone(),
+                    seen: seen.clone(),
+                }) as Box<dyn Listener>
+            }
+        })
+        .start()
+        .unwrap();
+    let cli = builder("client").start().unwrap();
+    let mut old = config("old");
+    old.protocol_version = 70012;
+    let p = cli
+        .connect_with_options(
+            srv.local_addr().unwrap(),
+            PeerOptions::new().config(Arc::new(old)),
+        )
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.wait_for_handshake_timeout(LONG).unwrap(), Ok(70012));
+    assert_eq!(*seen.lock().unwrap(), vec![(70012, 70012)]);
     cli.shutdown();
     srv.shutdown();
 }

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::header::Command;
+use crate::command::Command;
 
 /// Everything that can be wrong with bytes handed to the codec.
 ///
@@ -80,15 +80,6 @@ pub enum Error {
         /// The raw command field.
         bytes: [u8; 12],
     },
-    /// The message does not exist at the protocol version in use.
-    UnsupportedAtVersion {
-        /// The message.
-        command: Command,
-        /// The protocol version in use.
-        version: u32,
-        /// The first version that has it.
-        min_version: u32,
-    },
     /// Any other structural fault (e.g. a `headers` entry with transactions).
     Malformed {
         /// Which field or message.
@@ -157,9 +148,7 @@ impl Error {
             Error::TooManyEntries { .. } => ErrorClass::TooManyEntries,
             Error::TooLong { .. } => ErrorClass::TooLong,
             Error::TrailingBytes { .. } => ErrorClass::TrailingBytes,
-            Error::InvalidCommand { .. }
-            | Error::UnsupportedAtVersion { .. }
-            | Error::Malformed { .. } => ErrorClass::Malformed,
+            Error::InvalidCommand { .. } | Error::Malformed { .. } => ErrorClass::Malformed,
         }
     }
 
@@ -218,14 +207,6 @@ impl fmt::Display for Error {
                 write!(f, "{extra} trailing bytes after a {command} payload")
             }
             Error::InvalidCommand { bytes } => write!(f, "invalid command field {bytes:02x?}"),
-            Error::UnsupportedAtVersion {
-                command,
-                version,
-                min_version,
-            } => write!(
-                f,
-                "{command} does not exist at protocol version {version} (needs {min_version})"
-            ),
             Error::Malformed { what, reason } => write!(f, "malformed {what}: {reason}"),
         }
     }

@@ -4,7 +4,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::checksum::checksum;
 use crate::error::{Error, Result};
-use crate::header::{FrameHeader, HEADER_LEN};
+use crate::header::{layout, FrameHeader, HEADER_LEN};
 use crate::message::{Context, Message};
 use crate::network::Network;
 
@@ -132,14 +132,14 @@ impl FrameDecoder {
                 }
                 let mut raw = [0u8; HEADER_LEN];
                 raw.copy_from_slice(&buf[..HEADER_LEN]);
-                let magic = [raw[0], raw[1], raw[2], raw[3]];
+                let magic = layout::magic(&raw);
                 if magic != self.magic {
                     return Err(Error::BadMagic {
                         expected: self.magic,
                         actual: magic,
                     });
                 }
-                let length = u32::from_le_bytes([raw[16], raw[17], raw[18], raw[19]]);
+                let length = layout::length(&raw);
                 if length > self.max_payload {
                     return Err(Error::PayloadTooLarge {
                         len: u64::from(length),
@@ -192,16 +192,23 @@ pub fn encode_frame(
 ) -> Result<usize> {
     let start = out.len();
     out.reserve(HEADER_LEN + msg.size_hint());
-    out.extend_from_slice(&magic);
-    out.extend_from_slice(&msg.command().to_bytes());
-    out.extend_from_slice(&[0u8; 8]);
+    // Length and checksum are known only after the payload is written: the header
+    // goes in with zeros there, and its bytes are patched in place.
+    let header = FrameHeader {
+        magic,
+        command: msg.command(),
+        length: 0,
+        checksum: [0; 4],
+    };
+    out.extend_from_slice(&header.to_bytes());
     if let Err(e) = msg.encode_payload(out, ctx) {
         out.truncate(start);
         return Err(e);
     }
     let payload_len = out.len() - start - HEADER_LEN;
     let sum = checksum(&out[start + HEADER_LEN..]);
-    out[start + 16..start + 20].copy_from_slice(&(payload_len as u32).to_le_bytes());
-    out[start + 20..start + 24].copy_from_slice(&sum);
+    let at = |r: core::ops::Range<usize>| start + r.start..start + r.end;
+    out[at(layout::LENGTH)].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    out[at(layout::CHECKSUM)].copy_from_slice(&sum);
     Ok(out.len() - start)
 }

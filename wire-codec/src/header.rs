@@ -1,96 +1,51 @@
 //! The 24-byte frame header: magic, command, payload length, checksum.
 
-use core::fmt;
-
 use bytes::BufMut;
 
-use crate::error::{Error, Result};
+use crate::command::Command;
+use crate::error::Result;
 
 /// Length of a frame header.
 pub const HEADER_LEN: usize = 24;
 
-/// A 12-byte command name: printable ASCII, NUL-padded.
-///
-/// ```
-/// use wire_codec::Command;
-/// let c = Command::new("verack").unwrap();
-/// assert_eq!(c.as_str(), "verack");
-/// assert_eq!(&c.to_bytes()[..7], b"verack\0");
-/// assert!(Command::new("much-too-long-command").is_none());
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Command {
-    bytes: [u8; 12],
-    len: u8,
-}
+/// The layout of the 24 bytes — the one place it is written. Everything that reads or
+/// writes a header field (the parser, the frame decoder's early checks, the frame
+/// encoder's patching of length and checksum) takes the field's bytes from here.
+pub mod layout {
+    use core::ops::Range;
+    /// Network magic, wire order.
+    pub const MAGIC: Range<usize> = 0..4;
+    /// Command name, NUL-padded ASCII.
+    pub const COMMAND: Range<usize> = 4..16;
+    /// Payload length, little-endian `u32`.
+    pub const LENGTH: Range<usize> = 16..20;
+    /// First four bytes of the payload's double SHA-256.
+    pub const CHECKSUM: Range<usize> = 20..24;
 
-impl Command {
-    /// A command from a name of at most 12 printable ASCII characters.
-    pub const fn new(name: &str) -> Option<Command> {
-        let b = name.as_bytes();
-        if b.len() > 12 {
-            return None;
-        }
-        let mut bytes = [0u8; 12];
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] < 0x20 || b[i] > 0x7e {
-                return None;
-            }
-            bytes[i] = b[i];
-            i += 1;
-        }
-        Some(Command {
-            bytes,
-            len: b.len() as u8,
-        })
+    /// The four bytes at `range` of a header.
+    #[inline]
+    pub fn field4(b: &[u8; super::HEADER_LEN], range: Range<usize>) -> [u8; 4] {
+        let mut out = [0u8; 4];
+        out.copy_from_slice(&b[range]);
+        out
     }
 
-    /// A command known at compile time. Panics (at compile time in const contexts) on a
-    /// bad name, so it is only used for the protocol's own names.
-    pub const fn from_static(name: &'static str) -> Command {
-        match Command::new(name) {
-            Some(c) => c,
-            None => panic!("invalid command name"),
-        }
+    /// The magic of a header.
+    #[inline]
+    pub fn magic(b: &[u8; super::HEADER_LEN]) -> [u8; 4] {
+        field4(b, MAGIC)
     }
 
-    /// Parses the header field: printable ASCII up to the first NUL, NULs after it
-    /// (Bitcoin Core's `IsCommandValid`).
-    pub fn from_wire(bytes: [u8; 12]) -> Result<Command> {
-        let len = bytes.iter().position(|&b| b == 0).unwrap_or(12);
-        let valid = bytes[..len].iter().all(|&b| (0x20..=0x7e).contains(&b))
-            && bytes[len..].iter().all(|&b| b == 0);
-        if !valid {
-            return Err(Error::InvalidCommand { bytes });
-        }
-        Ok(Command {
-            bytes,
-            len: len as u8,
-        })
+    /// The payload length a header announces.
+    #[inline]
+    pub fn length(b: &[u8; super::HEADER_LEN]) -> u32 {
+        u32::from_le_bytes(field4(b, LENGTH))
     }
 
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        // Only printable ASCII is ever stored.
-        core::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
-    }
-
-    /// The 12 bytes as on the wire.
-    pub const fn to_bytes(&self) -> [u8; 12] {
-        self.bytes
-    }
-}
-
-impl fmt::Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl fmt::Debug for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Command({:?})", self.as_str())
+    /// The raw command field of a header.
+    #[inline]
+    pub fn command(b: &[u8]) -> Option<[u8; 12]> {
+        b.get(COMMAND)?.try_into().ok()
     }
 }
 
@@ -122,20 +77,27 @@ impl FrameHeader {
     /// checked by the frame decoder, which knows the stream's network and limits.
     pub fn parse(b: &[u8; HEADER_LEN]) -> Result<FrameHeader> {
         let mut cmd = [0u8; 12];
-        cmd.copy_from_slice(&b[4..16]);
+        cmd.copy_from_slice(&b[layout::COMMAND]);
         Ok(FrameHeader {
-            magic: [b[0], b[1], b[2], b[3]],
+            magic: layout::magic(b),
             command: Command::from_wire(cmd)?,
-            length: u32::from_le_bytes([b[16], b[17], b[18], b[19]]),
-            checksum: [b[20], b[21], b[22], b[23]],
+            length: layout::length(b),
+            checksum: layout::field4(b, layout::CHECKSUM),
         })
+    }
+
+    /// The 24 bytes.
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[layout::MAGIC].copy_from_slice(&self.magic);
+        b[layout::COMMAND].copy_from_slice(&self.command.to_bytes());
+        b[layout::LENGTH].copy_from_slice(&self.length.to_le_bytes());
+        b[layout::CHECKSUM].copy_from_slice(&self.checksum);
+        b
     }
 
     /// Appends the 24 bytes.
     pub fn write<B: BufMut>(&self, out: &mut B) {
-        out.put_slice(&self.magic);
-        out.put_slice(&self.command.to_bytes());
-        out.put_u32_le(self.length);
-        out.put_slice(&self.checksum);
+        out.put_slice(&self.to_bytes());
     }
 }

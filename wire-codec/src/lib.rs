@@ -26,7 +26,8 @@
 //!
 //! ## Contents
 //! - [`network`]: [`Network`], magics, ports, [`HeaderKind`], payload maxima.
-//! - [`header`]: [`FrameHeader`], [`Command`].
+//! - [`header`]: [`FrameHeader`], the 24-byte header layout.
+//! - [`command`]: [`Command`], the 12-byte command name.
 //! - [`checksum()`]: the frame checksum; [`Hash256`] and double SHA-256 in [`hash`].
 //! - [`compact_size`]: CompactSize with canonical-form checks.
 //! - [`reader`]: [`Reader`], the bounds-checked zero-copy cursor every decoder uses.
@@ -39,6 +40,7 @@
 #![forbid(unsafe_code)]
 
 pub mod checksum;
+pub mod command;
 pub mod compact_size;
 pub mod error;
 pub mod frame;
@@ -52,10 +54,11 @@ mod sha256d;
 pub mod version;
 
 pub use checksum::{checksum, EMPTY_CHECKSUM};
+pub use command::Command;
 pub use error::{Error, ErrorClass, Result};
 pub use frame::{encode_frame, Frame, FrameDecoder};
 pub use hash::Hash256;
-pub use header::{Command, FrameHeader, HEADER_LEN};
+pub use header::{FrameHeader, HEADER_LEN};
 pub use limits::Limits;
 pub use message::{Context, Message, Payload};
 pub use network::{HeaderKind, Network, NetworkParams};

@@ -46,9 +46,10 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Core's and btcd's limits (Bitcoin's 4,000,000-byte payload maximum).
+    /// Core's and btcd's limits; the payload maximum is Core's
+    /// `MAX_PROTOCOL_MESSAGE_LENGTH`.
     pub const BITCOIN: Limits = Limits {
-        max_payload: crate::network::BITCOIN_MAX_PAYLOAD,
+        max_payload: 4_000_000,
         max_inv: 50_000,
         max_addr: 1_000,
         max_headers: 2_000,
@@ -64,15 +65,20 @@ impl Limits {
         max_addrv2_addr: 512,
     };
 
-    /// The limits of `network`: a custom network's own, otherwise Core's and btcd's
-    /// with the network's payload maximum.
+    /// LBRY's limits: Bitcoin's, with blocks of up to 8,000,000 bytes (lbcd
+    /// `MaxBlockPayload`).
+    pub const LBRY: Limits = Limits {
+        max_payload: 8_000_000,
+        ..Limits::BITCOIN
+    };
+
+    /// The limits of `network`: a custom network's own, LBRY's for the LBRY networks,
+    /// Bitcoin's otherwise.
     pub const fn for_network(network: Network) -> Limits {
-        if let Network::Custom(p) = network {
-            return p.limits;
-        }
-        Limits {
-            max_payload: network.max_payload(),
-            ..Limits::BITCOIN
+        match network {
+            Network::Custom(p) => p.limits,
+            n if n.is_lbry() => Limits::LBRY,
+            _ => Limits::BITCOIN,
         }
     }
 }

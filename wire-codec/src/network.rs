@@ -116,11 +116,6 @@ static SIMNET: NetworkParams = NetworkParams {
     limits: Limits::BITCOIN,
 };
 
-/// The largest message payload Bitcoin Core accepts (`MAX_PROTOCOL_MESSAGE_LENGTH`).
-pub const BITCOIN_MAX_PAYLOAD: u32 = 4_000_000;
-/// The largest LBRY payload: blocks may be up to 8,000,000 bytes (lbcd `MaxBlockPayload`).
-pub const LBRY_MAX_PAYLOAD: u32 = 8_000_000;
-
 impl Network {
     /// Every network, in a stable order.
     pub const ALL: [Network; 8] = [
@@ -244,15 +239,10 @@ impl Network {
         }
     }
 
-    /// The largest payload a frame may announce on this network.
+    /// The largest payload a frame may announce on this network (from its
+    /// [`Limits`], the one source of the codec's limits).
     pub const fn max_payload(self) -> u32 {
-        if let Network::Custom(p) = self {
-            p.limits.max_payload
-        } else if self.is_lbry() {
-            LBRY_MAX_PAYLOAD
-        } else {
-            BITCOIN_MAX_PAYLOAD
-        }
+        Limits::for_network(self).max_payload
     }
 
     /// The highest protocol version whose features peerwire implements on this network

@@ -2,10 +2,10 @@
 
 use bytes::Bytes;
 
+use crate::command::Command;
 use crate::compact_size;
 use crate::error::{Error, Result};
 use crate::hash::Hash256;
-use crate::header::Command;
 
 /// Reads the fields of one payload. Every read checks the bytes that are left, so a
 /// length or count in the input can never make the decoder reserve more memory than the

@@ -479,14 +479,6 @@ fn class_names_are_the_vectors_names() {
             "malformed"
         ]
     );
-    // `UnsupportedAtVersion` is never produced by the codec (version gating is the
-    // peer's); it is classed as malformed.
-    let e = Error::UnsupportedAtVersion {
-        command: command::SENDCMPCT,
-        version: 70013,
-        min_version: 70014,
-    };
-    assert_eq!(e.class(), ErrorClass::Malformed);
 }
 
 /// `headers` reads whole records in one pass while every transaction count is the byte

@@ -30,10 +30,8 @@ impl V1Transport {
         let buf = self.buf.bytes_mut();
         let pending = self.decoder.pending_header().copied();
         // The command of a header that fails to parse, for the error report.
-        let peeked = if pending.is_none() && buf.len() >= wire_codec::HEADER_LEN {
-            let mut c = [0u8; 12];
-            c.copy_from_slice(&buf[4..16]);
-            Some(c)
+        let peeked = if pending.is_none() {
+            wire_codec::header::layout::command(buf)
         } else {
             None
         };

@@ -576,3 +576,24 @@ impl Solo {
         Some(t)
     }
 }
+
+/// A `filterload` message.
+pub fn filterload() -> Message {
+    Message::FilterLoad(wire_codec::message::FilterLoad {
+        filter: bytes::Bytes::from_static(&[1]),
+        hash_funcs: 10,
+        tweak: 0,
+        flags: 0,
+    })
+}
+
+/// A connected mainnet pair: `b` at protocol `version_b`, `a` with NODE_BLOOM or not.
+pub fn pair_at(version_b: u32, bloom_a: bool) -> Pair {
+    let mut ca = config(Network::Mainnet);
+    if bloom_a {
+        ca.services = wire_codec::message::ServiceFlags::BLOOM;
+    }
+    let mut cb = config(Network::Mainnet);
+    cb.protocol_version = version_b;
+    Pair::connected(ca, cb)
+}

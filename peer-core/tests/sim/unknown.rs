@@ -2,6 +2,7 @@
 //! handed to `Listener::on_unknown`, during the handshake and after it.
 
 use bytes::Bytes;
+use wire_codec::message::Ping;
 use wire_codec::{Command, Message, Network};
 
 use crate::harness::*;
@@ -41,4 +42,33 @@ fn unknown_before_version_is_dropped_and_during_the_handshake_delivered() {
     s.feed(70016, &unknown("feature", b"x"));
     assert_eq!(s.node.rec.messages, vec![unknown("feature", b"x")]);
     assert_eq!(s.node.peer.stats_snapshot(s.now).unknown_messages, 2);
+}
+
+/// Unknown commands are ignored and counted, never a reason to disconnect.
+#[test]
+fn unknown_commands_are_ignored_and_counted() {
+    let mut p = pair_at(70016, false);
+    for name in ["sendcmpct2", "xversion", "feature"] {
+        p.b.peer.queue_message(
+            Message::Unknown {
+                command: Command::new(name).unwrap(),
+                payload: Bytes::from_static(b"abc"),
+            },
+            None,
+        );
+    }
+    p.b.peer
+        .queue_message(Message::Ping(Ping { nonce: 3 }), None);
+    p.drive();
+    assert!(!p.a.peer.is_closed());
+    let s = p.a.peer.stats_snapshot(p.now);
+    assert_eq!(s.unknown_messages, 3);
+    assert_eq!(p.a.rec.count_msg("ping"), 1);
+    // on_read still saw them.
+    assert!(p
+        .a
+        .rec
+        .recs
+        .iter()
+        .any(|r| matches!(r, Rec::Read { command: Some(c), error: false, .. } if c == "xversion")));
 }

@@ -99,10 +99,6 @@ impl Block {
         self.raw.as_ref()
     }
 
-    pub(crate) fn set_raw(&mut self, raw: Bytes) {
-        self.raw = Some(raw);
-    }
-
     /// The block hash (the header's).
     pub fn hash(&self) -> Hash256 {
         self.header.hash()
@@ -173,6 +169,7 @@ impl Block {
 
 impl Payload for Block {
     fn decode(r: &mut Reader<'_>, ctx: &Context) -> Result<Self> {
+        let start = r.position();
         let header = BlockHeader::decode_kind(r, ctx.header_kind)?;
         let max = ctx.limits.max_payload;
         let n = r.count("block transactions", max_txs(max), MIN_TX_LEN)?;
@@ -180,7 +177,10 @@ impl Payload for Block {
         for _ in 0..n {
             txs.push(Transaction::read(r, max as usize)?);
         }
-        Ok(Block::new(header, txs))
+        let mut block = Block::new(header, txs);
+        // The bytes as received: a zero-copy view of the payload they came from.
+        block.raw = Some(r.payload().slice(start..r.position()));
+        Ok(block)
     }
 
     fn encode(&self, out: &mut BytesMut, ctx: &Context) -> Result<()> {

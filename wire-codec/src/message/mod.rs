@@ -35,8 +35,8 @@ pub use version_msg::Version;
 
 use bytes::{Bytes, BytesMut};
 
+use crate::command::Command;
 use crate::error::Result;
-use crate::header::Command;
 use crate::limits::Limits;
 use crate::network::{HeaderKind, Network};
 use crate::reader::Reader;
@@ -107,346 +107,291 @@ pub trait Payload: Sized {
     }
 }
 
-/// A driver gives payloads under this many bytes whose value keeps slices of them
-/// ([`Message::keeps_payload`]) an allocation of their own before decoding, so a kept
-/// 200-byte transaction holds 200 bytes, not the read buffer it arrived in; larger
-/// ones stay zero-copy, where the buffer they pin is a small multiple of their size.
-pub const OWN_BELOW: usize = 64 * 1024;
+/// The message table: one row per message — its variant, payload type (how it is
+/// decoded and encoded), command, the protocol version it exists from, and the
+/// `peer_core::Listener` method that receives it. Everything per message below is
+/// generated from these rows (see [`MESSAGES`] for the table at run time).
+macro_rules! message_table {
+    ($(
+        $(#[doc = $doc:literal])*
+        $variant:ident $([$kind:ident $ty:ty])? = $cmd:ident $name:literal,
+            since $min:expr, listener $listener:literal;
+    )*) => {
+        /// The protocol's command names.
+        pub mod command {
+            use crate::command::Command;
+            $(#[doc = concat!("`", $name, "`")] pub const $cmd: Command = Command::from_static($name);)*
 
-/// The protocol's command names.
-pub mod command {
-    use crate::header::Command;
-    macro_rules! commands {
-        ($($name:ident = $s:literal),* $(,)?) => {
-            $(#[doc = concat!("`", $s, "`")] pub const $name: Command = Command::from_static($s);)*
-
-            /// Every command this codec decodes into a typed message, in the order of the
-            /// table above (anything else becomes [`Message::Unknown`](super::Message::Unknown)).
+            /// Every command this codec decodes into a typed message, in table order
+            /// (anything else becomes [`Message::Unknown`](super::Message::Unknown)).
             ///
             /// ```
             /// use wire_codec::message::command;
             /// assert_eq!(command::ALL.len(), 37);
             /// assert!(command::ALL.contains(&command::WTXIDRELAY));
             /// ```
-            pub const ALL: &[Command] = &[$($name),*];
-        };
-    }
-    commands! {
-        VERSION = "version", VERACK = "verack", PING = "ping", PONG = "pong",
-        GETADDR = "getaddr", ADDR = "addr", ADDRV2 = "addrv2", SENDADDRV2 = "sendaddrv2",
-        INV = "inv", GETDATA = "getdata", NOTFOUND = "notfound", GETBLOCKS = "getblocks",
-        GETHEADERS = "getheaders", HEADERS = "headers", BLOCK = "block", TX = "tx",
-        MEMPOOL = "mempool", REJECT = "reject", SENDHEADERS = "sendheaders",
-        FEEFILTER = "feefilter", FILTERLOAD = "filterload", FILTERADD = "filteradd",
-        FILTERCLEAR = "filterclear", MERKLEBLOCK = "merkleblock", GETCFILTERS = "getcfilters",
-        CFILTER = "cfilter", GETCFHEADERS = "getcfheaders", CFHEADERS = "cfheaders",
-        GETCFCHECKPT = "getcfcheckpt", CFCHECKPT = "cfcheckpt", WTXIDRELAY = "wtxidrelay",
-        SENDCMPCT = "sendcmpct", CMPCTBLOCK = "cmpctblock", GETBLOCKTXN = "getblocktxn",
-        BLOCKTXN = "blocktxn", ALERT = "alert", SENDTXRCNCL = "sendtxrcncl",
-    }
+            pub const ALL: &[Command] = &[$($cmd),*];
+        }
+
+        /// One row of the message table, at run time.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct MessageInfo {
+            /// The command.
+            pub command: Command,
+            /// The lowest protocol version at which the message exists.
+            pub min_version: u32,
+            /// The `peer_core::Listener` method that receives it.
+            pub listener: &'static str,
+        }
+
+        /// The message table (see the source of this module: one row per message).
+        ///
+        /// ```
+        /// use wire_codec::message::{command, MESSAGES};
+        /// let row = MESSAGES.iter().find(|m| m.command == command::SENDCMPCT).unwrap();
+        /// assert_eq!((row.min_version, row.listener), (70014, "on_send_cmpct"));
+        /// ```
+        pub const MESSAGES: &[MessageInfo] = &[$(MessageInfo {
+            command: command::$cmd,
+            min_version: $min,
+            listener: $listener,
+        }),*];
+
+        /// One protocol message.
+        ///
+        /// ```
+        /// use bytes::BytesMut;
+        /// use wire_codec::{message::Ping, Context, Message, Network};
+        /// let ctx = Context::new(Network::Regtest, 70016);
+        /// let msg = Message::Ping(Ping { nonce: 42 });
+        /// let mut payload = BytesMut::new();
+        /// msg.encode_payload(&mut payload, &ctx).unwrap();
+        /// let back = Message::decode(msg.command(), payload.freeze(), &ctx).unwrap();
+        /// assert_eq!(back, msg);
+        /// ```
+        /// The six payloads larger than 72 bytes (`version`, `block`, `reject`,
+        /// `merkleblock`, `cfheaders`, `cmpctblock`) are boxed. Every message received is
+        /// moved through a peer's event queue and into a listener; at 184 bytes a
+        /// `Message` was copied with a `memcpy` call at each step (a fifth of a busy
+        /// server's CPU in an inv flood), at 80 the copies are a few register moves, and
+        /// the rare large messages pay one allocation instead.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub enum Message {
+            $($(#[doc = $doc])* $variant $((payload_type!($kind $ty)))?,)*
+            /// Any command this codec does not know, with its payload untouched.
+            Unknown {
+                /// The command.
+                command: Command,
+                /// The payload as received.
+                payload: Bytes,
+            },
+        }
+
+        impl Message {
+            /// The command name of this message.
+            pub fn command(&self) -> Command {
+                match self {
+                    $(Message::$variant $((ignore!($kind _)))? => command::$cmd,)*
+                    Message::Unknown { command, .. } => *command,
+                }
+            }
+
+            /// The lowest protocol version at which this command exists (btcd's
+            /// per-message gates). A peer should not hand an application a message its
+            /// negotiated version does not have. `None` for commands this codec does
+            /// not know.
+            pub fn min_version(command: Command) -> Option<u32> {
+                $(if command == command::$cmd { return Some($min); })*
+                None
+            }
+
+            /// [`Message::min_version`] of this message's command, by variant (no
+            /// command comparisons); 0 for unknown commands.
+            #[inline]
+            pub fn min_version_of(&self) -> u32 {
+                match self {
+                    $(Message::$variant $((ignore!($kind _)))? => $min,)*
+                    Message::Unknown { .. } => 0,
+                }
+            }
+
+            /// Decodes a payload received under `command`. Unknown commands become
+            /// [`Message::Unknown`]; trailing bytes after a known payload are an error.
+            pub fn decode(command: Command, payload: Bytes, ctx: &Context) -> Result<Message> {
+                let r = &mut Reader::new(&payload);
+                $(if command == command::$cmd {
+                    let msg = decode_row!(r, ctx, command, $variant $($kind $ty)?);
+                    r.finish(command)?;
+                    return Ok(msg);
+                })*
+                Ok(Message::Unknown { command, payload })
+            }
+
+            /// Appends the payload (no frame header) to `out`.
+            pub fn encode_payload(&self, out: &mut BytesMut, ctx: &Context) -> Result<()> {
+                match self {
+                    $(Message::$variant $((bind!($kind m)))? => encode_row!(out, ctx $(, $kind m)?),)*
+                    Message::Unknown { payload, .. } => {
+                        out.extend_from_slice(payload);
+                        Ok(())
+                    }
+                }
+            }
+
+            /// A guess of the payload size, used to reserve the output buffer once (64
+            /// where the payload type gives no better one).
+            pub fn size_hint(&self) -> usize {
+                let hint = match self {
+                    $(Message::$variant $((bind!($kind m)))? => size_row!($($kind m)?),)*
+                    Message::Unknown { payload, .. } => payload.len(),
+                };
+                if hint == 0 {
+                    64
+                } else {
+                    hint
+                }
+            }
+        }
+    };
 }
 
-/// One protocol message.
-///
-/// ```
-/// use bytes::BytesMut;
-/// use wire_codec::{message::Ping, Context, Message, Network};
-/// let ctx = Context::new(Network::Regtest, 70016);
-/// let msg = Message::Ping(Ping { nonce: 42 });
-/// let mut payload = BytesMut::new();
-/// msg.encode_payload(&mut payload, &ctx).unwrap();
-/// let back = Message::decode(msg.command(), payload.freeze(), &ctx).unwrap();
-/// assert_eq!(back, msg);
-/// ```
-/// The six payloads larger than 72 bytes (`version`, `block`, `reject`,
-/// `merkleblock`, `cfheaders`, `cmpctblock`) are boxed. Every message received is moved
-/// through a peer's event queue and into a listener; at 184 bytes a `Message` was copied
-/// with a `memcpy` call at each step (a fifth of a busy server's CPU in an inv flood),
-/// at 80 the copies are a few register moves, and the rare large messages pay one
-/// allocation instead.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Message {
+/// The variant's field type: the payload, boxed for `boxed` rows.
+macro_rules! payload_type {
+    (plain $ty:ty) => { $ty };
+    (boxed $ty:ty) => { Box<$ty> };
+}
+
+/// A pattern ignoring the variant's field.
+macro_rules! ignore {
+    ($kind:ident _) => {
+        _
+    };
+}
+
+/// A pattern binding the variant's field.
+macro_rules! bind {
+    ($kind:ident $m:ident) => {
+        $m
+    };
+}
+
+macro_rules! decode_row {
+    ($r:ident, $ctx:ident, $c:ident, $variant:ident) => {
+        Message::$variant
+    };
+    ($r:ident, $ctx:ident, $c:ident, $variant:ident plain $ty:ty) => {
+        Message::$variant(<$ty as Payload>::decode($r, $ctx)?)
+    };
+    ($r:ident, $ctx:ident, $c:ident, $variant:ident boxed $ty:ty) => {
+        Message::$variant(Box::new(<$ty as Payload>::decode($r, $ctx)?))
+    };
+}
+
+macro_rules! encode_row {
+    ($out:ident, $ctx:ident) => {
+        Ok(())
+    };
+    ($out:ident, $ctx:ident, $kind:ident $m:ident) => {
+        $m.encode($out, $ctx)
+    };
+}
+
+macro_rules! size_row {
+    () => {
+        0
+    };
+    ($kind:ident $m:ident) => {
+        $m.size_hint()
+    };
+}
+
+message_table! {
     /// `version`: the first message of the handshake.
-    Version(Box<Version>),
+    Version [boxed Version] = VERSION "version", since 0, listener "on_version";
     /// `verack`: acknowledges a version.
-    Verack,
+    Verack = VERACK "verack", since 0, listener "on_verack";
     /// `ping` (BIP31 nonce from version 60001).
-    Ping(Ping),
+    Ping [plain Ping] = PING "ping", since 0, listener "on_ping";
     /// `pong` (BIP31).
-    Pong(Pong),
+    Pong [plain Pong] = PONG "pong", since version::BIP0031 + 1, listener "on_pong";
     /// `getaddr`.
-    GetAddr,
+    GetAddr = GETADDR "getaddr", since 0, listener "on_get_addr";
     /// `addr`.
-    Addr(Addr),
+    Addr [plain Addr] = ADDR "addr", since 0, listener "on_addr";
     /// `addrv2` (BIP155).
-    AddrV2(AddrV2),
+    AddrV2 [plain AddrV2] = ADDRV2 "addrv2", since version::ADDR_V2, listener "on_addr_v2";
     /// `sendaddrv2` (BIP155).
-    SendAddrV2,
+    SendAddrV2 = SENDADDRV2 "sendaddrv2", since version::ADDR_V2, listener "on_send_addr_v2";
     /// `inv`.
-    Inv(Inventory),
+    Inv [plain Inventory] = INV "inv", since 0, listener "on_inv";
     /// `getdata`.
-    GetData(Inventory),
+    GetData [plain Inventory] = GETDATA "getdata", since 0, listener "on_get_data";
     /// `notfound`.
-    NotFound(Inventory),
+    NotFound [plain Inventory] = NOTFOUND "notfound", since 0, listener "on_not_found";
     /// `getblocks`.
-    GetBlocks(BlockLocator),
+    GetBlocks [plain BlockLocator] = GETBLOCKS "getblocks", since 0, listener "on_get_blocks";
     /// `getheaders`.
-    GetHeaders(BlockLocator),
+    GetHeaders [plain BlockLocator] = GETHEADERS "getheaders", since 0, listener "on_get_headers";
     /// `headers`.
-    Headers(Headers),
-    /// `block`.
-    Block(Box<Block>),
+    Headers [plain Headers] = HEADERS "headers", since 0, listener "on_headers";
+    /// `block` (the payload as received is kept: [`Block::raw`]).
+    Block [boxed Block] = BLOCK "block", since 0, listener "on_block";
     /// `tx`.
-    Tx(Transaction),
+    Tx [plain Transaction] = TX "tx", since 0, listener "on_tx";
     /// `mempool` (BIP35).
-    MemPool,
+    MemPool = MEMPOOL "mempool", since version::BIP0035, listener "on_mem_pool";
     /// `reject` (BIP61).
-    Reject(Box<Reject>),
+    Reject [boxed Reject] = REJECT "reject", since version::REJECT, listener "on_reject";
     /// `sendheaders` (BIP130).
-    SendHeaders,
+    SendHeaders = SENDHEADERS "sendheaders", since version::SEND_HEADERS, listener "on_send_headers";
     /// `feefilter` (BIP133).
-    FeeFilter(FeeFilter),
+    FeeFilter [plain FeeFilter] = FEEFILTER "feefilter", since version::FEE_FILTER, listener "on_fee_filter";
     /// `filterload` (BIP37).
-    FilterLoad(FilterLoad),
+    FilterLoad [plain FilterLoad] = FILTERLOAD "filterload", since version::BIP0037, listener "on_filter_load";
     /// `filteradd` (BIP37).
-    FilterAdd(FilterAdd),
+    FilterAdd [plain FilterAdd] = FILTERADD "filteradd", since version::BIP0037, listener "on_filter_add";
     /// `filterclear` (BIP37).
-    FilterClear,
+    FilterClear = FILTERCLEAR "filterclear", since version::BIP0037, listener "on_filter_clear";
     /// `merkleblock` (BIP37).
-    MerkleBlock(Box<MerkleBlock>),
+    MerkleBlock [boxed MerkleBlock] = MERKLEBLOCK "merkleblock", since version::BIP0037, listener "on_merkle_block";
     /// `getcfilters` (BIP157).
-    GetCFilters(GetCFilters),
+    GetCFilters [plain GetCFilters] = GETCFILTERS "getcfilters", since 0, listener "on_get_cfilters";
     /// `cfilter` (BIP157).
-    CFilter(CFilter),
+    CFilter [plain CFilter] = CFILTER "cfilter", since 0, listener "on_cfilter";
     /// `getcfheaders` (BIP157).
-    GetCFHeaders(GetCFHeaders),
+    GetCFHeaders [plain GetCFHeaders] = GETCFHEADERS "getcfheaders", since 0, listener "on_get_cfheaders";
     /// `cfheaders` (BIP157).
-    CFHeaders(Box<CFHeaders>),
+    CFHeaders [boxed CFHeaders] = CFHEADERS "cfheaders", since 0, listener "on_cfheaders";
     /// `getcfcheckpt` (BIP157).
-    GetCFCheckpt(GetCFCheckpt),
+    GetCFCheckpt [plain GetCFCheckpt] = GETCFCHECKPT "getcfcheckpt", since 0, listener "on_get_cfcheckpt";
     /// `cfcheckpt` (BIP157).
-    CFCheckpt(CFCheckpt),
+    CFCheckpt [plain CFCheckpt] = CFCHECKPT "cfcheckpt", since 0, listener "on_cfcheckpt";
     /// `wtxidrelay` (BIP339).
-    WtxidRelay,
+    WtxidRelay = WTXIDRELAY "wtxidrelay", since version::WTXID_RELAY, listener "on_wtxid_relay";
     /// `sendcmpct` (BIP152).
-    SendCmpct(SendCmpct),
+    SendCmpct [plain SendCmpct] = SENDCMPCT "sendcmpct", since version::SHORT_IDS_BLOCKS, listener "on_send_cmpct";
     /// `cmpctblock` (BIP152).
-    CmpctBlock(Box<CmpctBlock>),
+    CmpctBlock [boxed CmpctBlock] = CMPCTBLOCK "cmpctblock", since version::SHORT_IDS_BLOCKS, listener "on_cmpct_block";
     /// `getblocktxn` (BIP152).
-    GetBlockTxn(GetBlockTxn),
+    GetBlockTxn [plain GetBlockTxn] = GETBLOCKTXN "getblocktxn", since version::SHORT_IDS_BLOCKS, listener "on_get_block_txn";
     /// `blocktxn` (BIP152).
-    BlockTxn(BlockTxn),
+    BlockTxn [plain BlockTxn] = BLOCKTXN "blocktxn", since version::SHORT_IDS_BLOCKS, listener "on_block_txn";
     /// `alert` (retired; kept opaque).
-    Alert(Alert),
+    Alert [plain Alert] = ALERT "alert", since 0, listener "on_alert";
     /// `sendtxrcncl` (BIP330, Erlay).
-    SendTxRcncl(SendTxRcncl),
-    /// Any command this codec does not know, with its payload untouched.
-    Unknown {
-        /// The command.
-        command: Command,
-        /// The payload as received.
-        payload: Bytes,
-    },
+    SendTxRcncl [plain SendTxRcncl] = SENDTXRCNCL "sendtxrcncl", since version::WTXID_RELAY, listener "on_send_tx_rcncl";
 }
 
-macro_rules! empty_payload {
-    ($r:expr, $cmd:expr, $variant:expr) => {{
-        $r.finish($cmd)?;
-        $variant
-    }};
-}
+/// A driver gives payloads under this many bytes whose value keeps slices of them
+/// ([`Message::keeps_payload`]) an allocation of their own before decoding, so a kept
+/// 200-byte transaction holds 200 bytes, not the read buffer it arrived in; larger
+/// ones stay zero-copy, where the buffer they pin is a small multiple of their size.
+/// (Small variable-length fields — addrv2 addresses, filter data, alert fields — are
+/// copied by the codec itself; user agents and reject reasons are `String`s.)
+pub const OWN_BELOW: usize = 64 * 1024;
 
 impl Message {
-    /// The command name of this message.
-    pub fn command(&self) -> Command {
-        use command::*;
-        match self {
-            Message::Version(_) => VERSION,
-            Message::Verack => VERACK,
-            Message::Ping(_) => PING,
-            Message::Pong(_) => PONG,
-            Message::GetAddr => GETADDR,
-            Message::Addr(_) => ADDR,
-            Message::AddrV2(_) => ADDRV2,
-            Message::SendAddrV2 => SENDADDRV2,
-            Message::Inv(_) => INV,
-            Message::GetData(_) => GETDATA,
-            Message::NotFound(_) => NOTFOUND,
-            Message::GetBlocks(_) => GETBLOCKS,
-            Message::GetHeaders(_) => GETHEADERS,
-            Message::Headers(_) => HEADERS,
-            Message::Block(_) => BLOCK,
-            Message::Tx(_) => TX,
-            Message::MemPool => MEMPOOL,
-            Message::Reject(_) => REJECT,
-            Message::SendHeaders => SENDHEADERS,
-            Message::FeeFilter(_) => FEEFILTER,
-            Message::FilterLoad(_) => FILTERLOAD,
-            Message::FilterAdd(_) => FILTERADD,
-            Message::FilterClear => FILTERCLEAR,
-            Message::MerkleBlock(_) => MERKLEBLOCK,
-            Message::GetCFilters(_) => GETCFILTERS,
-            Message::CFilter(_) => CFILTER,
-            Message::GetCFHeaders(_) => GETCFHEADERS,
-            Message::CFHeaders(_) => CFHEADERS,
-            Message::GetCFCheckpt(_) => GETCFCHECKPT,
-            Message::CFCheckpt(_) => CFCHECKPT,
-            Message::WtxidRelay => WTXIDRELAY,
-            Message::SendCmpct(_) => SENDCMPCT,
-            Message::CmpctBlock(_) => CMPCTBLOCK,
-            Message::GetBlockTxn(_) => GETBLOCKTXN,
-            Message::BlockTxn(_) => BLOCKTXN,
-            Message::Alert(_) => ALERT,
-            Message::SendTxRcncl(_) => SENDTXRCNCL,
-            Message::Unknown { command, .. } => *command,
-        }
-    }
-
-    /// The lowest protocol version at which this command exists (btcd's per-message
-    /// gates). A peer should not hand an application a message its negotiated version
-    /// does not have. `None` for commands this codec does not know.
-    pub fn min_version(command: Command) -> Option<u32> {
-        use command::*;
-        let v = match command {
-            c if c == PONG => version::BIP0031 + 1,
-            c if c == MEMPOOL => version::BIP0035,
-            c if c == FILTERLOAD || c == FILTERADD || c == FILTERCLEAR || c == MERKLEBLOCK => {
-                version::BIP0037
-            }
-            c if c == REJECT => version::REJECT,
-            c if c == SENDHEADERS => version::SEND_HEADERS,
-            c if c == FEEFILTER => version::FEE_FILTER,
-            c if c == SENDCMPCT || c == CMPCTBLOCK || c == GETBLOCKTXN || c == BLOCKTXN => {
-                version::SHORT_IDS_BLOCKS
-            }
-            c if c == WTXIDRELAY || c == SENDADDRV2 || c == ADDRV2 || c == SENDTXRCNCL => {
-                version::WTXID_RELAY
-            }
-            c if c == VERSION
-                || c == VERACK
-                || c == PING
-                || c == GETADDR
-                || c == ADDR
-                || c == INV
-                || c == GETDATA
-                || c == NOTFOUND
-                || c == GETBLOCKS
-                || c == GETHEADERS
-                || c == HEADERS
-                || c == BLOCK
-                || c == TX
-                || c == ALERT
-                || c == GETCFILTERS
-                || c == CFILTER
-                || c == GETCFHEADERS
-                || c == CFHEADERS
-                || c == GETCFCHECKPT
-                || c == CFCHECKPT =>
-            {
-                0
-            }
-            _ => return None,
-        };
-        Some(v)
-    }
-
-    /// Decodes a payload received under `command`. Unknown commands become
-    /// [`Message::Unknown`]; trailing bytes after a known payload are an error.
-    ///
-    /// Ownership: small variable-length fields an application may keep (addrv2
-    /// addresses, filter data, alert fields) are copied, so they never keep the payload
-    /// alive; user agents and reject reasons are `String`s. Transactions, blocks and
-    /// unknown payloads stay zero-copy slices of `payload`: a driver that reads many
-    /// frames into one buffer gives the small ones their own allocation first (see
-    /// [`Message::keeps_payload`] and [`OWN_BELOW`]; peer-core does).
-    pub fn decode(command: Command, payload: Bytes, ctx: &Context) -> Result<Message> {
-        use command::*;
-        let c = command;
-        let r = &mut Reader::new(&payload);
-        let msg = if c == VERSION {
-            Message::Version(Box::new(Version::decode(r, ctx)?))
-        } else if c == VERACK {
-            empty_payload!(r, c, Message::Verack)
-        } else if c == PING {
-            Message::Ping(Ping::decode(r, ctx)?)
-        } else if c == PONG {
-            Message::Pong(Pong::decode(r, ctx)?)
-        } else if c == GETADDR {
-            empty_payload!(r, c, Message::GetAddr)
-        } else if c == ADDR {
-            Message::Addr(Addr::decode(r, ctx)?)
-        } else if c == ADDRV2 {
-            Message::AddrV2(AddrV2::decode(r, ctx)?)
-        } else if c == SENDADDRV2 {
-            empty_payload!(r, c, Message::SendAddrV2)
-        } else if c == INV {
-            Message::Inv(Inventory::decode(r, ctx)?)
-        } else if c == GETDATA {
-            Message::GetData(Inventory::decode(r, ctx)?)
-        } else if c == NOTFOUND {
-            Message::NotFound(Inventory::decode(r, ctx)?)
-        } else if c == GETBLOCKS {
-            Message::GetBlocks(BlockLocator::decode(r, ctx)?)
-        } else if c == GETHEADERS {
-            Message::GetHeaders(BlockLocator::decode(r, ctx)?)
-        } else if c == HEADERS {
-            Message::Headers(Headers::decode(r, ctx)?)
-        } else if c == BLOCK {
-            let mut block = Block::decode(r, ctx)?;
-            block.set_raw(payload.clone());
-            Message::Block(Box::new(block))
-        } else if c == TX {
-            Message::Tx(Transaction::decode(r, ctx)?)
-        } else if c == MEMPOOL {
-            empty_payload!(r, c, Message::MemPool)
-        } else if c == REJECT {
-            Message::Reject(Box::new(Reject::decode(r, ctx)?))
-        } else if c == SENDHEADERS {
-            empty_payload!(r, c, Message::SendHeaders)
-        } else if c == FEEFILTER {
-            Message::FeeFilter(FeeFilter::decode(r, ctx)?)
-        } else if c == FILTERLOAD {
-            Message::FilterLoad(FilterLoad::decode(r, ctx)?)
-        } else if c == FILTERADD {
-            Message::FilterAdd(FilterAdd::decode(r, ctx)?)
-        } else if c == FILTERCLEAR {
-            empty_payload!(r, c, Message::FilterClear)
-        } else if c == MERKLEBLOCK {
-            Message::MerkleBlock(Box::new(MerkleBlock::decode(r, ctx)?))
-        } else if c == GETCFILTERS {
-            Message::GetCFilters(GetCFilters::decode(r, ctx)?)
-        } else if c == CFILTER {
-            Message::CFilter(CFilter::decode(r, ctx)?)
-        } else if c == GETCFHEADERS {
-            Message::GetCFHeaders(GetCFHeaders::decode(r, ctx)?)
-        } else if c == CFHEADERS {
-            Message::CFHeaders(Box::new(CFHeaders::decode(r, ctx)?))
-        } else if c == GETCFCHECKPT {
-            Message::GetCFCheckpt(GetCFCheckpt::decode(r, ctx)?)
-        } else if c == CFCHECKPT {
-            Message::CFCheckpt(CFCheckpt::decode(r, ctx)?)
-        } else if c == WTXIDRELAY {
-            empty_payload!(r, c, Message::WtxidRelay)
-        } else if c == SENDCMPCT {
-            Message::SendCmpct(SendCmpct::decode(r, ctx)?)
-        } else if c == CMPCTBLOCK {
-            Message::CmpctBlock(Box::new(CmpctBlock::decode(r, ctx)?))
-        } else if c == GETBLOCKTXN {
-            Message::GetBlockTxn(GetBlockTxn::decode(r, ctx)?)
-        } else if c == BLOCKTXN {
-            Message::BlockTxn(BlockTxn::decode(r, ctx)?)
-        } else if c == ALERT {
-            Message::Alert(Alert::decode(r, ctx)?)
-        } else if c == SENDTXRCNCL {
-            Message::SendTxRcncl(SendTxRcncl::decode(r, ctx)?)
-        } else {
-            return Ok(Message::Unknown { command, payload });
-        };
-        r.finish(command)?;
-        Ok(msg)
-    }
-
     /// Whether the value decoded from a `command` payload keeps slices of the payload
     /// (transactions, blocks, compact blocks, block transactions, unknown commands):
     /// such a value keeps the payload's whole allocation alive.
@@ -461,72 +406,6 @@ impl Message {
         use command::*;
         let c = command;
         c == TX || c == BLOCK || c == CMPCTBLOCK || c == BLOCKTXN || !ALL.contains(&c)
-    }
-
-    /// Appends this message's payload to `out`.
-    pub fn encode_payload(&self, out: &mut BytesMut, ctx: &Context) -> Result<()> {
-        match self {
-            Message::Version(m) => m.encode(out, ctx),
-            Message::Ping(m) => m.encode(out, ctx),
-            Message::Pong(m) => m.encode(out, ctx),
-            Message::Addr(m) => m.encode(out, ctx),
-            Message::AddrV2(m) => m.encode(out, ctx),
-            Message::Inv(m) | Message::GetData(m) | Message::NotFound(m) => m.encode(out, ctx),
-            Message::GetBlocks(m) | Message::GetHeaders(m) => m.encode(out, ctx),
-            Message::Headers(m) => m.encode(out, ctx),
-            Message::Block(m) => m.encode(out, ctx),
-            Message::Tx(m) => m.encode(out, ctx),
-            Message::Reject(m) => m.encode(out, ctx),
-            Message::FeeFilter(m) => m.encode(out, ctx),
-            Message::FilterLoad(m) => m.encode(out, ctx),
-            Message::FilterAdd(m) => m.encode(out, ctx),
-            Message::MerkleBlock(m) => m.encode(out, ctx),
-            Message::GetCFilters(m) => m.encode(out, ctx),
-            Message::CFilter(m) => m.encode(out, ctx),
-            Message::GetCFHeaders(m) => m.encode(out, ctx),
-            Message::CFHeaders(m) => m.encode(out, ctx),
-            Message::GetCFCheckpt(m) => m.encode(out, ctx),
-            Message::CFCheckpt(m) => m.encode(out, ctx),
-            Message::SendCmpct(m) => m.encode(out, ctx),
-            Message::CmpctBlock(m) => m.encode(out, ctx),
-            Message::GetBlockTxn(m) => m.encode(out, ctx),
-            Message::BlockTxn(m) => m.encode(out, ctx),
-            Message::Alert(m) => m.encode(out, ctx),
-            Message::SendTxRcncl(m) => m.encode(out, ctx),
-            Message::Unknown { payload, .. } => {
-                out.extend_from_slice(payload);
-                Ok(())
-            }
-            Message::Verack
-            | Message::GetAddr
-            | Message::SendAddrV2
-            | Message::MemPool
-            | Message::SendHeaders
-            | Message::FilterClear
-            | Message::WtxidRelay => Ok(()),
-        }
-    }
-
-    /// A guess of the payload size, used to reserve the output buffer once.
-    pub fn size_hint(&self) -> usize {
-        match self {
-            Message::Version(m) => m.size_hint(),
-            Message::Addr(m) => m.size_hint(),
-            Message::AddrV2(m) => m.size_hint(),
-            Message::Inv(m) | Message::GetData(m) | Message::NotFound(m) => m.size_hint(),
-            Message::GetBlocks(m) | Message::GetHeaders(m) => m.size_hint(),
-            Message::Headers(m) => m.size_hint(),
-            Message::Block(m) => m.size_hint(),
-            Message::Tx(m) => m.size_hint(),
-            Message::MerkleBlock(m) => m.size_hint(),
-            Message::CFilter(m) => m.size_hint(),
-            Message::CFHeaders(m) => m.size_hint(),
-            Message::CFCheckpt(m) => m.size_hint(),
-            Message::CmpctBlock(m) => m.size_hint(),
-            Message::BlockTxn(m) => m.size_hint(),
-            Message::Unknown { payload, .. } => payload.len(),
-            _ => 64,
-        }
     }
 }
 
