@@ -1054,6 +1054,23 @@ impl Peer {
     // Events and shutdown
     // ----------------------------------------------------------------------------
 
+    /// Whether [`Peer::poll_event`] has something to return: events are queued, or
+    /// received frames wait to be processed. A driver that made progress only by
+    /// writing asks this to know whether the write produced events (`Sent`,
+    /// `Written`) before going round its loop again.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let mut peer = Peer::new_inbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// assert!(!peer.has_events());
+    /// ```
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty() || (self.input_left && !self.input_paused)
+    }
+
     /// The next event, if any. Drain it after every call that takes input.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

@@ -22,6 +22,10 @@ struct State {
     /// Futures waiting for a change, by key.
     waiters: Vec<(u64, Waker)>,
     next_key: u64,
+    /// Threads blocked in [`Lifecycle::wait_blocking`]. std's condition variable makes
+    /// a `futex` system call at every notify, waiters or not: one per handshake and
+    /// one per end on the executor thread when it was called unconditionally.
+    sleepers: usize,
 }
 
 /// The shared life state of one peer.
@@ -58,8 +62,12 @@ impl Lifecycle {
 
     fn notify(&self, mut st: MutexGuard<'_, State>) {
         let waiters = std::mem::take(&mut st.waiters);
+        // Read under the lock a sleeper holds until it waits: none can be missed.
+        let sleepers = st.sleepers > 0;
         drop(st);
-        self.changed.notify_all();
+        if sleepers {
+            self.changed.notify_all();
+        }
         for (_, w) in waiters {
             w.wake();
         }
@@ -119,21 +127,25 @@ impl Lifecycle {
             }
             match deadline {
                 None => {
+                    st.sleepers += 1;
                     st = self
                         .changed
                         .wait(st)
-                        .unwrap_or_else(PoisonError::into_inner)
+                        .unwrap_or_else(PoisonError::into_inner);
+                    st.sleepers -= 1;
                 }
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         return None;
                     }
+                    st.sleepers += 1;
                     st = self
                         .changed
                         .wait_timeout(st, d - now)
                         .unwrap_or_else(PoisonError::into_inner)
                         .0;
+                    st.sleepers -= 1;
                 }
             }
         }
