@@ -2,8 +2,9 @@
 //! without colour codes in a pipe, and SIGTERM ending it cleanly (peers disconnected,
 //! exit status 0).
 //!
-//! Uses the example binary that `cargo test` builds beside the tests
-//! (`target/<profile>/examples/seed-server`).
+//! Uses the example program at `target/<profile>/examples/seed-server`. `cargo test`
+//! builds that example only as a test harness (it has unit tests), so `cargo xtask ci`
+//! builds the program first; by hand: `cargo build -p peerwire-runtime --example seed-server`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

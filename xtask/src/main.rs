@@ -99,6 +99,20 @@ fn ci(args: &[String]) -> Result<(), Failure> {
     )?;
 
     seeder::ensure_dig();
+    // peer-runtime's tools test runs the seed-server as an operator would; `cargo test`
+    // builds that example only as a test harness (it has unit tests), so build the
+    // program itself first.
+    step("cargo build --example seed-server (for the tools test)");
+    cargo(
+        &[
+            "build",
+            "-p",
+            "peerwire-runtime",
+            "--example",
+            "seed-server",
+        ],
+        &[],
+    )?;
     step("cargo test --workspace");
     cargo(&["test", "--workspace"], &[])?;
 
