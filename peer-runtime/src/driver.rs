@@ -30,8 +30,8 @@ use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer};
 use tracing::{debug, trace};
 use wire_codec::Message;
 
-use crate::core::CoreLocal;
 use crate::counters::bump;
+use crate::executor::CoreLocal;
 use crate::handle::{Command, Delivery, Direction, PeerShared};
 use crate::limits::Admission;
 use crate::pending::Resolver;
@@ -213,7 +213,7 @@ impl Driver {
     async fn reconnect_v1(&mut self) -> bool {
         let addr = self.peer.remote_addr();
         debug!(%addr, reason = ?self.peer.disconnect_reason(), "v2 attempt failed before the version exchange; reconnecting with v1");
-        let Some(stream) = crate::core::redial(&self.core, addr).await else {
+        let Some(stream) = crate::executor::redial(&self.core, addr).await else {
             return false;
         };
         let _ = stream.set_nodelay(true);
