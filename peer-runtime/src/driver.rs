@@ -767,3 +767,6 @@ impl Driver {
         shared.life.set_ended(reason);
     }
 }
+
+#[cfg(test)]
+mod tests;
