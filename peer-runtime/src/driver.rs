@@ -8,7 +8,9 @@
 //! 3. sleep until the socket is readable, the output can be written, the peer's next
 //!    deadline, or a new command — then do whatever became possible and go round again.
 //!
-//! All output the peer has is written with one `send` (peer-core keeps it contiguous).
+//! Every message is encoded into the peer's own contiguous output buffer when it enters
+//! peer-core — one copy per peer: a message sent to many peers is encoded and copied for
+//! each — and all of that buffer is written with one plain `send` (no vectored write).
 //! Reads go through the executor's scratch buffer into peer-core's own receive buffer
 //! (`Peer::handle_input`), which holds memory only while a frame is incomplete.
 

@@ -9,9 +9,10 @@
 //!   ([`Runtime::add_connection`]).
 //! - Each peer is one task: it feeds received bytes to its `peer_core::Peer`, hands
 //!   events to the application's [`peer_core::Listener`] (timing the callbacks for stall
-//!   accounting), writes all pending output in one `send`, and sleeps until its socket,
-//!   its next deadline, or a command from a handle wakes it. An idle peer holds no
-//!   receive buffer.
+//!   accounting), writes all pending output in one `send` from the peer's own output
+//!   buffer (each message is encoded into it, so a message sent to N peers is encoded
+//!   and copied N times), and sleeps until its socket, its next deadline, or a command
+//!   from a handle wakes it. An idle peer holds no receive buffer.
 //! - [`PeerHandle`] queues messages (with a [`Notification`] that resolves exactly once
 //!   to [`Delivery::Sent`] or [`Delivery::Failed`]), inventory, disconnects, reads
 //!   statistics and waits for the handshake or the end — asynchronously or blocking. It
