@@ -8,7 +8,9 @@
 //! 3. sleep until the socket is readable, the output can be written, the peer's next
 //!    deadline, or a new command — then do whatever became possible and go round again.
 //!
-//! All output the peer has is written with one `send` (peer-core keeps it contiguous).
+//! Every message is encoded into the peer's own contiguous output buffer when it enters
+//! peer-core — one copy per peer: a message sent to many peers is encoded and copied for
+//! each — and all of that buffer is written with one plain `send` (no vectored write).
 //! Reads go through the executor's scratch buffer into peer-core's own receive buffer
 //! (`Peer::handle_input`), which holds memory only while a frame is incomplete.
 
@@ -30,8 +32,8 @@ use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer};
 use tracing::{debug, trace};
 use wire_codec::Message;
 
-use crate::core::CoreLocal;
 use crate::counters::bump;
+use crate::executor::CoreLocal;
 use crate::handle::{Command, Delivery, Direction, PeerShared};
 use crate::limits::Admission;
 use crate::pending::Resolver;
@@ -213,7 +215,7 @@ impl Driver {
     async fn reconnect_v1(&mut self) -> bool {
         let addr = self.peer.remote_addr();
         debug!(%addr, reason = ?self.peer.disconnect_reason(), "v2 attempt failed before the version exchange; reconnecting with v1");
-        let Some(stream) = crate::core::redial(&self.core, addr).await else {
+        let Some(stream) = crate::executor::redial(&self.core, addr).await else {
             return false;
         };
         let _ = stream.set_nodelay(true);
@@ -767,3 +769,6 @@ impl Driver {
         shared.life.set_ended(reason);
     }
 }
+
+#[cfg(test)]
+mod tests;

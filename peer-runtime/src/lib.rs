@@ -9,9 +9,10 @@
 //!   ([`Runtime::add_connection`]).
 //! - Each peer is one task: it feeds received bytes to its `peer_core::Peer`, hands
 //!   events to the application's [`peer_core::Listener`] (timing the callbacks for stall
-//!   accounting), writes all pending output in one `send`, and sleeps until its socket,
-//!   its next deadline, or a command from a handle wakes it. An idle peer holds no
-//!   receive buffer.
+//!   accounting), writes all pending output in one `send` from the peer's own output
+//!   buffer (each message is encoded into it, so a message sent to N peers is encoded
+//!   and copied N times), and sleeps until its socket, its next deadline, or a command
+//!   from a handle wakes it. An idle peer holds no receive buffer.
 //! - [`PeerHandle`] queues messages (with a [`Notification`] that resolves exactly once
 //!   to [`Delivery::Sent`] or [`Delivery::Failed`]), inventory, disconnects, reads
 //!   statistics and waits for the handshake or the end — asynchronously or blocking. It
@@ -70,20 +71,26 @@
 //! - [`counters`][]: [`RuntimeStats`].
 //! - [`error`][]: [`Error`].
 //! - [`dial`][]: [`dial::connect_from`], a connection from a chosen local address.
-//! - internal: `core` (an executor: control, acceptor, memory budget, peer start),
+//! - internal, one executor: `serve` (its main loop), `control` (what the runtime asks
+//!   of it), `shared` (what other threads see of it), `executor` (its local state:
+//!   scratch buffer, tasks, shutdown, memory budget), `accept` (the acceptor),
+//!   `connect` (outbound and caller-made connections), `start` (a peer's start);
 //!   `driver` (the per-peer task: backpressure, pacing), `evict` (Core's inbound
 //!   eviction), `mailbox`, `lifecycle`, `adopt` (caller-made streams).
 
 #![forbid(unsafe_code)]
 
+mod accept;
 mod adopt;
-mod core;
+mod connect;
+mod control;
 pub mod counters;
 pub mod dial;
 mod driver;
 pub use driver::RUNTIME_TOKEN_BIT;
 pub mod error;
 mod evict;
+mod executor;
 pub mod handle;
 mod lifecycle;
 pub mod limits;
@@ -92,8 +99,11 @@ pub mod netgroup;
 pub mod options;
 pub mod pending;
 pub mod runtime;
+mod serve;
+mod shared;
+mod start;
 
-pub use crate::core::ListenerFactory;
+pub use control::ListenerFactory;
 pub use counters::RuntimeStats;
 pub use error::Error;
 pub use handle::{Delivery, Direction, Notification, Notifier, PeerHandle};

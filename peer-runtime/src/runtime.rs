@@ -13,15 +13,16 @@ use tracing::debug;
 use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
 
-use crate::core::{
-    core_main, Control, CoreLocal, CoreShared, InboundConfigFn, ListenerFactory, RuntimeShared,
-};
+use crate::control::{Control, InboundConfigFn, ListenerFactory, PeerReply};
 use crate::counters::RuntimeStats;
 use crate::error::Error;
+use crate::executor::CoreLocal;
 use crate::handle::{Direction, PeerHandle};
 use crate::limits::{Gate, Limits};
 use crate::options::PeerOptions;
 use crate::pending::{pending, Pending};
+use crate::serve::executor_main;
+use crate::shared::{CoreShared, RuntimeShared};
 
 /// Default io_uring buffer memory per executor. glommio preallocates (and locks) this
 /// for storage I/O, which a peer runtime does not do; its own default is 10 MiB, more
@@ -302,7 +303,7 @@ fn run_executor(
         // once here, so that Runtime::start pays it and the first peers do not.
         glommio::timer::sleep(std::time::Duration::from_millis(1)).await;
         let _ = started.send(Ok(bound));
-        core_main(Rc::new(CoreLocal::new(rt, core)), listener).await;
+        executor_main(Rc::new(CoreLocal::new(rt, core)), listener).await;
     });
 }
 
@@ -531,7 +532,7 @@ impl Runtime {
         answer
     }
 
-    fn request(&self, make: impl FnOnce(crate::core::PeerReply) -> Control) -> PeerRequest {
+    fn request(&self, make: impl FnOnce(PeerReply) -> Control) -> PeerRequest {
         let (reply, answer) = pending(|| Err(Error::ShuttingDown));
         if self.shared.shutting_down.load(Ordering::Acquire) {
             return answer; // `reply` drops: answered ShuttingDown

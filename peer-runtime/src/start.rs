@@ -1,0 +1,110 @@
+//! Starting a peer: its `peer_core::Peer`, its handle, its listener and its driver
+//! task, on the executor that has its socket.
+
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use glommio::net::TcpStream;
+use peer_core::{Config, DisconnectReason, Listener, Peer};
+use tracing::Instrument;
+
+use crate::driver::Driver;
+use crate::executor::CoreLocal;
+use crate::handle::{Direction, PeerHandle, PeerShared};
+use crate::limits::Admission;
+
+/// The listener of a peer whose listener factory panicked: the peer is closed before
+/// its driver starts, so nothing is ever dispatched to it.
+struct NoListener;
+
+impl Listener for NoListener {}
+
+/// Starts the driver task of a new peer on this executor and returns its handle.
+// One call site per way a peer starts; bundling the arguments would only move them.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn start_peer(
+    core: &Rc<CoreLocal>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    direction: Direction,
+    admission: Admission,
+    listener: Option<Box<dyn Listener>>,
+    config: Option<Arc<Config>>,
+    v2: bool,
+) -> PeerHandle {
+    // We batch our own writes; Nagle would only add latency.
+    let _ = stream.set_nodelay(true);
+    let now = Instant::now();
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let seed = core.rt.next_seed();
+    let config = config.unwrap_or_else(|| core.rt.config.clone());
+    let our_version = config.max_protocol_version();
+    let v2 = v2 && config.v2_transport;
+    let mut peer = match direction {
+        Direction::Inbound => Peer::new_inbound(config, remote, now, unix, seed),
+        Direction::Outbound if v2 => Peer::new_outbound_v2(config, remote, now, unix, seed),
+        Direction::Outbound => Peer::new_outbound(config, remote, now, unix, seed),
+    };
+    let local = stream.local_addr().ok();
+    let shared = Arc::new(PeerShared::new(
+        &peer,
+        local,
+        direction,
+        core.index,
+        our_version,
+        admission.netgroup(),
+    ));
+    let handle = PeerHandle {
+        shared: shared.clone(),
+    };
+    let listener = match listener {
+        Some(l) => l,
+        // The factory is application code: a panic in it ends this peer (with the
+        // reason, for whoever waits on it), not the executor and its other peers.
+        None => match catch_unwind(AssertUnwindSafe(|| (core.rt.factory)(&handle))) {
+            Ok(l) => l,
+            Err(panic) => {
+                let message = crate::driver::panic_message(&*panic);
+                tracing::error!(panic = %message, "listener factory panicked; disconnecting the peer");
+                peer.disconnect(DisconnectReason::ApplicationPanicked {
+                    what: "listener factory".into(),
+                    message,
+                });
+                Box::new(NoListener)
+            }
+        },
+    };
+    core.me.peers().insert(handle.id(), handle.clone());
+    let span = peer.span().clone();
+    let driver = Box::new(Driver::new(
+        stream,
+        peer,
+        shared,
+        listener,
+        core.clone(),
+        admission,
+    ));
+    let mut driver = driver;
+    driver.v1_fallback = v2;
+    core.task_started();
+    let c = core.clone();
+    glommio::spawn_local(
+        async move {
+            driver.run().await;
+            c.task_ended();
+        }
+        .instrument(span),
+    )
+    .detach();
+    if core.stopping.get() {
+        // Started while the executor shuts down (a connect finishing at that moment).
+        handle.disconnect();
+    }
+    handle
+}
