@@ -133,6 +133,49 @@ pub enum DisconnectReason {
 }
 
 impl DisconnectReason {
+    /// The reason a driver gives when its socket fails: the remote's close or reset is
+    /// [`RemoteClosed`](Self::RemoteClosed), anything else [`Io`](Self::Io) with the
+    /// error's text. One mapping for every driver (glommio, tokio, yours).
+    ///
+    /// ```
+    /// use peer_core::DisconnectReason;
+    /// use std::io::{Error, ErrorKind};
+    /// let reset = Error::from(ErrorKind::ConnectionReset);
+    /// assert_eq!(DisconnectReason::from_io_error(&reset), DisconnectReason::RemoteClosed);
+    /// let other = Error::new(ErrorKind::Other, "no route");
+    /// assert_eq!(DisconnectReason::from_io_error(&other), DisconnectReason::Io("no route".into()));
+    /// ```
+    pub fn from_io_error(e: &std::io::Error) -> Self {
+        match e.kind() {
+            std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe
+            | std::io::ErrorKind::UnexpectedEof => DisconnectReason::RemoteClosed,
+            _ => DisconnectReason::Io(e.to_string()),
+        }
+    }
+
+    /// The reason a driver gives when application code (`what`: the listener, a
+    /// factory, a closure) panicked, with the panic's message when it is a string.
+    ///
+    /// ```
+    /// use peer_core::DisconnectReason;
+    /// let panic = std::panic::catch_unwind(|| panic!("boom {}", 1)).unwrap_err();
+    /// let r = DisconnectReason::application_panicked("listener", &*panic);
+    /// assert_eq!(r.to_string(), "listener panicked: boom 1");
+    /// ```
+    pub fn application_panicked(what: &str, panic: &(dyn std::any::Any + Send)) -> Self {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic".into());
+        DisconnectReason::ApplicationPanicked {
+            what: what.into(),
+            message,
+        }
+    }
+
     /// Whether a timer ended the peer (negotiate, idle, stall).
     pub fn is_timeout(&self) -> bool {
         matches!(

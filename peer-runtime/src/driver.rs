@@ -102,15 +102,6 @@ struct Pacing {
 /// `Sent`/`Failed` events are dispatched to the listener (`on_sent` / `on_failed`).
 pub const RUNTIME_TOKEN_BIT: u64 = 1 << 63;
 
-/// The message of a caught panic (`panic!` with a literal or a formatted string).
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic".into())
-}
-
 /// What one wake-up found.
 struct Progress {
     any: bool,
@@ -662,25 +653,15 @@ impl Driver {
     /// Application code panicked while handling this peer: the peer ends (its
     /// notifications are answered), the executor and its other peers go on.
     fn application_panicked(&mut self, what: &str, panic: &(dyn std::any::Any + Send)) {
-        let msg = panic_message(panic);
-        tracing::error!(what, panic = %msg, "application code panicked; disconnecting the peer");
-        self.peer.disconnect(DisconnectReason::ApplicationPanicked {
-            what: what.into(),
-            message: msg,
-        });
+        let reason = DisconnectReason::application_panicked(what, panic);
+        tracing::error!(what, %reason, "application code panicked; disconnecting the peer");
+        self.peer.disconnect(reason);
     }
 
     fn io_failed(&mut self, e: io::Error) {
         debug!(error = %e, "socket error");
         self.read_done = true;
-        let reason = match e.kind() {
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof => DisconnectReason::RemoteClosed,
-            _ => DisconnectReason::Io(e.to_string()),
-        };
-        self.peer.disconnect(reason);
+        self.peer.disconnect(DisconnectReason::from_io_error(&e));
     }
 
     /// The peer closed: write its farewell, answer everything still waiting, publish

@@ -70,12 +70,9 @@ pub(crate) fn start_peer(
         None => match catch_unwind(AssertUnwindSafe(|| (core.rt.factory)(&handle))) {
             Ok(l) => l,
             Err(panic) => {
-                let message = crate::driver::panic_message(&*panic);
-                tracing::error!(panic = %message, "listener factory panicked; disconnecting the peer");
-                peer.disconnect(DisconnectReason::ApplicationPanicked {
-                    what: "listener factory".into(),
-                    message,
-                });
+                let reason = DisconnectReason::application_panicked("listener factory", &*panic);
+                tracing::error!(%reason, "listener factory panicked; disconnecting the peer");
+                peer.disconnect(reason);
                 Box::new(NoListener)
             }
         },

@@ -69,14 +69,6 @@ struct Progress {
     read: usize,
 }
 
-fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "non-string panic".into())
-}
-
 impl Driver {
     pub(crate) fn new(
         stream: TcpStream,
@@ -332,25 +324,15 @@ impl Driver {
     }
 
     fn application_panicked(&mut self, what: &str, panic: &(dyn std::any::Any + Send)) {
-        let message = panic_message(panic);
-        tracing::error!(what, panic = %message, "application code panicked; disconnecting the peer");
-        self.peer.disconnect(DisconnectReason::ApplicationPanicked {
-            what: what.into(),
-            message,
-        });
+        let reason = DisconnectReason::application_panicked(what, panic);
+        tracing::error!(what, %reason, "application code panicked; disconnecting the peer");
+        self.peer.disconnect(reason);
     }
 
     fn io_failed(&mut self, e: io::Error) {
         debug!(error = %e, "socket error");
         self.read_done = true;
-        let reason = match e.kind() {
-            io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof => DisconnectReason::RemoteClosed,
-            _ => DisconnectReason::Io(e.to_string()),
-        };
-        self.peer.disconnect(reason);
+        self.peer.disconnect(DisconnectReason::from_io_error(&e));
     }
 
     /// The peer closed: write its farewell (bounded), answer everything still waiting,
