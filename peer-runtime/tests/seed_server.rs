@@ -9,7 +9,7 @@
 //!   must stay flat after a warm-up.
 //!
 //! ```text
-//! PEERWIRE_HOSTILE_SOAK_SECS=600 cargo test --release -p peerwire-runtime --test seed_server -- --ignored --nocapture
+//! PEERWIRE_HOSTILE_SOAK_SECS=600 cargo test -p peerwire-runtime --test seed_server -- --ignored --nocapture
 //! ```
 //!
 //! Uses the example binary that `cargo test` builds beside the tests
@@ -355,7 +355,7 @@ fn connection_flood(addr: SocketAddr, stop: Arc<AtomicBool>, counts: Arc<Counts>
 /// file's documentation. The well-behaved peers connect first (all loopback remotes
 /// are one network group, so the connection flood later fills that group's slots).
 #[test]
-#[ignore = "ten-minute soak: PEERWIRE_HOSTILE_SOAK_SECS=600 cargo test --release -p peerwire-runtime --test seed_server -- --ignored --nocapture"]
+#[ignore = "ten-minute soak: PEERWIRE_HOSTILE_SOAK_SECS=600 cargo test -p peerwire-runtime --test seed_server -- --ignored --nocapture"]
 fn mixed_hostile_soak_keeps_rss_flat_and_answers_every_message() {
     let secs = env_or("PEERWIRE_HOSTILE_SOAK_SECS", 600);
     let good_peers = env_or("PEERWIRE_HOSTILE_SOAK_GOOD", 50) as usize;
