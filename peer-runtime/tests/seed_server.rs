@@ -36,22 +36,13 @@ use wire_codec::{Hash256, Message, Network};
 mod raw;
 use raw::{frame, Raw};
 
+#[path = "support/example.rs"]
+mod example;
+
 const LONG: Duration = Duration::from_secs(60);
 
 fn seed_server_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join("seed-server"))
-        .unwrap();
-    assert!(
-        bin.is_file(),
-        "{} is missing: run through `cargo test` (which builds the examples), or build it \
-         with `cargo build -p peerwire-runtime --example seed-server`",
-        bin.display()
-    );
-    bin
+    example::example_program("seed-server")
 }
 
 /// A running seed-server, killed when dropped.

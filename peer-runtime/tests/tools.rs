@@ -18,22 +18,13 @@ use peer_core::{Config, DisconnectReason, NonceSet};
 use peer_runtime::Runtime;
 use wire_codec::Network;
 
+#[path = "support/example.rs"]
+mod example;
+
 const LONG: Duration = Duration::from_secs(30);
 
 fn seed_server() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|profile| profile.join("examples").join("seed-server"))
-        .unwrap();
-    assert!(
-        bin.is_file(),
-        "{} is missing: run through `cargo test` (which builds the examples), or build it \
-         with `cargo build -p peerwire-runtime --example seed-server`",
-        bin.display()
-    );
-    bin
+    example::example_program("seed-server")
 }
 
 fn get(addr: SocketAddr, path: &str) -> String {
