@@ -133,6 +133,21 @@ async fn serve_conn(stream: TcpStream, nonce: u64) -> io::Result<()> {
     }
 }
 
+/// A tokio listener on `listen` with glommio's backlog. `TcpListener::bind` listens with
+/// a backlog of 128 (as std does); glommio and so peer-runtime use 1,024. Every tokio
+/// server in the bench (tokio + bitcoin, peer-tokio) uses the same backlog, or a connect
+/// storm measures SYN retransmissions instead of the libraries. Call inside a runtime.
+pub(crate) fn tokio_listener(listen: SocketAddr) -> io::Result<tokio::net::TcpListener> {
+    let socket = if listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(listen)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Runs the tokio + bitcoin server on a `threads`-worker tokio runtime until the process
 /// is killed. Prints `listening <addr>` once bound.
 pub fn serve(listen: SocketAddr, threads: usize) -> io::Result<()> {
@@ -141,17 +156,7 @@ pub fn serve(listen: SocketAddr, threads: usize) -> io::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        // `TcpListener::bind` listens with a backlog of 128 (as std does); glommio and
-        // so peer-runtime use 1,024. Same backlog for both, or a connect storm measures
-        // SYN retransmissions instead of the libraries.
-        let socket = if listen.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(listen)?;
-        let listener = socket.listen(LISTEN_BACKLOG)?;
+        let listener = tokio_listener(listen)?;
         println!("listening {listen}");
         let mut nonce = 0x5eed_u64;
         loop {

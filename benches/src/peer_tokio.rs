@@ -10,10 +10,6 @@ use std::net::SocketAddr;
 use peer_tokio::Node;
 use wire_codec::Network;
 
-/// Backlog of the listening socket: the same 1,024 the glommio servers use (tokio's
-/// `TcpListener::bind` would use 128, and a connect storm would measure SYN retries).
-const LISTEN_BACKLOG: u32 = 1024;
-
 /// Runs a peer-tokio node on a `threads`-worker tokio runtime until the process is
 /// killed. Prints `listening <addr>` once bound. Its peers use `NoopListener`s: peer-core
 /// answers pings and keeps every announced inventory entry in its known-inventory filter,
@@ -24,14 +20,7 @@ pub fn serve(listen: SocketAddr, threads: usize, max_peers: usize) -> io::Result
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let socket = if listen.is_ipv4() {
-            tokio::net::TcpSocket::new_v4()?
-        } else {
-            tokio::net::TcpSocket::new_v6()?
-        };
-        socket.set_reuseaddr(true)?;
-        socket.bind(listen)?;
-        let listener = socket.listen(LISTEN_BACKLOG)?;
+        let listener = crate::btc::tokio_listener(listen)?;
         let node = Node::builder(Network::Regtest)
             .max_peers(max_peers)
             .build()
