@@ -15,12 +15,12 @@ use wire_codec::{version, Command, Context};
 
 use crate::config::Config;
 use crate::event::Event;
+use crate::frame::{SharedFrame, Wire};
 use crate::handshake::Phase;
 use crate::inventory::InventoryState;
 use crate::keepalive::KeepAlive;
 use crate::log::{Hex, Summary};
 use crate::nonce::NonceSet;
-use crate::frame::{SharedFrame, Wire};
 use crate::outbound::{Encoding, Outgoing, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
@@ -1026,10 +1026,7 @@ impl Peer {
                 return self.send_now(msg.clone(), token, encoding);
             }
             None => {
-                debug!(
-                    "not sending {cmd}: the frame is for {:?}",
-                    frame.network()
-                );
+                debug!("not sending {cmd}: the frame is for {:?}", frame.network());
                 if let Some(t) = token {
                     self.events.push_back(Event::Failed(t));
                 }

@@ -256,7 +256,11 @@ impl Transport {
     /// [`SharedFrame`](crate::SharedFrame)'s bytes) to `out` as this transport sends it:
     /// copied for v1, encrypted as one packet for v2. Returns its length on the wire.
     /// On error nothing is appended.
-    pub fn encode_frame_bytes(&mut self, frame: &[u8], out: &mut BytesMut) -> Result<usize, CodecError> {
+    pub fn encode_frame_bytes(
+        &mut self,
+        frame: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<usize, CodecError> {
         match self {
             Transport::V1(_) => {
                 out.extend_from_slice(frame);
