@@ -393,8 +393,9 @@ impl PeerHandle {
     /// Relay a block to every peer, encoded once (see also [`Runtime::broadcast`]):
     ///
     /// ```
-    /// use peer_core::SharedFrame;
-    /// use peer_runtime::Runtime;
+    /// use std::sync::Arc;
+    /// use peer_core::{NonceSet, SharedFrame};
+    /// use peer_runtime::{Delivery, Runtime};
     /// use wire_codec::{message::Ping, Message, Network};
     ///
     /// let server = Runtime::builder(Network::Regtest)
@@ -402,7 +403,13 @@ impl PeerHandle {
     ///     .listen("127.0.0.1:0".parse().unwrap())
     ///     .start()
     ///     .unwrap();
-    /// let client = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+    /// // Both runtimes live in one process here: own nonces, or it looks like a
+    /// // connection to ourselves.
+    /// let client = Runtime::builder(Network::Regtest)
+    ///     .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
+    ///     .executors(1)
+    ///     .start()
+    ///     .unwrap();
     /// let peers: Vec<_> = (0..3)
     ///     .map(|_| client.connect(server.local_addr().unwrap()).wait().unwrap())
     ///     .collect();
@@ -410,7 +417,7 @@ impl PeerHandle {
     /// let frame = SharedFrame::new(Message::Ping(Ping { nonce: 7 }), Network::Regtest).unwrap();
     /// let notes: Vec<_> = peers.iter().map(|p| p.queue_frame(frame.clone())).collect();
     /// for n in notes {
-    ///     assert!(n.wait().is_sent());
+    ///     assert_eq!(n.wait(), Delivery::Sent);
     /// }
     /// client.shutdown();
     /// server.shutdown();

@@ -646,7 +646,8 @@ impl Runtime {
     /// [`PeerHandle::queue_frame`] on the handles.
     ///
     /// ```
-    /// use peer_core::SharedFrame;
+    /// use std::sync::Arc;
+    /// use peer_core::{NonceSet, SharedFrame};
     /// use peer_runtime::Runtime;
     /// use wire_codec::{message::Ping, Message, Network};
     ///
@@ -655,9 +656,16 @@ impl Runtime {
     ///     .listen("127.0.0.1:0".parse().unwrap())
     ///     .start()
     ///     .unwrap();
-    /// let client = Runtime::builder(Network::Regtest).executors(1).start().unwrap();
+    /// // Both runtimes live in one process here: own nonces, or it looks like a
+    /// // connection to ourselves.
+    /// let client = Runtime::builder(Network::Regtest)
+    ///     .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
+    ///     .executors(1)
+    ///     .start()
+    ///     .unwrap();
     /// for _ in 0..2 {
-    ///     client.connect(server.local_addr().unwrap()).wait().unwrap();
+    ///     let peer = client.connect(server.local_addr().unwrap()).wait().unwrap();
+    ///     peer.wait_for_handshake_blocking().unwrap();
     /// }
     /// // Encode once (a block in a real relay), queue to every peer.
     /// let frame = SharedFrame::new(Message::Ping(Ping { nonce: 1 }), Network::Regtest).unwrap();
