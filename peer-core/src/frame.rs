@@ -137,7 +137,8 @@ impl SharedFrame {
     ) -> Result<SharedFrame, CodecError> {
         let version = network.max_protocol_version();
         let ctx = Context::new(network, version).with_witness(encoding == Encoding::Witness);
-        let mut out = BytesMut::with_capacity(wire_codec::HEADER_LEN + msg.size_hint());
+        // The encoder reserves the frame's size itself.
+        let mut out = BytesMut::new();
         encode_frame(network.magic(), &msg, &ctx, &mut out)?;
         Ok(SharedFrame(Arc::new(Inner {
             network,
@@ -215,7 +216,9 @@ impl SharedFrame {
         }
         let base = self.0.base.get_or_init(|| {
             let ctx = Context::new(self.0.network, self.0.version).with_witness(false);
-            let mut out = BytesMut::with_capacity(self.0.bytes.len());
+            // The encoder reserves what it needs (a capacity given here would be
+            // grown by doubling).
+            let mut out = BytesMut::new();
             encode_frame(self.0.network.magic(), &self.0.message, &ctx, &mut out).ok()?;
             // No witness data in the message: the same bytes, shared.
             Some(if out[..] == self.0.bytes[..] {

@@ -85,6 +85,14 @@ pub(crate) struct Mark {
     pub(crate) kept: bool,
 }
 
+/// A message kept for the write report: a shared frame keeps a reference to the frame
+/// (its message is cloned when the report is made), not a clone per peer.
+#[derive(Debug)]
+enum Kept {
+    Message(Message),
+    Frame(crate::SharedFrame),
+}
+
 /// Why a message was not put in the buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PushError {
@@ -106,7 +114,7 @@ pub(crate) struct OutputQueue {
     buf: BytesMut,
     marks: VecDeque<Mark>,
     /// The messages of the marks with `kept`, in order.
-    kept: VecDeque<Message>,
+    kept: VecDeque<Kept>,
     /// Stream offset of the first unwritten byte (of the first segment, or of `buf`).
     consumed: u64,
     /// When closed, the buffer holds a farewell message (or nothing), and advancing
@@ -132,7 +140,7 @@ impl OutputQueue {
     ) -> Result<(), PushError> {
         self.push_ref(transport, &msg, ctx, token, limit, keep)?;
         if keep {
-            self.kept.push_back(msg);
+            self.kept.push_back(Kept::Message(msg));
         }
         Ok(())
     }
@@ -172,7 +180,7 @@ impl OutputQueue {
     /// Queues an encoded v1 frame (a [`SharedFrame`](crate::SharedFrame)'s bytes): by
     /// reference when it is large and the transport sends frames as they are (v1),
     /// copied into the tail when small, encrypted into the tail over v2. `keep` is the
-    /// message for the write report. On error nothing was queued.
+    /// frame whose message the write report gets. On error nothing was queued.
     pub(crate) fn push_frame(
         &mut self,
         transport: &mut Transport,
@@ -180,7 +188,7 @@ impl OutputQueue {
         command: Command,
         token: Option<u64>,
         limit: usize,
-        keep: Option<Message>,
+        keep: Option<crate::SharedFrame>,
     ) -> Result<(), PushError> {
         let before = self.len();
         let len = if frame.len() >= LARGE_FRAME && transport.sends_frames_as_is() {
@@ -222,8 +230,8 @@ impl OutputQueue {
             command,
             kept: keep.is_some(),
         });
-        if let Some(m) = keep {
-            self.kept.push_back(m);
+        if let Some(f) = keep {
+            self.kept.push_back(Kept::Frame(f));
         }
         Ok(())
     }
@@ -348,7 +356,10 @@ impl OutputQueue {
     /// The kept message of `mark`, just taken with [`Self::pop_completed`].
     pub(crate) fn take_kept(&mut self, mark: &Mark) -> Option<Message> {
         if mark.kept {
-            self.kept.pop_front()
+            self.kept.pop_front().map(|k| match k {
+                Kept::Message(m) => m,
+                Kept::Frame(f) => f.message().clone(),
+            })
         } else {
             None
         }

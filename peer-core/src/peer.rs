@@ -1036,7 +1036,7 @@ impl Peer {
         self.keepalive_on_send(msg);
         let limit = self.config.max_output_bytes;
         debug!("sending {cmd} {} (shared frame)", Summary(msg));
-        let keep = self.config.report_io.then(|| msg.clone());
+        let keep = self.config.report_io.then(|| frame.clone());
         if tracing::enabled!(Level::TRACE) {
             trace!(frame = %Hex(&bytes), "sending {cmd}");
         }

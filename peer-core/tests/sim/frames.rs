@@ -127,6 +127,11 @@ fn a_frame_queued_to_many_peers_points_into_one_allocation() {
         p.split = 100_000;
         p.drive();
         assert_eq!(p.a.rec.sent(), vec![1, 2, 3]);
+        assert_eq!(
+            p.a.rec.written("block"),
+            1,
+            "on_write gets the frame's message"
+        );
         assert_eq!(p.b.rec.messages.iter().filter(|m| **m == msg).count(), 1);
         assert_eq!(p.a.peer.queued_bytes(), 0);
         assert_eq!(p.a.peer.transmit_segments(), 0);
