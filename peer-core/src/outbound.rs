@@ -83,14 +83,8 @@ pub(crate) struct Mark {
     /// write report: [`Config::report_io`](crate::Config::report_io), btcd's `OnWrite`
     /// gets the message). Kept apart so a mark stays small when nobody wants them.
     pub(crate) kept: bool,
-}
-
-/// A message kept for the write report: a shared frame keeps a reference to the frame
-/// (its message is cloned when the report is made), not a clone per peer.
-#[derive(Debug)]
-enum Kept {
-    Message(Message),
-    Frame(crate::SharedFrame),
+    /// Queued by [`OutputQueue::push_frame`] (a shared frame).
+    pub(crate) frame: bool,
 }
 
 /// Why a message was not put in the buffer.
@@ -113,8 +107,12 @@ pub(crate) struct OutputQueue {
     /// The contiguous tail small messages are encoded into.
     buf: BytesMut,
     marks: VecDeque<Mark>,
-    /// The messages of the marks with `kept`, in order.
-    kept: VecDeque<Kept>,
+    /// The messages of the marks with `kept` (and not `frame`), in order.
+    kept: VecDeque<Message>,
+    /// The shared frames of the marks with `kept` and `frame`, in order: a reference to
+    /// the frame, not a clone of its message per peer (the message is cloned when the
+    /// report is made).
+    kept_frames: VecDeque<crate::SharedFrame>,
     /// Stream offset of the first unwritten byte (of the first segment, or of `buf`).
     consumed: u64,
     /// When closed, the buffer holds a farewell message (or nothing), and advancing
@@ -140,7 +138,7 @@ impl OutputQueue {
     ) -> Result<(), PushError> {
         self.push_ref(transport, &msg, ctx, token, limit, keep)?;
         if keep {
-            self.kept.push_back(Kept::Message(msg));
+            self.kept.push_back(msg);
         }
         Ok(())
     }
@@ -173,6 +171,7 @@ impl OutputQueue {
             token,
             command: msg.command(),
             kept: keep,
+            frame: false,
         });
         Ok(())
     }
@@ -229,9 +228,10 @@ impl OutputQueue {
             token,
             command,
             kept: keep.is_some(),
+            frame: true,
         });
         if let Some(f) = keep {
-            self.kept.push_back(Kept::Frame(f));
+            self.kept_frames.push_back(f);
         }
         Ok(())
     }
@@ -351,15 +351,19 @@ impl OutputQueue {
         if self.kept.is_empty() && self.kept.capacity() > 0 {
             self.kept = VecDeque::new();
         }
+        if self.kept_frames.is_empty() && self.kept_frames.capacity() > 0 {
+            self.kept_frames = VecDeque::new();
+        }
     }
 
     /// The kept message of `mark`, just taken with [`Self::pop_completed`].
     pub(crate) fn take_kept(&mut self, mark: &Mark) -> Option<Message> {
         if mark.kept {
-            self.kept.pop_front().map(|k| match k {
-                Kept::Message(m) => m,
-                Kept::Frame(f) => f.message().clone(),
-            })
+            if mark.frame {
+                self.kept_frames.pop_front().map(|f| f.message().clone())
+            } else {
+                self.kept.pop_front()
+            }
         } else {
             None
         }
@@ -396,6 +400,7 @@ impl OutputQueue {
         self.seg_bytes = 0;
         self.closed = true;
         self.kept = VecDeque::new();
+        self.kept_frames = VecDeque::new();
         self.marks.drain(..).collect()
     }
 
