@@ -5,7 +5,7 @@
 //! * small messages are encoded straight into one contiguous `BytesMut` (the tail), so
 //!   a batch of pings and invs is one write, as before;
 //! * a large [`SharedFrame`](crate::SharedFrame) (at least
-//!   [`LARGE_FRAME`](crate::LARGE_FRAME)) is kept by reference: the tail so far
+//!   [`LARGE_FRAME`]) is kept by reference: the tail so far
 //!   is sealed into a segment of its own (no copy: `BytesMut::split`), then the frame's
 //!   `Bytes` follows — the same allocation in every peer it was queued to. Later small
 //!   messages start a new tail after it.
