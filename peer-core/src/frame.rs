@@ -19,7 +19,11 @@
 //!   `ping`/`pong` nonce below BIP31) are encoded per peer when the peer's negotiated
 //!   version differs from the frame's: they are small;
 //! * BIP324 v2: each session encrypts with its own keys, so the frame is encrypted into
-//!   that peer's output — the one copy per peer that no design can avoid.
+//!   that peer's output — a ciphertext per peer that no design can avoid. Today the
+//!   frame is also staged once per peer before encryption (the `bip324` crate's
+//!   `encrypt` takes the packet's contents — message type, then payload — as one slice,
+//!   and the frame has a 24-byte header there), as `queue_message` over v2 does; a
+//!   cipher that takes the two parts apart would save that copy.
 //!
 //! Frames smaller than [`LARGE_FRAME`] are copied into the peer's contiguous output
 //! buffer rather than kept by reference: copying a few kilobytes costs less than an

@@ -826,6 +826,17 @@ impl Peer {
 
     /// The segments waiting to be written, in order (none empty): what
     /// [`Peer::transmit_vectored`] hands out, as slices.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let peer = Peer::new_outbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:18444".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// let bytes: Vec<u8> = peer.transmit_chunks().flatten().copied().collect();
+    /// assert_eq!(bytes.len(), peer.queued_bytes());
+    /// assert_eq!(peer.transmit_segments(), 1); // small messages share one buffer
+    /// ```
     pub fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
         self.output.chunks()
     }

@@ -129,8 +129,14 @@ fn a_frame_queued_to_many_peers_points_into_one_allocation() {
         p.split = 100_000;
         p.drive();
         let after = p.a.peer.stats_snapshot(p.now);
-        assert!(after.bytes_sent - before.bytes_sent >= queued, "frame bytes counted");
-        assert!(after.messages_sent - before.messages_sent >= 3, "the frame counts as one");
+        assert!(
+            after.bytes_sent - before.bytes_sent >= queued,
+            "frame bytes counted"
+        );
+        assert!(
+            after.messages_sent - before.messages_sent >= 3,
+            "the frame counts as one"
+        );
         assert_eq!(p.a.rec.sent(), vec![1, 2, 3]);
         assert_eq!(
             p.a.rec.written("block"),
