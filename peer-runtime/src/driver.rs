@@ -13,18 +13,21 @@
 //! `peer_core::SharedFrame` queued with `queue_frame` is encoded once for all peers: over
 //! v1, a large one (`peer_core::LARGE_FRAME`, 16 KiB, or more) stays in the frame's own
 //! allocation and the peer's output is a sequence of segments — batched small messages,
-//! then the frame by reference, then more small messages. glommio 0.9's `TcpStream`
-//! has no vectored write (futures-io's default `poll_write_vectored` would send only the
-//! first buffer), so the write loop sends segment after segment, one `send` each, until
-//! the socket is full: small messages still go out batched in one `send`, and a shared
-//! frame is one large `send` straight from the shared bytes. Over v2 each session
+//! then the frame by reference, then more small messages. glommio 0.9's `TcpStream` has
+//! no vectored write (futures-io's default `poll_write_vectored` would send only the
+//! first buffer), so when the output has more than one segment the driver sends them
+//! all with one vectored `sendmsg` of its own (`MSG_DONTWAIT`, exactly as glommio's own
+//! sends are a non-blocking `send` tried before any io_uring work: glommio never queues
+//! data of its own, it only waits for writability), and falls back to glommio's
+//! `poll_write` — which registers the wake-up — when the socket is full. Small messages
+//! alone are one contiguous buffer and one plain `send`, as before. Over v2 each session
 //! encrypts the frame into its own buffer (per-session keys: that copy is unavoidable).
 //! Reads go through the executor's scratch buffer into peer-core's own receive buffer
 //! (`Peer::handle_input`), which holds memory only while a frame is incomplete.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -37,6 +40,7 @@ use futures_lite::io::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
 use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer, SharedFrame};
+use socket2::SockRef;
 use tracing::{debug, trace};
 use wire_codec::Message;
 
@@ -48,6 +52,38 @@ use crate::pending::Resolver;
 
 /// The most bytes one peer reads before it lets other tasks of its executor run.
 const READ_BUDGET: usize = 256 * 1024;
+
+/// Most segments handed to one vectored send (Linux's `IOV_MAX` is 1,024; a peer's
+/// output rarely has more than a few: each large shared frame and the small messages
+/// between them).
+const MAX_IOVECS: usize = 64;
+
+/// One write of the peer's output. Several segments go out in one vectored `sendmsg`
+/// (glommio 0.9's stream has no vectored write); one segment, or a full socket, goes
+/// through glommio's `poll_write`, which sends without blocking or registers the
+/// task's waker for writability. glommio keeps no data of its own in flight (it only
+/// waits for readiness), so the two never reorder bytes.
+fn poll_write_segments(
+    stream: &mut TcpStream,
+    peer: &Peer,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if peer.transmit_segments() > 1 {
+        let mut slots = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = peer.transmit_vectored(&mut slots);
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        match SockRef::from(&*stream).send_vectored_with_flags(&slots[..n], flags) {
+            Ok(n) => return Poll::Ready(Ok(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+    Pin::new(stream).poll_write(cx, peer.transmit())
+}
 
 /// How long a closing peer may take to write its farewell (a final reject).
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -410,11 +446,10 @@ impl Driver {
         let core = self.core.clone();
         let counters = &core.counters;
 
-        // Output: segment after segment (small messages batched in one, each large
-        // shared frame one of its own), until the socket is full. glommio's stream has
-        // no vectored write; each segment is one `send`.
+        // Output: all segments (small messages batched in one, each large shared
+        // frame one of its own) in one vectored send, until the socket is full.
         while self.peer.wants_write() {
-            let res = Pin::new(&mut self.stream).poll_write(cx, self.peer.transmit());
+            let res = poll_write_segments(&mut self.stream, &self.peer, cx);
             match res {
                 Poll::Ready(Ok(0)) => {
                     self.io_failed(io::ErrorKind::WriteZero.into());
@@ -719,7 +754,7 @@ impl Driver {
             let mut timer = Timer::new(FAREWELL_TIMEOUT);
             let _ = poll_fn(|cx| {
                 while self.peer.wants_write() {
-                    match Pin::new(&mut self.stream).poll_write(cx, self.peer.transmit()) {
+                    match poll_write_segments(&mut self.stream, &self.peer, cx) {
                         Poll::Ready(Ok(n)) if n > 0 => {
                             self.peer.advance_transmit(n, Instant::now());
                         }

@@ -9,9 +9,10 @@
 //!   ([`Runtime::add_connection`]).
 //! - Each peer is one task: it feeds received bytes to its `peer_core::Peer`, hands
 //!   events to the application's [`peer_core::Listener`] (timing the callbacks for stall
-//!   accounting), writes all pending output segment by segment (one `send` each:
-//!   glommio 0.9's stream has no vectored write), and sleeps until its socket, its next
-//!   deadline, or a command from a handle wakes it. An idle peer holds no receive
+//!   accounting), writes all pending output in one `send` (or one vectored `sendmsg`
+//!   when shared frames make it several segments: glommio 0.9's stream has no vectored
+//!   write of its own), and sleeps until its socket, its next deadline, or a command
+//!   from a handle wakes it. An idle peer holds no receive
 //!   buffer.
 //! - Sending: a message queued with [`PeerHandle::queue_message`] is encoded into that
 //!   peer's own output buffer (one copy per peer; small messages batch into one `send`).
