@@ -11,7 +11,9 @@
 //! brings input — [`Peer::handle_read`] / [`Peer::handle_input`],
 //! [`Peer::handle_timeout`], [`Peer::advance_transmit`], [`Peer::queue_message`],
 //! [`Peer::accept_version`], … — drain [`Peer::poll_event`], write
-//! [`Peer::transmit`], and sleep until [`Peer::poll_timeout`] or new input. When
+//! [`Peer::transmit`] (the first segment of the output; or all of them at once with
+//! [`Peer::transmit_vectored`]) while [`Peer::wants_write`], reporting each write with
+//! [`Peer::advance_transmit`], and sleep until [`Peer::poll_timeout`] or new input. When
 //! [`Peer::is_closed`], write what `transmit` still holds (a final reject)
 //! best-effort and close the connection.
 //!
