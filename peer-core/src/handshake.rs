@@ -354,14 +354,14 @@ impl Peer {
             features: self.features,
         });
         self.held_bytes = 0;
-        while let Some((msg, token, encoding)) = self.held.pop_front() {
+        while let Some((out, token)) = self.held.pop_front() {
             if self.is_closed() {
                 if let Some(t) = token {
                     self.events.push_back(Event::Failed(t));
                 }
                 continue;
             }
-            self.send_now(msg, token, encoding);
+            self.send_held(out, token);
         }
         self.held = VecDeque::new();
         for (txid, wtxid) in std::mem::take(&mut self.pending_wtxids) {

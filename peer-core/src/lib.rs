@@ -11,7 +11,9 @@
 //! brings input — [`Peer::handle_read`] / [`Peer::handle_input`],
 //! [`Peer::handle_timeout`], [`Peer::advance_transmit`], [`Peer::queue_message`],
 //! [`Peer::accept_version`], … — drain [`Peer::poll_event`], write
-//! [`Peer::transmit`], and sleep until [`Peer::poll_timeout`] or new input. When
+//! [`Peer::transmit`] (the first segment of the output; or all of them at once with
+//! [`Peer::transmit_vectored`]) while [`Peer::wants_write`], reporting each write with
+//! [`Peer::advance_transmit`], and sleep until [`Peer::poll_timeout`] or new input. When
 //! [`Peer::is_closed`], write what `transmit` still holds (a final reject)
 //! best-effort and close the connection.
 //!
@@ -36,7 +38,9 @@
 //! - `malformed.rs`: what bytes that do not decode do to a peer.
 //! - [`transport`]: between bytes and frames — the receive buffer, v1 framing, the
 //!   seam for BIP324.
-//! - [`outbound`]: the bounded output buffer and its notifications.
+//! - [`outbound`]: the bounded output queue (a contiguous buffer for small messages,
+//!   shared segments for large frames) and its notifications.
+//! - [`frame`]: [`SharedFrame`], a message encoded once for many peers.
 //! - [`mru`]: [`MruSet`], the O(1) MRU set behind the filters.
 //! - [`nonce`]: [`NonceSet`], our recent version nonces (self-connection detection).
 //! - [`event`]: [`Event`], what the peer reports.
@@ -56,6 +60,7 @@ mod bloom;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod frame;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod gating;
@@ -83,6 +88,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use event::Event;
+pub use frame::{SharedFrame, LARGE_FRAME};
 pub use handshake::Phase;
 pub use inventory::{MAX_INV_TRICKLE_SIZE, MAX_KNOWN_INVENTORY};
 pub use listener::{dispatch, Listener};

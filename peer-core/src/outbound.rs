@@ -1,19 +1,37 @@
-//! The output buffer: encoded frames waiting to be written, with per-message marks.
+//! The output queue: encoded frames waiting to be written, with per-message marks.
 //!
-//! Messages are encoded straight into one `BytesMut`, in order. For each message the
-//! queue remembers where it ends in the byte stream, its notification token and its
-//! command, so that when the driver reports `n` bytes written the peer knows exactly
-//! which messages were completed (btcd signals `doneChan` after `WriteMessage` returns;
-//! here "sent" means the last byte was handed to the socket).
+//! The queue is a sequence of segments, written in order:
 //!
-//! The buffer is bounded in bytes: a remote that stops reading makes the buffer full,
-//! and the peer is disconnected instead of growing without limit.
+//! * small messages are encoded straight into one contiguous `BytesMut` (the tail), so
+//!   a batch of pings and invs is one write, as before;
+//! * a large [`SharedFrame`](crate::SharedFrame) (at least
+//!   [`LARGE_FRAME`]) is kept by reference: the tail so far
+//!   is sealed into a segment of its own (no copy: `BytesMut::split`), then the frame's
+//!   `Bytes` follows — the same allocation in every peer it was queued to. Later small
+//!   messages start a new tail after it.
+//!
+//! Over BIP324 v2 there are no shared segments: each session encrypts with its own
+//! keys, so every frame is encrypted into the tail (the one unavoidable copy per peer).
+//!
+//! For each message the queue remembers where it ends in the byte stream, its
+//! notification token and its command, so that when the driver reports `n` bytes
+//! written (across segments) the peer knows exactly which messages were completed
+//! (btcd signals `doneChan` after `WriteMessage` returns; here "sent" means the last
+//! byte was handed to the socket).
+//!
+//! The queue is bounded in bytes — shared frames count their full length in each
+//! peer's queue, although their memory is shared: the bound is about what one remote
+//! can make us hold for it, and a frame stays alive as long as any peer still holds it.
+//! A remote that stops reading makes the queue full, and the peer is disconnected
+//! instead of growing without limit.
 
 use std::collections::VecDeque;
+use std::io::IoSlice;
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use wire_codec::{Command, Context, Error as CodecError, Message};
 
+use crate::frame::LARGE_FRAME;
 use crate::transport::Transport;
 
 /// A drained buffer bigger than this is released at once instead of kept for reuse, so
@@ -41,6 +59,15 @@ pub enum Encoding {
     Base,
 }
 
+/// A message waiting for the handshake to complete: to encode, or already encoded.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// Encoded for this peer when sent.
+    Message(Message, Encoding),
+    /// Encoded once for many peers.
+    Frame(crate::SharedFrame),
+}
+
 /// One message in the output buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Mark {
@@ -56,6 +83,8 @@ pub(crate) struct Mark {
     /// write report: [`Config::report_io`](crate::Config::report_io), btcd's `OnWrite`
     /// gets the message). Kept apart so a mark stays small when nobody wants them.
     pub(crate) kept: bool,
+    /// Queued by [`OutputQueue::push_frame`] (a shared frame).
+    pub(crate) frame: bool,
 }
 
 /// Why a message was not put in the buffer.
@@ -70,11 +99,21 @@ pub(crate) enum PushError {
 /// Encoded frames waiting to be written.
 #[derive(Debug, Default)]
 pub(crate) struct OutputQueue {
+    /// Sealed segments (shared frames, and tails sealed before them), written before
+    /// `buf`.
+    segments: VecDeque<Bytes>,
+    /// Bytes in `segments`.
+    seg_bytes: usize,
+    /// The contiguous tail small messages are encoded into.
     buf: BytesMut,
     marks: VecDeque<Mark>,
-    /// The messages of the marks with `kept`, in order.
+    /// The messages of the marks with `kept` (and not `frame`), in order.
     kept: VecDeque<Message>,
-    /// Stream offset of `buf[0]`.
+    /// The shared frames of the marks with `kept` and `frame`, in order: a reference to
+    /// the frame, not a clone of its message per peer (the message is cloned when the
+    /// report is made).
+    kept_frames: VecDeque<crate::SharedFrame>,
+    /// Stream offset of the first unwritten byte (of the first segment, or of `buf`).
     consumed: u64,
     /// When closed, the buffer holds a farewell message (or nothing), and advancing
     /// produces no completions.
@@ -117,35 +156,134 @@ impl OutputQueue {
         let len = transport
             .encode(msg, ctx, &mut self.buf)
             .map_err(PushError::Encode)?;
-        if self.buf.len() > limit && start > 0 {
-            let bytes = self.buf.len();
+        let total = self.seg_bytes + self.buf.len();
+        if total > limit && start + self.seg_bytes > 0 {
             self.buf.truncate(start);
-            return Err(PushError::Full { bytes, limit });
+            return Err(PushError::Full {
+                bytes: total,
+                limit,
+            });
         }
-        let end = self.consumed + self.buf.len() as u64;
+        let end = self.consumed + total as u64;
         self.marks.push_back(Mark {
             end,
             len: len as u32,
             token,
             command: msg.command(),
             kept: keep,
+            frame: false,
         });
         Ok(())
     }
 
-    /// Bytes waiting to be written.
+    /// Queues an encoded v1 frame (a [`SharedFrame`](crate::SharedFrame)'s bytes): by
+    /// reference when it is large and the transport sends frames as they are (v1),
+    /// copied into the tail when small, encrypted into the tail over v2. `keep` is the
+    /// frame whose message the write report gets. On error nothing was queued.
+    pub(crate) fn push_frame(
+        &mut self,
+        transport: &mut Transport,
+        frame: Bytes,
+        command: Command,
+        token: Option<u64>,
+        limit: usize,
+        keep: Option<crate::SharedFrame>,
+    ) -> Result<(), PushError> {
+        let before = self.len();
+        let len = if frame.len() >= LARGE_FRAME && transport.sends_frames_as_is() {
+            if before + frame.len() > limit && before > 0 {
+                return Err(PushError::Full {
+                    bytes: before + frame.len(),
+                    limit,
+                });
+            }
+            if !self.buf.is_empty() {
+                // Seal the tail (no copy: the front of its allocation).
+                let tail = self.buf.split().freeze();
+                self.seg_bytes += tail.len();
+                self.segments.push_back(tail);
+            }
+            let len = frame.len();
+            self.seg_bytes += len;
+            self.segments.push_back(frame);
+            len
+        } else {
+            let start = self.buf.len();
+            let len = transport
+                .encode_frame_bytes(&frame, &mut self.buf)
+                .map_err(PushError::Encode)?;
+            let total = self.seg_bytes + self.buf.len();
+            if total > limit && before > 0 {
+                self.buf.truncate(start);
+                return Err(PushError::Full {
+                    bytes: total,
+                    limit,
+                });
+            }
+            len
+        };
+        self.marks.push_back(Mark {
+            end: self.consumed + self.len() as u64,
+            len: len as u32,
+            token,
+            command,
+            kept: keep.is_some(),
+            frame: true,
+        });
+        if let Some(f) = keep {
+            self.kept_frames.push_back(f);
+        }
+        Ok(())
+    }
+
+    /// The first contiguous run of bytes waiting to be written (the first segment).
+    #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
+        match self.segments.front() {
+            Some(s) => s,
+            None => &self.buf,
+        }
+    }
+
+    /// The contiguous tail (where the most recently encoded small message is).
+    pub(crate) fn tail(&self) -> &[u8] {
         &self.buf
     }
 
+    /// Every segment waiting to be written, in order (none empty).
+    pub(crate) fn chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.segments
+            .iter()
+            .map(|s| &s[..])
+            .chain((!self.buf.is_empty()).then_some(&self.buf[..]))
+    }
+
+    /// Fills `out` with the segments waiting to be written, in order; returns how many
+    /// were filled.
+    pub(crate) fn fill_vectored<'a>(&'a self, out: &mut [IoSlice<'a>]) -> usize {
+        let mut n = 0;
+        for (slot, chunk) in out.iter_mut().zip(self.chunks()) {
+            *slot = IoSlice::new(chunk);
+            n += 1;
+        }
+        n
+    }
+
+    /// Segments waiting to be written.
+    pub(crate) fn segment_count(&self) -> usize {
+        self.segments.len() + usize::from(!self.buf.is_empty())
+    }
+
     /// Bytes waiting to be written.
+    #[inline]
     pub(crate) fn len(&self) -> usize {
-        self.buf.len()
+        self.seg_bytes + self.buf.len()
     }
 
     /// Whether messages (or a farewell) wait to be written.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
+        self.seg_bytes == 0 && self.buf.is_empty()
     }
 
     /// Messages not completely written yet.
@@ -153,19 +291,40 @@ impl OutputQueue {
         self.marks.len()
     }
 
-    /// Offset in [`Self::bytes`] where the most recently pushed frame starts.
+    /// Offset in [`Self::tail`] where the most recently pushed frame starts.
     pub(crate) fn last_start(&self) -> usize {
         match self.marks.back() {
-            Some(m) => (m.end - u64::from(m.len)).saturating_sub(self.consumed) as usize,
+            Some(m) => (m.end - u64::from(m.len))
+                .saturating_sub(self.consumed + self.seg_bytes as u64)
+                as usize,
             None => 0,
         }
     }
 
-    /// Consumes `n` written bytes (clamped to what is buffered); returns the bytes
-    /// actually consumed. Completed messages are then taken with [`Self::pop_completed`].
+    /// Consumes `n` written bytes (clamped to what is buffered), across segments;
+    /// returns the bytes actually consumed. Completed messages are then taken with
+    /// [`Self::pop_completed`].
+    #[inline]
     pub(crate) fn advance(&mut self, n: usize) -> usize {
-        let n = n.min(self.buf.len());
-        self.buf.advance(n);
+        let n = n.min(self.len());
+        let mut left = n;
+        while left > 0 {
+            match self.segments.front_mut() {
+                Some(front) => {
+                    let k = left.min(front.len());
+                    front.advance(k);
+                    self.seg_bytes -= k;
+                    left -= k;
+                    if front.is_empty() {
+                        self.segments.pop_front();
+                    }
+                }
+                None => {
+                    self.buf.advance(left);
+                    left = 0;
+                }
+            }
+        }
         self.consumed += n as u64;
         if self.buf.is_empty() {
             if self.buf.capacity() > KEEP_CAPACITY {
@@ -183,18 +342,28 @@ impl OutputQueue {
         if self.buf.is_empty() && self.buf.capacity() > 0 {
             self.buf = BytesMut::new();
         }
+        if self.segments.is_empty() && self.segments.capacity() > 0 {
+            self.segments = VecDeque::new();
+        }
         if self.marks.is_empty() && self.marks.capacity() > 0 {
             self.marks = VecDeque::new();
         }
         if self.kept.is_empty() && self.kept.capacity() > 0 {
             self.kept = VecDeque::new();
         }
+        if self.kept_frames.is_empty() && self.kept_frames.capacity() > 0 {
+            self.kept_frames = VecDeque::new();
+        }
     }
 
     /// The kept message of `mark`, just taken with [`Self::pop_completed`].
     pub(crate) fn take_kept(&mut self, mark: &Mark) -> Option<Message> {
         if mark.kept {
-            self.kept.pop_front()
+            if mark.frame {
+                self.kept_frames.pop_front().map(|f| f.message().clone())
+            } else {
+                self.kept.pop_front()
+            }
         } else {
             None
         }
@@ -227,8 +396,11 @@ impl OutputQueue {
             .front()
             .is_some_and(|m| m.end - u64::from(m.len) < self.consumed);
         self.buf = BytesMut::new();
+        self.segments = VecDeque::new();
+        self.seg_bytes = 0;
         self.closed = true;
         self.kept = VecDeque::new();
+        self.kept_frames = VecDeque::new();
         self.marks.drain(..).collect()
     }
 

@@ -15,12 +15,13 @@ use wire_codec::{version, Command, Context};
 
 use crate::config::Config;
 use crate::event::Event;
+use crate::frame::{SharedFrame, Wire};
 use crate::handshake::Phase;
 use crate::inventory::InventoryState;
 use crate::keepalive::KeepAlive;
 use crate::log::{Hex, Summary};
 use crate::nonce::NonceSet;
-use crate::outbound::{Encoding, OutputQueue, PushError};
+use crate::outbound::{Encoding, Outgoing, OutputQueue, PushError};
 use crate::reason::DisconnectReason;
 use crate::stall::StallDetector;
 use crate::stats::{Features, Stats, StatsSnapshot};
@@ -120,7 +121,7 @@ pub struct Peer {
     pub(crate) verack_received: bool,
     pub(crate) output: OutputQueue,
     /// Messages queued before the handshake completed, sent after it.
-    pub(crate) held: VecDeque<(Message, Option<u64>, Encoding)>,
+    pub(crate) held: VecDeque<(Outgoing, Option<u64>)>,
     /// Messages to send between our `version` and our `verack` (BIP434 `feature`
     /// messages and the like), queued while the version decision is pending.
     pub(crate) handshake_extras: Vec<Message>,
@@ -790,13 +791,64 @@ impl Peer {
     // Output
     // ----------------------------------------------------------------------------
 
-    /// The encoded bytes waiting to be written, in order (may be empty). After a
-    /// disconnect it may still hold a final reject: write it best-effort, then close.
+    /// The first run of encoded bytes waiting to be written (empty when nothing waits).
+    /// The output is a sequence of segments — small messages batched in one buffer,
+    /// large [shared frames](Peer::queue_frame) by reference — and this is the first
+    /// of them: a driver writing only `transmit()` and reporting it with
+    /// [`Peer::advance_transmit`] goes round until [`Peer::wants_write`] is false, one
+    /// segment per write; [`Peer::transmit_vectored`] hands all of them to one
+    /// vectored write. After a disconnect it may still hold a final reject: write it
+    /// best-effort, then close.
+    #[inline]
     pub fn transmit(&self) -> &[u8] {
         self.output.bytes()
     }
 
-    /// Bytes waiting in the output buffer (what [`Config::max_output_bytes`] bounds).
+    /// Fills `bufs` with the segments waiting to be written, in order, for one
+    /// vectored write (`writev`, tokio's `poll_write_vectored`); returns how many
+    /// slots were filled (0 when nothing waits; at most `bufs.len()`). Report what the
+    /// write took with [`Peer::advance_transmit`] — any count, across segments.
+    ///
+    /// ```
+    /// # use std::{io::IoSlice, sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let mut peer = Peer::new_outbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:18444".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// let mut slots = [IoSlice::new(&[]); 16];
+    /// let n = peer.transmit_vectored(&mut slots);
+    /// let total: usize = slots[..n].iter().map(|s| s.len()).sum();
+    /// assert_eq!(total, peer.queued_bytes()); // our version message
+    /// ```
+    pub fn transmit_vectored<'a>(&'a self, bufs: &mut [std::io::IoSlice<'a>]) -> usize {
+        self.output.fill_vectored(bufs)
+    }
+
+    /// The segments waiting to be written, in order (none empty): what
+    /// [`Peer::transmit_vectored`] hands out, as slices.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let peer = Peer::new_outbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:18444".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// let bytes: Vec<u8> = peer.transmit_chunks().flatten().copied().collect();
+    /// assert_eq!(bytes.len(), peer.queued_bytes());
+    /// assert_eq!(peer.transmit_segments(), 1); // small messages share one buffer
+    /// ```
+    pub fn transmit_chunks(&self) -> impl Iterator<Item = &[u8]> {
+        self.output.chunks()
+    }
+
+    /// How many segments wait to be written (1 when only small messages wait).
+    pub fn transmit_segments(&self) -> usize {
+        self.output.segment_count()
+    }
+
+    /// Bytes waiting in the output queue (what [`Config::max_output_bytes`] bounds),
+    /// every segment counted: a shared frame counts its full length in each peer that
+    /// holds it.
     pub fn queued_bytes(&self) -> usize {
         self.output.len()
     }
@@ -811,7 +863,8 @@ impl Peer {
         !self.output.is_empty()
     }
 
-    /// Reports that the first `written` bytes of [`Peer::transmit`] were written
+    /// Reports that the first `written` bytes of the output were written — of
+    /// [`Peer::transmit`], or across the segments of [`Peer::transmit_vectored`]
     /// (values beyond what is buffered are clamped). Messages whose last byte is now
     /// written produce [`Event::Sent`] (if queued with a token) and [`Event::Written`].
     pub fn advance_transmit(&mut self, written: usize, now: Instant) {
@@ -893,14 +946,127 @@ impl Peer {
                 self.send_now(msg, notify, encoding);
             }
             _ => {
-                self.held_bytes += wire_codec::HEADER_LEN + msg.size_hint();
-                self.held.push_back((msg, notify, encoding));
-                if self.held_bytes > self.config.max_output_bytes && self.held.len() > 1 {
-                    let bytes = self.held_bytes;
-                    let limit = self.config.max_output_bytes;
-                    self.fail(DisconnectReason::OutputQueueFull { bytes, limit }, None);
+                let size = wire_codec::HEADER_LEN + msg.size_hint();
+                self.hold(Outgoing::Message(msg, encoding), size, notify);
+            }
+        }
+    }
+
+    /// Queues a frame encoded once for many peers ([`SharedFrame`]; btcd has no
+    /// equivalent — its peers each encode). Everything [`Peer::queue_message`] does
+    /// applies — order with other messages, holding until the handshake completes,
+    /// version gating, no witness to peers without NODE_WITNESS, exactly one `Sent` or
+    /// `Failed` per token, [`Config::max_output_bytes`], the statistics and the write
+    /// report — but over a v1 connection a large frame (at least
+    /// [`LARGE_FRAME`](crate::frame::LARGE_FRAME)) is not copied: the output queue
+    /// keeps a reference to the frame's bytes, and [`Peer::transmit_vectored`] hands
+    /// them to the driver from that one allocation. Over v2 it is encrypted into this
+    /// peer's output (each session has its own keys). A frame of another network
+    /// answers `Failed`. The frame counts its full length in this peer's
+    /// [`Peer::queued_bytes`] though its memory is shared.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer, SharedFrame};
+    /// # use wire_codec::{Message, Network};
+    /// let frame = SharedFrame::new(Message::Verack, Network::Regtest).unwrap();
+    /// let cfg = Arc::new(Config::new(Network::Regtest));
+    /// let mut peers: Vec<Peer> = (0..3)
+    ///     .map(|i| Peer::new_inbound(cfg.clone(), "127.0.0.1:50000".parse().unwrap(),
+    ///         Instant::now(), 1_700_000_000, i))
+    ///     .collect();
+    /// for p in &mut peers {
+    ///     p.queue_frame(frame.clone(), None); // a reference count, not a copy
+    /// }
+    /// assert!(peers.iter().all(|p| p.queued_messages() == 1));
+    /// ```
+    pub fn queue_frame(&mut self, frame: SharedFrame, notify: Option<u64>) {
+        match self.phase {
+            Phase::Closed => {
+                if let Some(t) = notify {
+                    self.events.push_back(Event::Failed(t));
                 }
             }
+            Phase::Established => {
+                let span = self.span.clone();
+                let _g = span.enter();
+                self.send_frame_now(frame, notify);
+            }
+            _ => {
+                let size = frame.len();
+                self.hold(Outgoing::Frame(frame), size, notify);
+            }
+        }
+    }
+
+    /// Holds a message until the handshake completes, within the output bound.
+    fn hold(&mut self, out: Outgoing, size: usize, notify: Option<u64>) {
+        self.held_bytes += size;
+        self.held.push_back((out, notify));
+        if self.held_bytes > self.config.max_output_bytes && self.held.len() > 1 {
+            let bytes = self.held_bytes;
+            let limit = self.config.max_output_bytes;
+            self.fail(DisconnectReason::OutputQueueFull { bytes, limit }, None);
+        }
+    }
+
+    /// Sends a held message (the handshake just completed).
+    pub(crate) fn send_held(&mut self, out: Outgoing, token: Option<u64>) {
+        match out {
+            Outgoing::Message(msg, encoding) => self.send_now(msg, token, encoding),
+            Outgoing::Frame(frame) => self.send_frame_now(frame, token),
+        }
+    }
+
+    /// Queues a shared frame's bytes (established peers only), with the rules of
+    /// [`Self::send_now`].
+    pub(crate) fn send_frame_now(&mut self, frame: SharedFrame, token: Option<u64>) {
+        let msg = frame.message();
+        let cmd = frame.command();
+        if !self.gate_outgoing(msg) {
+            if let Some(t) = token {
+                self.events.push_back(Event::Failed(t));
+            }
+            return;
+        }
+        let witness = self.features.witness;
+        let bytes = match frame.wire_for(self.config.network, self.version, witness) {
+            Some(Wire::Shared(b)) => b,
+            Some(Wire::Own(encoding)) => {
+                // A small version-sensitive message at another version: encoded here.
+                return self.send_now(msg.clone(), token, encoding);
+            }
+            None => {
+                debug!("not sending {cmd}: the frame is for {:?}", frame.network());
+                if let Some(t) = token {
+                    self.events.push_back(Event::Failed(t));
+                }
+                return;
+            }
+        };
+        self.keepalive_on_send(msg);
+        let limit = self.config.max_output_bytes;
+        debug!("sending {cmd} {} (shared frame)", Summary(msg));
+        let keep = self.config.report_io.then(|| frame.clone());
+        if tracing::enabled!(Level::TRACE) {
+            trace!(frame = %Hex(&bytes), "sending {cmd}");
+        }
+        match self
+            .output
+            .push_frame(&mut self.transport, bytes, cmd, token, limit, keep)
+        {
+            Ok(()) => {}
+            Err(PushError::Encode(e)) => {
+                debug!(error = %e, "cannot send {cmd}");
+                if let Some(t) = token {
+                    self.events.push_back(Event::Failed(t));
+                }
+            }
+            Err(PushError::Full { bytes, limit }) => self.fail_with(
+                DisconnectReason::OutputQueueFull { bytes, limit },
+                None,
+                token,
+            ),
         }
     }
 
@@ -940,7 +1106,7 @@ impl Peer {
 
     pub(crate) fn log_sent(&self, cmd: Command) {
         if tracing::enabled!(Level::TRACE) {
-            let b = self.output.bytes();
+            let b = self.output.tail();
             let start = self.output.last_start().min(b.len());
             trace!(frame = %Hex(&b[start..]), "sending {cmd}");
         }
@@ -1127,7 +1293,7 @@ impl Peer {
                 self.events.push_back(Event::Failed(t));
             }
         }
-        for (_, token, _) in self.held.drain(..) {
+        for (_, token) in self.held.drain(..) {
             if let Some(t) = token {
                 self.events.push_back(Event::Failed(t));
             }

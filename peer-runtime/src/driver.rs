@@ -8,15 +8,26 @@
 //! 3. sleep until the socket is readable, the output can be written, the peer's next
 //!    deadline, or a new command — then do whatever became possible and go round again.
 //!
-//! Every message is encoded into the peer's own contiguous output buffer when it enters
-//! peer-core — one copy per peer: a message sent to many peers is encoded and copied for
-//! each — and all of that buffer is written with one plain `send` (no vectored write).
+//! A message queued with `queue_message` is encoded into the peer's own contiguous
+//! output buffer when it enters peer-core (one encode and one copy per peer). A
+//! `peer_core::SharedFrame` queued with `queue_frame` is encoded once for all peers: over
+//! v1, a large one (`peer_core::LARGE_FRAME`, 16 KiB, or more) stays in the frame's own
+//! allocation and the peer's output is a sequence of segments — batched small messages,
+//! then the frame by reference, then more small messages. glommio 0.9's `TcpStream` has
+//! no vectored write (futures-io's default `poll_write_vectored` would send only the
+//! first buffer), so when the output has more than one segment the driver sends them
+//! all with one vectored `sendmsg` of its own (`MSG_DONTWAIT`, exactly as glommio's own
+//! sends are a non-blocking `send` tried before any io_uring work: glommio never queues
+//! data of its own, it only waits for writability), and falls back to glommio's
+//! `poll_write` — which registers the wake-up — when the socket is full. Small messages
+//! alone are one contiguous buffer and one plain `send`, as before. Over v2 each session
+//! encrypts the frame into its own buffer (per-session keys: that copy is unavoidable).
 //! Reads go through the executor's scratch buffer into peer-core's own receive buffer
 //! (`Peer::handle_input`), which holds memory only while a frame is incomplete.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -28,7 +39,8 @@ use std::time::{Duration, Instant};
 use futures_lite::io::{AsyncRead, AsyncWrite};
 use glommio::net::TcpStream;
 use glommio::timer::Timer;
-use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer};
+use peer_core::{dispatch, DisconnectReason, Event, Listener, Peer, SharedFrame};
+use socket2::SockRef;
 use tracing::{debug, trace};
 use wire_codec::Message;
 
@@ -40,6 +52,38 @@ use crate::pending::Resolver;
 
 /// The most bytes one peer reads before it lets other tasks of its executor run.
 const READ_BUDGET: usize = 256 * 1024;
+
+/// Most segments handed to one vectored send (Linux's `IOV_MAX` is 1,024; a peer's
+/// output rarely has more than a few: each large shared frame and the small messages
+/// between them).
+const MAX_IOVECS: usize = 64;
+
+/// One write of the peer's output. Several segments go out in one vectored `sendmsg`
+/// (glommio 0.9's stream has no vectored write); one segment, or a full socket, goes
+/// through glommio's `poll_write`, which sends without blocking or registers the
+/// task's waker for writability. glommio keeps no data of its own in flight (it only
+/// waits for readiness), so the two never reorder bytes.
+fn poll_write_segments(
+    stream: &mut TcpStream,
+    peer: &Peer,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if peer.transmit_segments() > 1 {
+        let mut slots = [IoSlice::new(&[]); MAX_IOVECS];
+        let n = peer.transmit_vectored(&mut slots);
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        match SockRef::from(&*stream).send_vectored_with_flags(&slots[..n], flags) {
+            Ok(n) => return Poll::Ready(Ok(n)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+    Pin::new(stream).poll_write(cx, peer.transmit())
+}
 
 /// How long a closing peer may take to write its farewell (a final reject).
 const FAREWELL_TIMEOUT: Duration = Duration::from_secs(2);
@@ -82,8 +126,9 @@ struct Pacing {
     pause: usize,
     hard_cap: usize,
     stall_timeout: Duration,
-    /// Messages from handles not yet given to peer-core, with their encoded size.
-    backlog: VecDeque<(Message, Option<u64>, usize)>,
+    /// Messages from handles not yet given to peer-core, with their encoded size (a
+    /// shared frame counts its full length here too).
+    backlog: VecDeque<(Queued, Option<u64>, usize)>,
     backlog_bytes: usize,
     /// Handles waiting for the queue to drop below the pause mark.
     room_waiters: Vec<Resolver<bool>>,
@@ -95,6 +140,31 @@ struct Pacing {
     accounted: usize,
     /// The budget check at which this peer last registered as paused.
     budget_epoch: u64,
+}
+
+/// What a handle queued: a message peer-core encodes for this peer, or a frame encoded
+/// once for many.
+pub(crate) enum Queued {
+    Message(Message),
+    Frame(SharedFrame),
+}
+
+impl Queued {
+    /// Its size in the output queue (estimated for a message, exact for a frame).
+    fn size(&self) -> usize {
+        match self {
+            Queued::Message(m) => wire_codec::HEADER_LEN + m.size_hint(),
+            Queued::Frame(f) => f.len(),
+        }
+    }
+
+    /// Hands it to peer-core.
+    fn into_peer(self, peer: &mut Peer, token: Option<u64>) {
+        match self {
+            Queued::Message(m) => peer.queue_message(m, token),
+            Queued::Frame(f) => peer.queue_frame(f, token),
+        }
+    }
 }
 
 /// Notification tokens the runtime allocates for `PeerHandle::queue_message` carry this
@@ -224,19 +294,28 @@ impl Driver {
         true
     }
 
+    /// A runtime token for a handle's notification, if it asked for one.
+    fn token_for(&mut self, notify: Option<Resolver<Delivery>>) -> Option<u64> {
+        notify.map(|r| {
+            let t = RUNTIME_TOKEN_BIT | self.next_token;
+            self.next_token = (self.next_token + 1) & !RUNTIME_TOKEN_BIT;
+            self.tokens.insert(t, r);
+            t
+        })
+    }
+
     /// Applies every command posted by handles.
     fn apply_commands(&mut self, now: Instant) {
         let cmds = self.shared.mailbox.take_all();
         for cmd in cmds {
             match cmd {
                 Command::Message(msg, notify) => {
-                    let token = notify.map(|r| {
-                        let t = RUNTIME_TOKEN_BIT | self.next_token;
-                        self.next_token = (self.next_token + 1) & !RUNTIME_TOKEN_BIT;
-                        self.tokens.insert(t, r);
-                        t
-                    });
-                    self.queue_from_handle(msg, token);
+                    let token = self.token_for(notify);
+                    self.queue_from_handle(Queued::Message(msg), token);
+                }
+                Command::Frame(frame, notify) => {
+                    let token = self.token_for(notify);
+                    self.queue_from_handle(Queued::Frame(frame), token);
                 }
                 Command::WaitForRoom(r) => self.pacing.room_waiters.push(r),
                 Command::Inventory(iv) => self.peer.queue_inventory(iv),
@@ -367,9 +446,10 @@ impl Driver {
         let core = self.core.clone();
         let counters = &core.counters;
 
-        // Output: everything the peer has, in one send.
+        // Output: all segments (small messages batched in one, each large shared
+        // frame one of its own) in one vectored send, until the socket is full.
         while self.peer.wants_write() {
-            let res = Pin::new(&mut self.stream).poll_write(cx, self.peer.transmit());
+            let res = poll_write_segments(&mut self.stream, &self.peer, cx);
             match res {
                 Poll::Ready(Ok(0)) => {
                     self.io_failed(io::ErrorKind::WriteZero.into());
@@ -574,10 +654,10 @@ impl Driver {
 
     /// A message from a handle: into the backlog (encoded when there is room), or the
     /// peer is disconnected if the hard cap would be passed.
-    fn queue_from_handle(&mut self, msg: Message, token: Option<u64>) {
-        let size = wire_codec::HEADER_LEN + msg.size_hint();
+    fn queue_from_handle(&mut self, msg: Queued, token: Option<u64>) {
+        let size = msg.size();
         if self.pacing.backlog.is_empty() && self.has_room() {
-            self.peer.queue_message(msg, token);
+            msg.into_peer(&mut self.peer, token);
             return;
         }
         let total = self.peer.queued_bytes() + self.pacing.backlog_bytes + size;
@@ -594,7 +674,7 @@ impl Driver {
         }
         if self.peer.is_closed() {
             // peer-core answers `Failed` at once.
-            self.peer.queue_message(msg, token);
+            msg.into_peer(&mut self.peer, token);
             return;
         }
         self.pacing.backlog_bytes += size;
@@ -612,7 +692,7 @@ impl Driver {
         while !self.pacing.backlog.is_empty() && self.has_room() {
             if let Some((msg, token, size)) = self.pacing.backlog.pop_front() {
                 self.pacing.backlog_bytes -= size;
-                self.peer.queue_message(msg, token);
+                msg.into_peer(&mut self.peer, token);
             }
         }
         if self.pacing.backlog.is_empty() && self.pacing.backlog.capacity() > 64 {
@@ -674,7 +754,7 @@ impl Driver {
             let mut timer = Timer::new(FAREWELL_TIMEOUT);
             let _ = poll_fn(|cx| {
                 while self.peer.wants_write() {
-                    match Pin::new(&mut self.stream).poll_write(cx, self.peer.transmit()) {
+                    match poll_write_segments(&mut self.stream, &self.peer, cx) {
                         Poll::Ready(Ok(n)) if n > 0 => {
                             self.peer.advance_transmit(n, Instant::now());
                         }

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use peer_core::transport::TransportVersion;
-use peer_core::{DisconnectReason, Peer, StatsSnapshot};
+use peer_core::{DisconnectReason, Peer, SharedFrame, StatsSnapshot};
 use wire_codec::message::InvVect;
 use wire_codec::{Limits, Message, Network};
 
@@ -93,6 +93,7 @@ pub(crate) type PeerFn = Box<dyn FnOnce(&mut Peer, Instant) + Send>;
 /// What a handle asks of its driver.
 pub(crate) enum Command {
     Message(Message, Option<Resolver<Delivery>>),
+    Frame(SharedFrame, Option<Resolver<Delivery>>),
     Inventory(InvVect),
     InventoryImmediate(InvVect),
     KnownInventory(InvVect),
@@ -184,7 +185,9 @@ impl PeerShared {
     /// statistics are the final ones, closures are dropped.
     pub(crate) fn answer_refused(&self, cmd: Command) {
         match cmd {
-            Command::Message(_, Some(r)) => r.resolve(Delivery::Failed),
+            Command::Message(_, Some(r)) | Command::Frame(_, Some(r)) => {
+                r.resolve(Delivery::Failed)
+            }
             Command::Stats(r) => r.resolve(self.final_stats()),
             Command::WaitForRoom(r) => r.resolve(false),
             _ => {}
@@ -378,6 +381,58 @@ impl PeerHandle {
     /// Queues `msg` with a notification the caller created (see [`Notifier`]).
     pub fn queue_message_with(&self, msg: Message, notify: Option<Notifier>) {
         self.shared.post(Command::Message(msg, notify.map(|n| n.0)));
+    }
+
+    /// Queues a frame encoded once for many peers (see [`SharedFrame`]): the peer sends
+    /// it exactly as [`PeerHandle::queue_message`] would send its message — same order,
+    /// gating, witness rule, notification and pacing — but over a v1 connection a
+    /// large frame is written from the frame's own bytes, never copied for this peer.
+    /// Over v2 it is encrypted into the peer's output (each session has its own keys).
+    /// For backpressure the frame counts its full length in each peer.
+    ///
+    /// Relay a block to every peer, encoded once (see also [`Runtime::broadcast`]):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::{NonceSet, SharedFrame};
+    /// use peer_runtime::{Delivery, Runtime};
+    /// use wire_codec::{message::Ping, Message, Network};
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// // Both runtimes live in one process here: own nonces, or it looks like a
+    /// // connection to ourselves.
+    /// let client = Runtime::builder(Network::Regtest)
+    ///     .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
+    ///     .executors(1)
+    ///     .start()
+    ///     .unwrap();
+    /// let peers: Vec<_> = (0..3)
+    ///     .map(|_| client.connect(server.local_addr().unwrap()).wait().unwrap())
+    ///     .collect();
+    /// // A block goes here the same way; this ping keeps the example small.
+    /// let frame = SharedFrame::new(Message::Ping(Ping { nonce: 7 }), Network::Regtest).unwrap();
+    /// let notes: Vec<_> = peers.iter().map(|p| p.queue_frame(frame.clone())).collect();
+    /// for n in notes {
+    ///     assert_eq!(n.wait(), Delivery::Sent);
+    /// }
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    ///
+    /// [`Runtime::broadcast`]: crate::Runtime::broadcast
+    pub fn queue_frame(&self, frame: SharedFrame) -> Notification {
+        let (r, p) = pending(|| Delivery::Failed);
+        self.shared.post(Command::Frame(frame, Some(r)));
+        p
+    }
+
+    /// [`PeerHandle::queue_frame`] without a notification.
+    pub fn queue_frame_detached(&self, frame: SharedFrame) {
+        self.shared.post(Command::Frame(frame, None));
     }
 
     /// Resolves `true` once everything queued through handles before this call has

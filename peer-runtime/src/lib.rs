@@ -9,10 +9,19 @@
 //!   ([`Runtime::add_connection`]).
 //! - Each peer is one task: it feeds received bytes to its `peer_core::Peer`, hands
 //!   events to the application's [`peer_core::Listener`] (timing the callbacks for stall
-//!   accounting), writes all pending output in one `send` from the peer's own output
-//!   buffer (each message is encoded into it, so a message sent to N peers is encoded
-//!   and copied N times), and sleeps until its socket, its next deadline, or a command
-//!   from a handle wakes it. An idle peer holds no receive buffer.
+//!   accounting), writes all pending output in one `send` (or one vectored `sendmsg`
+//!   when shared frames make it several segments: glommio 0.9's stream has no vectored
+//!   write of its own), and sleeps until its socket, its next deadline, or a command
+//!   from a handle wakes it. An idle peer holds no receive
+//!   buffer.
+//! - Sending: a message queued with [`PeerHandle::queue_message`] is encoded into that
+//!   peer's own output buffer (one copy per peer; small messages batch into one `send`).
+//!   A large payload for many peers — a block — is encoded once as a
+//!   [`peer_core::SharedFrame`] and queued with [`PeerHandle::queue_frame`] or
+//!   [`Runtime::broadcast`]: over v1 each peer's output keeps a reference to the one
+//!   encoded frame and the driver sends straight from it, never a copy per peer. Over v2
+//!   (BIP324) each session encrypts the frame into its own buffer: that copy is
+//!   inherent.
 //! - [`PeerHandle`] queues messages (with a [`Notification`] that resolves exactly once
 //!   to [`Delivery::Sent`] or [`Delivery::Failed`]), inventory, disconnects, reads
 //!   statistics and waits for the handshake or the end — asynchronously or blocking. It

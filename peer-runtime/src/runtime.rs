@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 
 use glommio::net::TcpListener;
 use glommio::{CpuSet, LocalExecutorBuilder, Placement};
-use peer_core::{Config, Listener};
+use peer_core::{Config, Listener, SharedFrame};
 use tracing::debug;
 use wire_codec::message::ServiceFlags;
 use wire_codec::Network;
@@ -636,6 +636,49 @@ impl Runtime {
             .iter()
             .flat_map(|c| c.peers().values().cloned().collect::<Vec<_>>())
             .collect()
+    }
+
+    /// Queues one frame, encoded once, to every running peer (detached: no
+    /// notifications); returns how many peers it was queued to. Over v1 a large frame
+    /// (a block) is then written to each peer from the frame's one allocation — 100
+    /// peers hold 100 references, not 100 copies; over v2 each session encrypts it.
+    /// For per-peer notifications or a subset of peers, use
+    /// [`PeerHandle::queue_frame`] on the handles.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use peer_core::{NonceSet, SharedFrame};
+    /// use peer_runtime::Runtime;
+    /// use wire_codec::{message::Ping, Message, Network};
+    ///
+    /// let server = Runtime::builder(Network::Regtest)
+    ///     .executors(1)
+    ///     .listen("127.0.0.1:0".parse().unwrap())
+    ///     .start()
+    ///     .unwrap();
+    /// // Both runtimes live in one process here: own nonces, or it looks like a
+    /// // connection to ourselves.
+    /// let client = Runtime::builder(Network::Regtest)
+    ///     .configure(|c| c.nonces = Some(Arc::new(NonceSet::new())))
+    ///     .executors(1)
+    ///     .start()
+    ///     .unwrap();
+    /// for _ in 0..2 {
+    ///     let peer = client.connect(server.local_addr().unwrap()).wait().unwrap();
+    ///     peer.wait_for_handshake_blocking().unwrap();
+    /// }
+    /// // Encode once (a block in a real relay), queue to every peer.
+    /// let frame = SharedFrame::new(Message::Ping(Ping { nonce: 1 }), Network::Regtest).unwrap();
+    /// assert_eq!(client.broadcast(&frame), 2);
+    /// client.shutdown();
+    /// server.shutdown();
+    /// ```
+    pub fn broadcast(&self, frame: &SharedFrame) -> usize {
+        let peers = self.peers();
+        for p in &peers {
+            p.queue_frame_detached(frame.clone());
+        }
+        peers.len()
     }
 
     /// Counters summed over all executors.

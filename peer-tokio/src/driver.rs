@@ -5,11 +5,17 @@
 //! peer's events into the listener (timing the callbacks for stall accounting), and then
 //! sleeps until the socket can be read or written, the peer's next deadline, or a new
 //! command — the same contract the glommio runtime follows.
+//!
+//! Writes are vectored: the peer's output is a sequence of segments (small messages
+//! encoded into one buffer per peer; a large `peer_core::SharedFrame`, queued to many
+//! peers, kept by reference in each), and tokio's `TcpStream` writes them with one
+//! `writev`. A block relayed to many peers over v1 is encoded once and never copied per
+//! peer; over v2 each session encrypts it into its own buffer.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
@@ -47,6 +53,26 @@ thread_local! {
     // holds only the bytes of an incomplete frame, so an idle peer holds no receive
     // memory.
     static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
+}
+
+/// Most segments handed to one vectored write (Linux's `IOV_MAX` is 1024; a peer's
+/// output rarely has more than a few: each large shared frame and the small messages
+/// between them).
+const MAX_IOVECS: usize = 64;
+
+/// One vectored write of the peer's output segments (`writev` on the socket).
+fn poll_write_segments(
+    stream: &mut TcpStream,
+    peer: &Peer,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    if peer.transmit_segments() <= 1 {
+        // The common case, small messages only: a plain write, no iovec array.
+        return Pin::new(stream).poll_write(cx, peer.transmit());
+    }
+    let mut slots = [IoSlice::new(&[]); MAX_IOVECS];
+    let n = peer.transmit_vectored(&mut slots);
+    Pin::new(stream).poll_write_vectored(cx, &slots[..n])
 }
 
 pub(crate) struct Driver {
@@ -124,16 +150,25 @@ impl Driver {
         }
     }
 
+    /// A handle token for a notification, if one was asked for.
+    fn token_for(&mut self, notify: Option<oneshot::Sender<Delivery>>) -> Option<u64> {
+        notify.map(|tx| {
+            let t = HANDLE_TOKEN_BIT | self.next_token;
+            self.next_token = (self.next_token + 1) & !HANDLE_TOKEN_BIT;
+            self.tokens.insert(t, tx);
+            t
+        })
+    }
+
     fn apply(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::Message(msg, notify) => {
-                let token = notify.map(|tx| {
-                    let t = HANDLE_TOKEN_BIT | self.next_token;
-                    self.next_token = (self.next_token + 1) & !HANDLE_TOKEN_BIT;
-                    self.tokens.insert(t, tx);
-                    t
-                });
+                let token = self.token_for(notify);
                 self.peer.queue_message(msg, token);
+            }
+            Command::Frame(frame, notify) => {
+                let token = self.token_for(notify);
+                self.peer.queue_frame(frame, token);
             }
             Command::Inventory(iv) => self.peer.queue_inventory(iv),
             Command::InventoryImmediate(iv) => self.peer.queue_inventory_immediate(iv),
@@ -211,9 +246,11 @@ impl Driver {
     fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<Progress> {
         let mut progress = Progress::default();
 
-        // Output: everything the peer has, as far as the socket takes it.
+        // Output: everything the peer has, as far as the socket takes it — one
+        // vectored write over its segments (small messages batched in one buffer,
+        // large shared frames straight from their own allocation).
         while self.peer.wants_write() {
-            match Pin::new(&mut self.stream).poll_write(cx, self.peer.transmit()) {
+            match poll_write_segments(&mut self.stream, &self.peer, cx) {
                 Poll::Ready(Ok(0)) => {
                     self.io_failed(io::ErrorKind::WriteZero.into());
                     progress.any = true;
@@ -341,10 +378,8 @@ impl Driver {
         if self.peer.wants_write() && !self.read_done {
             let write_all = async {
                 while self.peer.wants_write() {
-                    let r = poll_fn(|cx| {
-                        Pin::new(&mut self.stream).poll_write(cx, self.peer.transmit())
-                    })
-                    .await;
+                    let r =
+                        poll_fn(|cx| poll_write_segments(&mut self.stream, &self.peer, cx)).await;
                     match r {
                         Ok(n) if n > 0 => self.peer.advance_transmit(n, Instant::now()),
                         _ => break,

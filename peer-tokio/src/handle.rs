@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use peer_core::{DisconnectReason, Peer, StatsSnapshot};
+use peer_core::{DisconnectReason, Peer, SharedFrame, StatsSnapshot};
 use tokio::sync::{mpsc, oneshot, watch};
 use wire_codec::message::InvVect;
 use wire_codec::Message;
@@ -62,6 +62,7 @@ pub(crate) type PeerFn = Box<dyn FnOnce(&mut Peer, Instant) + Send>;
 /// What a handle asks of the peer's task.
 pub(crate) enum Command {
     Message(Message, Option<oneshot::Sender<Delivery>>),
+    Frame(SharedFrame, Option<oneshot::Sender<Delivery>>),
     Inventory(InvVect),
     InventoryImmediate(InvVect),
     KnownInventory(InvVect),
@@ -188,6 +189,23 @@ impl PeerHandle {
     /// Queues a message without asking for an answer.
     pub fn queue_message_detached(&self, msg: Message) {
         self.post(Command::Message(msg, None));
+    }
+
+    /// Queues a frame encoded once for many peers (`peer_core::SharedFrame`,
+    /// `Peer::queue_frame`): sent as [`PeerHandle::queue_message`] would send its
+    /// message (order, gating, witness rule, notification), but over v1 a large frame
+    /// is written from the frame's own bytes with a vectored write — never copied for
+    /// this peer. See [`Node::broadcast`](crate::Node::broadcast) for the whole
+    /// relay, with an example.
+    pub fn queue_frame(&self, frame: SharedFrame) -> Notification {
+        let (tx, rx) = oneshot::channel();
+        self.post(Command::Frame(frame, Some(tx)));
+        Notification(rx)
+    }
+
+    /// Queues a shared frame without asking for an answer.
+    pub fn queue_frame_detached(&self, frame: SharedFrame) {
+        self.post(Command::Frame(frame, None));
     }
 
     /// Queues an inventory announcement for the next trickle (`Peer::queue_inventory`).

@@ -27,7 +27,10 @@
 //!   (small before the handshake); [`Transport::settle`] releases memory once the
 //!   peer took what it could.
 //! * **send**: [`Transport::encode`] appends one message, framed, to the output
-//!   buffer and returns its length on the wire. Bytes a transport must send that are
+//!   buffer and returns its length on the wire; [`Transport::encode_frame_bytes`] does
+//!   the same for a frame encoded once for many peers (a `SharedFrame`), which a
+//!   transport that [sends frames as they are](Transport::sends_frames_as_is) lets the
+//!   output queue keep by reference instead. Bytes a transport must send that are
 //!   not messages (a key exchange) go into the output with `OutputQueue::push_raw`.
 //!
 //! [`v1`] is the plain framing of every Bitcoin and LBRY node: magic, command, length,
@@ -238,6 +241,32 @@ impl Transport {
         match self {
             Transport::V1(t) => t.buf.settle(),
             Transport::V2(l) => l.settle(),
+        }
+    }
+
+    /// Whether an encoded v1 frame goes on the wire as it is (v1), so a shared frame
+    /// can be written from its own allocation; false when it must be transformed per
+    /// connection (v2 encrypts it with the session's keys).
+    #[inline]
+    pub fn sends_frames_as_is(&self) -> bool {
+        matches!(self, Transport::V1(_))
+    }
+
+    /// Appends an already encoded v1 frame (header and payload, e.g. a
+    /// [`SharedFrame`](crate::SharedFrame)'s bytes) to `out` as this transport sends it:
+    /// copied for v1, encrypted as one packet for v2. Returns its length on the wire.
+    /// On error nothing is appended.
+    pub fn encode_frame_bytes(
+        &mut self,
+        frame: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<usize, CodecError> {
+        match self {
+            Transport::V1(_) => {
+                out.extend_from_slice(frame);
+                Ok(frame.len())
+            }
+            Transport::V2(l) => l.encode_frame_bytes(frame, out),
         }
     }
 

@@ -124,6 +124,37 @@ impl V2Link {
         Ok(out.len() - start)
     }
 
+    /// Encrypts an already encoded v1 frame (a shared frame's bytes) into `out` as one
+    /// packet. The session's own keys make the ciphertext a per-connection copy; the
+    /// frame is staged in the scratch because the packet's contents replace the
+    /// header's tail with the message type.
+    pub(crate) fn encode_frame_bytes(
+        &mut self,
+        frame: &[u8],
+        out: &mut BytesMut,
+    ) -> Result<usize, CodecError> {
+        if !self.v2.is_ready() {
+            return Err(CodecError::Malformed {
+                what: "v2 session",
+                reason: "not established: nothing can be encrypted yet",
+            });
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(frame);
+        let start = out.len();
+        let res = self.v2.encrypt_frame(&mut self.scratch, out);
+        if self.scratch.capacity() > 64 * 1024 {
+            self.scratch = BytesMut::new();
+        } else {
+            self.scratch.clear();
+        }
+        res.map_err(|_: Error| CodecError::Malformed {
+            what: "v2 frame",
+            reason: "not a v1 frame with a known command",
+        })?;
+        Ok(out.len() - start)
+    }
+
     /// Releases the receive buffer's spare memory and the encoding scratch.
     pub(crate) fn settle(&mut self) {
         self.buf.settle();

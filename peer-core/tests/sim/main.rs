@@ -7,6 +7,7 @@
 mod backpressure;
 mod bloom;
 mod driver_contract;
+mod frames;
 mod gating;
 mod handshake;
 mod harness;

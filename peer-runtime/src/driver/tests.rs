@@ -412,3 +412,74 @@ fn only_an_outbound_v2_attempt_that_ended_before_the_version_falls_back() {
         assert_eq!(rig.ends_seen.get(), 2);
     });
 }
+
+#[test]
+fn shared_frames_from_handles_are_paced_at_their_full_length_and_sent_by_reference() {
+    let blob = Message::Unknown {
+        command: wire_codec::Command::from_static("blob"),
+        payload: bytes::Bytes::from(vec![5u8; 60_000]),
+    };
+    let frame = peer_core::SharedFrame::new(blob, Network::Regtest).unwrap();
+    with_rig(limits(100_000, 4 << 20), move |mut rig| {
+        rig.handshake();
+        let notes: Vec<_> = (0..3)
+            .map(|i| {
+                rig.handle.queue_message_detached(rig.ping(i));
+                rig.handle.queue_frame(frame.clone())
+            })
+            .collect();
+        rig.driver.apply_commands(Instant::now());
+        rig.driver.after_progress();
+        // Two pings and frames found room below the mark; the third pair waits (in
+        // order), the frame counted in full.
+        assert_eq!(rig.queued(), 2 * (PING_FRAME + frame.len()));
+        assert_eq!(rig.driver.pacing.backlog.len(), 2);
+        assert_eq!(
+            rig.driver.pacing.backlog_bytes,
+            estimate(&rig.ping(2)) + frame.len()
+        );
+        // The peer's output points into the frame's one allocation.
+        let shared = frame.bytes().as_ptr();
+        let by_ref = rig
+            .driver
+            .peer
+            .transmit_chunks()
+            .filter(|c| c.as_ptr() == shared && c.len() == frame.len())
+            .count();
+        assert_eq!(by_ref, 2);
+        while rig.driver.peer.wants_write() || !rig.driver.pacing.backlog.is_empty() {
+            rig.write_all();
+            rig.driver.after_progress();
+        }
+        rig.driver.drain_events(Instant::now());
+        for n in notes {
+            assert_eq!(n.try_take(), Some(Delivery::Sent));
+        }
+        assert_eq!(rig.driver.pacing.backlog_bytes, 0);
+    });
+}
+
+#[test]
+fn one_vectored_send_writes_every_segment() {
+    let blob = Message::Unknown {
+        command: wire_codec::Command::from_static("blob"),
+        payload: bytes::Bytes::from(vec![6u8; 40_000]),
+    };
+    let frame = peer_core::SharedFrame::new(blob, Network::Regtest).unwrap();
+    with_rig(limits(1 << 20, 4 << 20), move |mut rig| {
+        rig.handshake();
+        rig.driver.peer.queue_message(rig.ping(1), None);
+        rig.driver.peer.queue_frame(frame.clone(), None);
+        rig.driver.peer.queue_message(rig.ping(2), None);
+        assert_eq!(rig.driver.peer.transmit_segments(), 3);
+        let total = rig.queued();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        // The socket's buffer takes 40 KB: one call sends all three segments (glommio's
+        // own write would have sent the first 32 bytes).
+        let d = &mut *rig.driver;
+        match super::poll_write_segments(&mut d.stream, &d.peer, &mut cx) {
+            std::task::Poll::Ready(Ok(n)) => assert_eq!(n, total),
+            other => panic!("{other:?}"),
+        }
+    });
+}
