@@ -172,6 +172,9 @@ impl FrameDecoder {
 
 /// Encodes `msg` as one frame appended to `out`, returning the bytes written.
 ///
+/// A payload over `ctx.limits.max_payload` is refused with [`Error::PayloadTooLarge`]
+/// and nothing is appended (an unknown-command message can carry any payload).
+///
 /// The payload is serialized once, straight into `out`; the checksum is computed over
 /// those written bytes and patched into the header.
 ///
@@ -206,6 +209,15 @@ pub fn encode_frame(
         return Err(e);
     }
     let payload_len = out.len() - start - HEADER_LEN;
+    // A frame the remote must refuse is never produced: the receiving side's limit is
+    // the same `max_payload` (and over it Core and btcd disconnect).
+    if payload_len > ctx.limits.max_payload as usize {
+        out.truncate(start);
+        return Err(Error::PayloadTooLarge {
+            len: payload_len as u64,
+            max: u64::from(ctx.limits.max_payload),
+        });
+    }
     let sum = checksum(&out[start + HEADER_LEN..]);
     let at = |r: core::ops::Range<usize>| start + r.start..start + r.end;
     out[at(layout::LENGTH)].copy_from_slice(&(payload_len as u32).to_le_bytes());

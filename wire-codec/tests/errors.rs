@@ -539,3 +539,38 @@ fn headers_bad_transaction_count_at_any_position() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The encoder never produces a frame its own decoder (and every other node) must refuse:
+/// an unknown-command payload one byte over the limit is refused with the facts, and the
+/// output is left as it was; at the limit it encodes and decodes back.
+#[test]
+fn encoding_a_payload_over_the_limit_is_refused_and_writes_nothing() {
+    let mut ctx = ctx();
+    ctx.limits.max_payload = 1_000;
+    let command = Command::new("xyzzy").unwrap();
+    let mut out = BytesMut::from(&b"kept"[..]);
+    let over = Message::Unknown {
+        command,
+        payload: Bytes::from(vec![7u8; 1_001]),
+    };
+    let err = encode_frame(Network::Mainnet.magic(), &over, &ctx, &mut out).unwrap_err();
+    assert_eq!(
+        err,
+        Error::PayloadTooLarge {
+            len: 1_001,
+            max: 1_000
+        }
+    );
+    assert_eq!(&out[..], b"kept");
+
+    let at = Message::Unknown {
+        command,
+        payload: Bytes::from(vec![7u8; 1_000]),
+    };
+    let n = encode_frame(Network::Mainnet.magic(), &at, &ctx, &mut out).unwrap();
+    assert_eq!(n, HEADER_LEN + 1_000);
+    let mut dec = FrameDecoder::with_limits(Network::Mainnet.magic(), 1_000);
+    let mut wire = out.split_off(4);
+    let frame = dec.decode(&mut wire).unwrap().expect("one whole frame");
+    assert_eq!(frame.payload.len(), 1_000);
+}
