@@ -40,8 +40,7 @@
 //! - [`detect`](mod@detect): how a responder tells a v1 initiator from a v2 one.
 //! - [`v2`]: [`V2Transport`], BIP324 as a sans-IO state machine.
 //! - `v2_keys`: BIP324's ECDH and HKDF session keys (crate-internal).
-//! - `v2_cipher`: FSChaCha20 and FSChaCha20-Poly1305 on SIMD ChaCha20/Poly1305
-//!   (crate-internal).
+//! - `v2_cipher`: FSChaCha20 and FSChaCha20-Poly1305 (crate-internal).
 //! - [`v2_messages`]: BIP324's one-byte message IDs and the long (13-byte) form.
 
 pub mod detect;

@@ -376,7 +376,10 @@ impl V2Transport {
                     // Our terminator, then our version packet (empty contents) with our
                     // garbage as its associated data.
                     out.extend_from_slice(&keys.send_terminator);
-                    session.send.encrypt(garbage, false, &[], out);
+                    session
+                        .send
+                        .encrypt(garbage, false, &[], out)
+                        .map_err(|_| Error::V2Failed)?;
                     self.state = State::AwaitVersion(Box::new(Handshaking {
                         session,
                         recv_terminator: keys.recv_terminator,
@@ -433,8 +436,10 @@ impl V2Transport {
         let mut mt = [0u8; MAX_MESSAGE_TYPE_LEN];
         let n = encode_message_type(&command, &mut mt);
         check_contents(n + payload.len())?;
-        session.send.encrypt(&[], false, &[&mt[..n], payload], out);
-        Ok(())
+        session
+            .send
+            .encrypt(&[], false, &[&mt[..n], payload], out)
+            .map_err(|_| Error::V2Failed)
     }
 
     /// Encrypts one v1 frame (24-byte header and payload, as the v1 encoder writes it) as
@@ -455,8 +460,10 @@ impl V2Transport {
         let start = HEADER_LEN - n;
         frame[start..HEADER_LEN].copy_from_slice(&mt[..n]);
         check_contents(frame.len() - start)?;
-        session.send.encrypt(&[], false, &[&frame[start..]], out);
-        Ok(())
+        session
+            .send
+            .encrypt(&[], false, &[&frame[start..]], out)
+            .map_err(|_| Error::V2Failed)
     }
 }
 
