@@ -6,10 +6,10 @@
 //! [`FrameDecoder`](wire_codec::FrameDecoder) does) and an output buffer to append to.
 //!
 //! The handshake is ours, on libsecp256k1 (ElligatorSwift key, x-only ECDH) and
-//! [`v2_keys`](super::v2_keys) (HKDF session keys and garbage terminators); the packets
-//! use [`v2_cipher`](super::v2_cipher) (FSChaCha20 lengths, FSChaCha20-Poly1305
-//! packets, rekeyed every 224 packets) on SIMD ChaCha20/Poly1305. The `bip324` crate's
-//! `Protocol` stays the independent implementation the tests talk to.
+//! `v2_keys` (HKDF session keys and garbage terminators); the packets use `v2_cipher`
+//! (FSChaCha20 lengths, FSChaCha20-Poly1305 packets, rekeyed every 224 packets) on
+//! ring's AVX2 ChaCha20-Poly1305. The `bip324` crate's `Protocol` stays the independent
+//! implementation the tests talk to.
 //!
 //! ## Why our own handshake states
 //! Each handshake state is owned (no borrowed garbage), so it lives in the peer between
