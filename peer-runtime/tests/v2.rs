@@ -204,6 +204,46 @@ fn a_v1_fallback_carries_queued_messages_and_reports_the_new_connection() {
     srv.shutdown();
 }
 
+/// The v2 attempt fails and the v1 redial is refused (nothing listens any more): the
+/// message queued to the attempt is answered Failed (never left hanging), and the peer
+/// ends once, with the attempt's reason.
+#[test]
+fn a_refused_v1_retry_fails_the_queued_message_and_ends_the_peer() {
+    use std::io::Read;
+    use std::sync::mpsc;
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_addr = front.local_addr().unwrap();
+    let (drop_first, first_may_go) = mpsc::channel::<()>();
+    let doorman = std::thread::spawn(move || {
+        let (mut first, _) = front.accept().unwrap();
+        let mut key = [0u8; 64];
+        first.read_exact(&mut key).unwrap();
+        first_may_go.recv().unwrap();
+        // Nothing listens from here on: the redial is refused.
+        drop(front);
+        drop(first);
+    });
+    let cli = builder(true).start().unwrap();
+    let p = cli
+        .connect_v2(front_addr)
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    let sent = p.queue_message(Message::Ping(Ping { nonce: 12 }));
+    let closed = p
+        .with_peer(|peer, _| peer.is_closed())
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    assert!(!closed);
+    drop_first.send(()).unwrap();
+    doorman.join().unwrap();
+    assert!(matches!(sent.wait_timeout(LONG), Ok(Delivery::Failed)));
+    assert!(p.wait_for_disconnect_timeout(LONG).is_some());
+    assert!(!p.handshake_complete());
+    cli.shutdown();
+}
+
 #[test]
 fn a_v1_client_is_served_v1_by_a_v2_capable_server() {
     let seen = Arc::new(Seen::default());
