@@ -35,12 +35,6 @@ pub enum Error {
     },
     /// v2: the remote's 64-byte key starts with the network magic, i.e. it answered in v1.
     V2RemoteSpeaksV1,
-    /// v2: the remote's handshake packets arrived in more separate pieces than the
-    /// handshake re-derives its keys for (see [`V2Transport`](crate::transport::V2Transport)).
-    V2HandshakeFragmented {
-        /// Re-derivations done.
-        replays: u8,
-    },
     /// v2: a message was given to encrypt before the handshake completed.
     V2NotReady,
     /// v2: our own garbage is longer than BIP324 allows (4,095 bytes).
@@ -77,10 +71,6 @@ impl fmt::Display for Error {
                 )
             }
             Error::V2RemoteSpeaksV1 => write!(f, "v2 key exchange answered in v1"),
-            Error::V2HandshakeFragmented { replays } => write!(
-                f,
-                "v2 handshake packets arrived in too many pieces ({replays} re-derivations)"
-            ),
             Error::V2NotReady => write!(f, "v2 message sent before the handshake completed"),
             Error::V2OwnGarbageTooLong { len } => {
                 write!(f, "own v2 garbage of {len} bytes exceeds 4095")

@@ -129,6 +129,9 @@ pub struct Peer {
     /// which id the remote wants.
     pub(crate) pending_wtxids: Vec<(wire_codec::Hash256, wire_codec::Hash256)>,
     pub(crate) held_bytes: usize,
+    /// Outbound v2: keep `held` if the attempt fails before the remote's version, for
+    /// [`Peer::v1_retry`] (see [`Peer::keep_queue_for_v1_retry`]).
+    pub(crate) keep_held_for_v1_retry: bool,
     /// Frames read while the version decision is pending.
     pub(crate) held_frames: VecDeque<Inbound>,
     pub(crate) inventory: InventoryState,
@@ -165,7 +168,19 @@ impl Peer {
         unix_time: u64,
         rng_seed: u64,
     ) -> Peer {
-        let mut p = Peer::new(config, remote, false, now, unix_time, rng_seed);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        Peer::new_outbound_with_id(config, remote, now, unix_time, rng_seed, id)
+    }
+
+    fn new_outbound_with_id(
+        config: Arc<Config>,
+        remote: SocketAddr,
+        now: Instant,
+        unix_time: u64,
+        rng_seed: u64,
+        id: u64,
+    ) -> Peer {
+        let mut p = Peer::new(config, remote, false, now, unix_time, rng_seed, id);
         let span = p.span.clone();
         let _g = span.enter();
         debug!("new outbound peer");
@@ -223,7 +238,8 @@ impl Peer {
         unix_time: u64,
         rng_seed: u64,
     ) -> Peer {
-        let mut p = Peer::new(config, remote, false, now, unix_time, rng_seed);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let mut p = Peer::new(config, remote, false, now, unix_time, rng_seed, id);
         let span = p.span.clone();
         let _g = span.enter();
         debug!("new outbound v2 peer");
@@ -252,7 +268,8 @@ impl Peer {
         unix_time: u64,
         rng_seed: u64,
     ) -> Peer {
-        let p = Peer::new(config, remote, true, now, unix_time, rng_seed);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let p = Peer::new(config, remote, true, now, unix_time, rng_seed, id);
         let _g = p.span.enter();
         debug!("new inbound peer");
         drop(_g);
@@ -266,8 +283,8 @@ impl Peer {
         now: Instant,
         unix_time: u64,
         rng_seed: u64,
+        id: u64,
     ) -> Peer {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let dir = if inbound { "inbound" } else { "outbound" };
         let span = tracing::debug_span!("peer", id, addr = %remote, dir);
         let network = config.network;
@@ -306,6 +323,7 @@ impl Peer {
             handshake_extras: Vec::new(),
             pending_wtxids: Vec::new(),
             held_bytes: 0,
+            keep_held_for_v1_retry: false,
             held_frames: VecDeque::new(),
             inventory: InventoryState::default(),
             stall: StallDetector::new(),
@@ -533,6 +551,73 @@ impl Peer {
             && self.is_closed()
             && self.remote_version.is_none()
             && self.transport.as_v2().is_some_and(|l| l.is_initiator())
+    }
+
+    /// For a caller that reconnects in v1 when this outbound v2 attempt fails before the
+    /// remote's version (as the runtime does): with `keep` on, the messages queued
+    /// before the handshake are then kept for [`Peer::v1_retry`] instead of failed, so
+    /// no queued message is lost to the fallback. Turning it off again on such a failed
+    /// peer (the caller gives up on the retry) fails them now: their
+    /// [`Event::Failed`]s follow.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, DisconnectReason, Event, Peer};
+    /// # use wire_codec::{message::Ping, Message, Network};
+    /// let cfg = Arc::new(Config::new(Network::Regtest));
+    /// let now = Instant::now();
+    /// let addr = "127.0.0.1:18444".parse().unwrap();
+    /// let mut p = Peer::new_outbound_v2(cfg, addr, now, 1_700_000_000, 1);
+    /// p.keep_queue_for_v1_retry(true);
+    /// p.queue_message(Message::Ping(Ping { nonce: 5 }), Some(9));
+    /// p.disconnect(DisconnectReason::LocalRequest); // e.g. the remote dropped our key
+    /// assert!(p.v2_failed_before_version());
+    /// let mut v1 = p.v1_retry(now, 1_700_000_000, 2).unwrap();
+    /// assert_eq!(v1.id(), p.id());
+    /// assert_eq!(v1.queued_messages(), 2); // our version, and the ping (token 9 answered later)
+    /// ```
+    pub fn keep_queue_for_v1_retry(&mut self, keep: bool) {
+        self.keep_held_for_v1_retry = keep;
+        if !keep && self.is_closed() {
+            self.fail_held();
+        }
+    }
+
+    /// The v1 reconnect of an outbound v2 attempt that failed before the remote's
+    /// version ([`Peer::v2_failed_before_version`]), as Bitcoin Core does: a new
+    /// outbound v1 peer for the same remote and configuration, under the same id (one
+    /// peer to the application, now on a new connection), that takes over the messages
+    /// kept by [`Peer::keep_queue_for_v1_retry`] with their notifications. `None` (and
+    /// nothing taken) if this peer is no such attempt. Parameters as
+    /// [`Peer::new_outbound`]; example at [`Peer::keep_queue_for_v1_retry`].
+    pub fn v1_retry(&mut self, now: Instant, unix_time: u64, rng_seed: u64) -> Option<Peer> {
+        if !self.v2_failed_before_version() {
+            return None;
+        }
+        let config = self.config.clone();
+        let mut p =
+            Peer::new_outbound_with_id(config, self.remote, now, unix_time, rng_seed, self.id);
+        self.keep_held_for_v1_retry = false;
+        self.held_bytes = 0;
+        for (out, token) in core::mem::take(&mut self.held) {
+            match out {
+                Outgoing::Message(msg, encoding) => {
+                    p.queue_message_with_encoding(msg, encoding, token)
+                }
+                Outgoing::Frame(frame) => p.queue_frame(frame, token),
+            }
+        }
+        Some(p)
+    }
+
+    /// Fails every message held for the handshake.
+    fn fail_held(&mut self) {
+        for (_, token) in core::mem::take(&mut self.held) {
+            if let Some(t) = token {
+                self.events.push_back(Event::Failed(t));
+            }
+        }
+        self.held_bytes = 0;
     }
 
     /// Moves the transport's own bytes (the v2 handshake) into the output, and sends
@@ -1293,18 +1378,15 @@ impl Peer {
                 self.events.push_back(Event::Failed(t));
             }
         }
-        for (_, token) in self.held.drain(..) {
-            if let Some(t) = token {
-                self.events.push_back(Event::Failed(t));
-            }
+        // A v2 attempt its caller retries in v1 keeps what was queued for the retry.
+        if !(self.keep_held_for_v1_retry && self.v2_failed_before_version()) {
+            self.fail_held();
         }
         if let Some(t) = extra {
             self.events.push_back(Event::Failed(t));
         }
-        self.held = VecDeque::new();
         self.handshake_extras = Vec::new();
         self.pending_wtxids = Vec::new();
-        self.held_bytes = 0;
         self.held_frames = VecDeque::new();
         if let (Some(r), true) = (farewell, can_reject) {
             let msg = Message::Reject(Box::new(r));
@@ -1326,8 +1408,65 @@ impl Peer {
 }
 
 #[cfg(test)]
+// Tests make their own instants (the crate itself never reads a clock).
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
+
+    fn failed_attempt(keep: bool) -> Peer {
+        use wire_codec::message::Ping;
+        let cfg = Arc::new(Config::new(wire_codec::Network::Regtest));
+        let addr = "127.0.0.1:18444".parse().unwrap();
+        let mut p = Peer::new_outbound_v2(cfg, addr, Instant::now(), 1_700_000_000, 1);
+        p.keep_queue_for_v1_retry(keep);
+        p.queue_message(Message::Ping(Ping { nonce: 1 }), Some(10));
+        p.queue_message(Message::Ping(Ping { nonce: 2 }), None);
+        p.queue_message(Message::Ping(Ping { nonce: 3 }), Some(30));
+        p.disconnect(DisconnectReason::LocalRequest);
+        p
+    }
+
+    fn failed_tokens(p: &mut Peer) -> Vec<u64> {
+        let mut failed = Vec::new();
+        while let Some(ev) = p.poll_event() {
+            if let Event::Failed(t) = ev {
+                failed.push(t);
+            }
+        }
+        failed
+    }
+
+    #[test]
+    fn a_v1_retry_takes_over_the_kept_queue_under_the_same_id() {
+        let mut p = failed_attempt(true);
+        assert!(p.v2_failed_before_version());
+        assert_eq!(failed_tokens(&mut p), Vec::<u64>::new(), "kept, not failed");
+        let now = Instant::now();
+        let mut v1 = p.v1_retry(now, 1_700_000_000, 2).unwrap();
+        assert_eq!(v1.id(), p.id());
+        assert_eq!(
+            v1.transport_version(),
+            crate::transport::TransportVersion::V1
+        );
+        // Our version message, then the three carried over.
+        let fresh = Peer::new_outbound(p.config.clone(), p.remote, now, 1_700_000_000, 4);
+        assert_eq!(v1.queued_messages(), fresh.queued_messages() + 3);
+        assert_eq!(p.queued_messages(), 0);
+        // Closing the retry before its handshake fails the carried notifications.
+        v1.disconnect(DisconnectReason::LocalRequest);
+        assert_eq!(failed_tokens(&mut v1), vec![10, 30]);
+    }
+
+    #[test]
+    fn without_keeping_or_after_giving_up_the_queue_fails() {
+        let mut p = failed_attempt(false);
+        assert_eq!(failed_tokens(&mut p), vec![10, 30]);
+        let mut p = failed_attempt(true);
+        assert_eq!(failed_tokens(&mut p), Vec::<u64>::new());
+        p.keep_queue_for_v1_retry(false);
+        assert_eq!(failed_tokens(&mut p), vec![10, 30]);
+        assert_eq!(p.queued_messages(), 0);
+    }
 
     #[test]
     fn peer_is_send() {

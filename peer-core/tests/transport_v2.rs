@@ -291,8 +291,8 @@ fn ours_against_the_crates_own_protocol_both_roles() {
 }
 
 /// The remote (the crate's own sans-IO handshake) sends `decoys` decoy packets before its
-/// version packet and we receive them one whole packet per read: every read past the
-/// terminator re-derives the handshake once, and more than the cap is refused.
+/// version packet and we receive them one whole packet per read: the handshake state is
+/// kept between reads, so any number of pieces completes (no key work is repeated).
 fn decoys_one_per_read(decoys: usize) -> Result<bool, Error> {
     let mut rng = StdRng::seed_from_u64(decoys as u64);
     let mut ours = V2Transport::new(Side::Initiator, MAGIC, MAX_PAYLOAD, &mut rng, 0).unwrap();
@@ -329,11 +329,8 @@ fn decoys_one_per_read(decoys: usize) -> Result<bool, Error> {
 }
 
 #[test]
-fn handshake_decoys_split_across_reads_are_bounded() {
-    assert_eq!(decoys_one_per_read(0), Ok(true));
-    assert_eq!(decoys_one_per_read(5), Ok(true));
-    assert_eq!(
-        decoys_one_per_read(30),
-        Err(Error::V2HandshakeFragmented { replays: 8 })
-    );
+fn handshake_decoys_split_across_reads_all_complete() {
+    for decoys in [0, 5, 30, 300] {
+        assert_eq!(decoys_one_per_read(decoys), Ok(true), "{decoys} decoys");
+    }
 }

@@ -9,11 +9,10 @@
 //!   with its `u`, to the row's `x` (the defining property of the inverse), and every row
 //!   must list at least one case or be a row where no preimage exists.
 //! - Packet encoding: the shared secret's x coordinates and the session id of every row
-//!   (ECDH with the row's key and both encodings, HKDF as the handshake does). The
-//!   ciphertexts need a cipher session built from given keys, which the crate keeps
-//!   private (`CipherSession::new` is crate-internal; its own unit tests check those
-//!   ciphertexts); the packet layer is instead checked end to end against the crate's
-//!   independent `Protocol` in `transport_v2.rs`.
+//!   against the `bip324` crate's key derivation. Every other column (shared secret, the
+//!   four keys, both terminators, the ciphertexts across rekeys, reading them back) is
+//!   checked through the transport's own functions by the unit test
+//!   `transport::v2::v2_vectors_test` (the cipher is crate-internal).
 
 use std::path::PathBuf;
 

@@ -82,6 +82,37 @@ pub(crate) async fn connect(
     }
 }
 
+/// Dials `addr` again for the v1 reconnect of a v2 connection that failed before the
+/// version exchange (Bitcoin Core does the same), within the runtime's connect timeout;
+/// `None` if the executor stops, the remote refuses or the timeout passes.
+///
+/// The new connection leaves from the failed one's local IP (`from`, any port): a
+/// caller that chose its source address (`connect_from`, a load generator spreading
+/// over 127.0.0.x) keeps it, and for anyone else it is the address the kernel picked.
+pub(crate) async fn redial(
+    core: &Rc<CoreLocal>,
+    addr: SocketAddr,
+    from: Option<SocketAddr>,
+) -> Option<TcpStream> {
+    if core.stopping.get() {
+        return None;
+    }
+    let timeout = core.rt.gate.limits().connect_timeout;
+    let attempt = async {
+        match from {
+            Some(local) => crate::dial::connect_from(SocketAddr::new(local.ip(), 0), addr)
+                .await
+                .ok(),
+            None => TcpStream::connect(addr).await.ok(),
+        }
+    };
+    let expired = async {
+        Timer::new(timeout).await;
+        None
+    };
+    futures_lite::future::or(attempt, expired).await
+}
+
 /// Takes over a caller-owned connected stream.
 pub(crate) fn adopt(
     core: &Rc<CoreLocal>,

@@ -244,7 +244,10 @@ impl Driver {
                     if self.reconnect_v1().await {
                         continue;
                     }
-                    // The v2 attempt's end was held back from the listener: tell it now.
+                    // No v1 connection: what the attempt kept for it fails now, then the
+                    // attempt's end, held back from the listener, is told.
+                    self.peer.keep_queue_for_v1_retry(false);
+                    self.drain_events(Instant::now());
                     if let Some(reason) = self.peer.disconnect_reason().cloned() {
                         self.on_event(Event::Disconnected(reason), Instant::now());
                     }
@@ -272,11 +275,13 @@ impl Driver {
     }
 
     /// The v1 reconnect of a failed v2 attempt (as Bitcoin Core): a new connection and a
-    /// new v1 peer under the same handle and listener. False if the dial failed.
+    /// new v1 peer under the same handle, listener and peer id, carrying the messages
+    /// queued before the handshake. False if the dial failed.
     async fn reconnect_v1(&mut self) -> bool {
         let addr = self.peer.remote_addr();
         debug!(%addr, reason = ?self.peer.disconnect_reason(), "v2 attempt failed before the version exchange; reconnecting with v1");
-        let Some(stream) = crate::executor::redial(&self.core, addr).await else {
+        let from = self.shared.local_addr();
+        let Some(stream) = crate::connect::redial(&self.core, addr, from).await else {
             return false;
         };
         let _ = stream.set_nodelay(true);
@@ -286,8 +291,11 @@ impl Driver {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let seed = self.core.rt.next_seed();
-        let config = self.peer.config().clone();
-        self.peer = Peer::new_outbound(config, addr, now, unix, seed);
+        let Some(peer) = self.peer.v1_retry(now, unix, seed) else {
+            return false;
+        };
+        self.peer = peer;
+        self.shared.set_local_addr(stream.local_addr().ok());
         self.stream = stream;
         self.timer = None;
         self.read_done = false;
@@ -672,7 +680,7 @@ impl Driver {
                 limit: self.pacing.hard_cap,
             });
         }
-        if self.peer.is_closed() {
+        if self.peer.is_closed() && !self.falls_back() {
             // peer-core answers `Failed` at once.
             msg.into_peer(&mut self.peer, token);
             return;
@@ -682,9 +690,11 @@ impl Driver {
     }
 
     /// Whether a message from a handle may be encoded now: the handshake is done (or
-    /// the peer closed, which answers it) and the output is under the pause mark.
+    /// the peer closed, which answers it) and the output is under the pause mark. A v2
+    /// attempt about to be retried in v1 takes nothing: its messages wait for the retry.
     fn has_room(&self) -> bool {
-        self.peer.is_closed() || (self.handshaken && self.peer.queued_bytes() < self.pacing.pause)
+        (self.peer.is_closed() && !self.falls_back())
+            || (self.handshaken && self.peer.queued_bytes() < self.pacing.pause)
     }
 
     /// Moves waiting messages into peer-core while there is room.

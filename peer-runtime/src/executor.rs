@@ -13,7 +13,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
-use glommio::net::TcpStream;
 use glommio::timer::Timer;
 use tracing::warn;
 
@@ -257,21 +256,6 @@ fn shrink_when_sparse<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>) {
     if map.capacity() > 64 && map.len() * 4 < map.capacity() {
         map.shrink_to(map.len() * 2);
     }
-}
-
-/// Dials `addr` again for the v1 reconnect of a v2 connection that failed before the
-/// version exchange (Bitcoin Core does the same); the runtime's connect timeout applies.
-pub(crate) async fn redial(core: &Rc<CoreLocal>, addr: SocketAddr) -> Option<TcpStream> {
-    if core.stopping.get() {
-        return None;
-    }
-    let timeout = core.rt.gate.limits().connect_timeout;
-    let attempt = async { TcpStream::connect(addr).await.ok() };
-    let expired = async {
-        Timer::new(timeout).await;
-        None
-    };
-    futures_lite::future::or(attempt, expired).await
 }
 
 #[cfg(test)]

@@ -109,7 +109,8 @@ pub(crate) enum Command {
 pub(crate) struct PeerShared {
     pub(crate) id: u64,
     pub(crate) addr: SocketAddr,
-    pub(crate) local_addr: Option<SocketAddr>,
+    /// Our end of the connection (a v1 retry of a v2 attempt replaces it).
+    local_addr: Mutex<Option<SocketAddr>>,
     pub(crate) direction: Direction,
     pub(crate) executor: usize,
     pub(crate) network: Network,
@@ -146,7 +147,7 @@ impl PeerShared {
         PeerShared {
             id: peer.id(),
             addr: peer.remote_addr(),
-            local_addr,
+            local_addr: Mutex::new(local_addr),
             direction,
             executor,
             network: peer.config().network,
@@ -160,6 +161,17 @@ impl PeerShared {
             final_stats: Mutex::new(None),
             standing: Standing::new(group),
         }
+    }
+
+    /// Our end of the current connection.
+    pub(crate) fn local_addr(&self) -> Option<SocketAddr> {
+        *self.local_addr.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the local address of a new connection under the same peer (the v1
+    /// retry of a failed v2 attempt).
+    pub(crate) fn set_local_addr(&self, addr: Option<SocketAddr>) {
+        *self.local_addr.lock().unwrap_or_else(|e| e.into_inner()) = addr;
     }
 
     /// Publishes the peer's transport and session id (at the end of its handshake).
@@ -292,8 +304,9 @@ impl PeerHandle {
     }
 
     /// Our end of the connection (how the remote sees us), when the socket could tell.
+    /// After an outbound v2 attempt fell back to v1, the v1 connection's.
     pub fn local_addr(&self) -> Option<SocketAddr> {
-        self.shared.local_addr
+        self.shared.local_addr()
     }
 
     /// Who opened the connection.

@@ -51,6 +51,9 @@ pub(crate) fn start_peer(
         Direction::Outbound if v2 => Peer::new_outbound_v2(config, remote, now, unix, seed),
         Direction::Outbound => Peer::new_outbound(config, remote, now, unix, seed),
     };
+    // A v2 attempt that fails before the version exchange is retried in v1 by the
+    // driver: what was queued for it is kept for the retry, not failed.
+    peer.keep_queue_for_v1_retry(v2 && direction == Direction::Outbound);
     let local = stream.local_addr().ok();
     let shared = Arc::new(PeerShared::new(
         &peer,

@@ -125,6 +125,125 @@ fn v2_to_a_v1_only_server_reconnects_once_with_v1() {
     srv.shutdown();
 }
 
+/// The v2 attempt is held open (its key read) until a message is queued to it, then
+/// dropped: the v1 retry must deliver that message (answered Sent, seen by the
+/// server), leave from the same local IP, and the handle must describe the v1
+/// connection (its local address, the peer id the peer itself reports).
+#[test]
+fn a_v1_fallback_carries_queued_messages_and_reports_the_new_connection() {
+    use std::io::Read;
+    use std::sync::mpsc;
+    let seen = Arc::new(Seen::default());
+    let srv = server(false, seen.clone());
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_addr = front.local_addr().unwrap();
+    let (drop_first, first_may_go) = mpsc::channel::<()>();
+    let (conns_tx, conns) = mpsc::channel::<SocketAddr>();
+    let (second_tx, second) = mpsc::channel::<std::net::TcpStream>();
+    let doorman = std::thread::spawn(move || {
+        let (mut first, first_from) = front.accept().unwrap();
+        conns_tx.send(first_from).unwrap();
+        let mut key = [0u8; 64];
+        first.read_exact(&mut key).unwrap();
+        first_may_go.recv().unwrap();
+        drop(first);
+        let (second, second_from) = front.accept().unwrap();
+        conns_tx.send(second_from).unwrap();
+        second_tx.send(second).unwrap();
+    });
+    let cli = builder(true).start().unwrap();
+    let local: SocketAddr = "127.0.0.3:0".parse().unwrap();
+    let opts = peer_runtime::PeerOptions::new().v2(true).local_addr(local);
+    let p = cli
+        .connect_with_options(front_addr, opts)
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    let first_from = conns.recv_timeout(LONG).unwrap();
+    assert_eq!(p.local_addr(), Some(first_from));
+    let first_id = p.id();
+    let sent = p.queue_message(Message::Ping(Ping { nonce: 11 }));
+    // Commands run in order: once this answers, the ping waits in the live v2 attempt.
+    let (closed, v2) = p
+        .with_peer(|peer, _| (peer.is_closed(), peer.transport_version()))
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    assert_eq!((closed, v2), (false, TransportVersion::V2));
+    drop_first.send(()).unwrap();
+    let second_from = conns.recv_timeout(LONG).unwrap();
+    srv.add_connection(
+        second.recv_timeout(LONG).unwrap(),
+        peer_runtime::Direction::Inbound,
+    )
+    .wait_timeout(LONG)
+    .unwrap()
+    .unwrap();
+    doorman.join().unwrap();
+
+    p.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    assert_eq!(p.transport(), Some(TransportVersion::V1));
+    assert!(matches!(sent.wait_timeout(LONG), Ok(Delivery::Sent)));
+    wait_until("the ping", || seen.pings.lock().unwrap().contains(&11));
+    assert_ne!(second_from, first_from);
+    assert_eq!(
+        second_from.ip(),
+        local.ip(),
+        "the retry leaves from the chosen IP"
+    );
+    assert_eq!(p.local_addr(), Some(second_from));
+    let id_inside = p
+        .with_peer(|peer, _| peer.id())
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.id(), id_inside);
+    assert_eq!(p.id(), first_id, "one peer to the application");
+    assert!(cli.peers().iter().any(|h| h.id() == p.id()));
+    cli.shutdown();
+    srv.shutdown();
+}
+
+/// The v2 attempt fails and the v1 redial is refused (nothing listens any more): the
+/// message queued to the attempt is answered Failed (never left hanging), and the peer
+/// ends once, with the attempt's reason.
+#[test]
+fn a_refused_v1_retry_fails_the_queued_message_and_ends_the_peer() {
+    use std::io::Read;
+    use std::sync::mpsc;
+    let front = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let front_addr = front.local_addr().unwrap();
+    let (drop_first, first_may_go) = mpsc::channel::<()>();
+    let doorman = std::thread::spawn(move || {
+        let (mut first, _) = front.accept().unwrap();
+        let mut key = [0u8; 64];
+        first.read_exact(&mut key).unwrap();
+        first_may_go.recv().unwrap();
+        // Nothing listens from here on: the redial is refused.
+        drop(front);
+        drop(first);
+    });
+    let cli = builder(true).start().unwrap();
+    let p = cli
+        .connect_v2(front_addr)
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    let sent = p.queue_message(Message::Ping(Ping { nonce: 12 }));
+    let closed = p
+        .with_peer(|peer, _| peer.is_closed())
+        .wait_timeout(LONG)
+        .unwrap()
+        .unwrap();
+    assert!(!closed);
+    drop_first.send(()).unwrap();
+    doorman.join().unwrap();
+    assert!(matches!(sent.wait_timeout(LONG), Ok(Delivery::Failed)));
+    assert!(p.wait_for_disconnect_timeout(LONG).is_some());
+    assert!(!p.handshake_complete());
+    cli.shutdown();
+}
+
 #[test]
 fn a_v1_client_is_served_v1_by_a_v2_capable_server() {
     let seen = Arc::new(Seen::default());

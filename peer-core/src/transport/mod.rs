@@ -41,13 +41,17 @@
 //! turns into v1 when the first 16 bytes are a v1 `version` ([`detect`](mod@detect)).
 //!
 //! - [`detect`](mod@detect): how a responder tells a v1 initiator from a v2 one.
-//! - [`v2`]: [`V2Transport`], BIP324 as a sans-IO state machine over the `bip324` crate.
+//! - [`v2`]: [`V2Transport`], BIP324 as a sans-IO state machine.
+//! - `v2_keys`: BIP324's ECDH and HKDF session keys (crate-internal).
+//! - `v2_cipher`: FSChaCha20 and FSChaCha20-Poly1305 (crate-internal).
 //! - [`v2_messages`]: BIP324's one-byte message IDs and the long (13-byte) form.
 
 pub mod detect;
 pub mod recv_buffer;
 pub mod v1;
 pub mod v2;
+mod v2_cipher;
+mod v2_keys;
 pub mod v2_link;
 pub mod v2_messages;
 

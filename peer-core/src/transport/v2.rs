@@ -5,30 +5,20 @@
 //! receive buffer (it takes whole packets off the front, zero-copy, as the v1
 //! [`FrameDecoder`](wire_codec::FrameDecoder) does) and an output buffer to append to.
 //!
-//! The cryptography is the `bip324` crate's: ElligatorSwift key exchange, HKDF session
-//! keys, the garbage terminators, FSChaCha20 for lengths and FSChaCha20-Poly1305 for
-//! packets, rekeyed every 224 packets by the crate itself.
+//! The handshake is ours, on libsecp256k1 (ElligatorSwift key, x-only ECDH) and
+//! `v2_keys` (HKDF session keys and garbage terminators); the packets use `v2_cipher`
+//! (FSChaCha20 lengths, FSChaCha20-Poly1305 packets, rekeyed every 224 packets) on
+//! ring's AVX2 ChaCha20-Poly1305. The `bip324` crate's `Protocol` stays the independent
+//! implementation the tests talk to.
 //!
-//! ## Why the handshake is re-derived sometimes
-//! The crate's handshake states borrow our garbage and the remote's garbage (both are
-//! the authenticated data of the first packet), so they cannot be kept inside a
-//! long-lived peer between two reads. This transport therefore keeps only owned facts —
-//! its secret key, the remote's key, its own garbage — and runs the crate's handshake
-//! from those facts to the state it needs, all inside one call: the key exchange is
-//! deterministic given the secret (ElligatorSwift encoding without randomness, as the
-//! crate does). The crate's one lifetime-free state (after our version packet) is kept
-//! between reads, so a slow garbage terminator costs nothing extra; only when the
-//! terminator arrived but a following packet is incomplete is the state lost and
-//! re-derived (one ECDH) once the missing bytes are there. The transport knows exactly
-//! how many bytes that takes, so a legitimate peer costs at most one re-derivation per
-//! decoy packet it splits across reads; more than [`MAX_HANDSHAKE_REPLAYS`] is refused.
+//! ## Why our own handshake states
+//! Each handshake state is owned (no borrowed garbage), so it lives in the peer between
+//! reads: every public-key computation and ECDH runs exactly once per connection, however
+//! the remote splits its bytes. The remote's garbage is kept (split off the receive
+//! buffer, no copy) only until the first packet, whose associated data it is.
 
 use std::sync::OnceLock;
 
-use bip324::{
-    GarbageResult, Handshake, InboundCipher, OutboundCipher, PacketType, Role, SentVersion,
-    VersionResult, NUM_LENGTH_BYTES,
-};
 use bytes::{Buf, BytesMut};
 use rand::{CryptoRng, Rng, RngCore};
 use secp256k1::{ellswift::ElligatorSwift, PublicKey, Secp256k1, SecretKey, SignOnly};
@@ -36,6 +26,8 @@ use wire_codec::{Command, Frame, FrameHeader, HEADER_LEN};
 
 use crate::error::Error;
 use crate::transport::detect::{detect, Detected};
+use crate::transport::v2_cipher::{DirectionCipher, EXPANSION, LENGTH_LEN, MAX_CONTENTS, TAG_LEN};
+use crate::transport::v2_keys::SessionKeys;
 use crate::transport::v2_messages::{
     decode_message_type, encode_message_type, MAX_MESSAGE_TYPE_LEN,
 };
@@ -45,13 +37,9 @@ pub const MAX_GARBAGE_LEN: usize = 4095;
 /// Bytes of an ElligatorSwift-encoded public key.
 pub const KEY_LEN: usize = 64;
 /// Bytes of a garbage terminator.
-pub const TERMINATOR_LEN: usize = 16;
+pub const TERMINATOR_LEN: usize = crate::transport::v2_keys::TERMINATOR_LEN;
 /// Bytes a packet adds to its contents: 3 length bytes, the header byte, the 16-byte tag.
-pub const PACKET_OVERHEAD: usize = NUM_LENGTH_BYTES + 1 + 16;
-/// How often the handshake may be re-derived (see the module documentation).
-pub const MAX_HANDSHAKE_REPLAYS: u8 = 8;
-/// Bytes our version packet and terminator take: terminator plus an empty packet.
-const VERSION_SEND_LEN: usize = TERMINATOR_LEN + PACKET_OVERHEAD;
+pub const PACKET_OVERHEAD: usize = EXPANSION;
 
 /// Which end of the connection we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,34 +63,19 @@ pub enum Received {
     RemoteIsV1,
 }
 
-/// The facts a handshake is (re-)derived from; owned, so it lives in the peer.
-struct Keys {
-    secret: [u8; 32],
-    remote_key: [u8; KEY_LEN],
-    garbage: Vec<u8>,
-}
-
 enum State {
     /// Responder, nothing decided yet.
-    Detecting { secret: [u8; 32], garbage: Vec<u8> },
-    /// Our key and garbage are sent (or about to be); waiting for the remote's key.
+    Detecting { secret: SecretKey, garbage: Vec<u8> },
+    /// Our key and garbage are sent (or, for an initiator, go out with `start`);
+    /// waiting for the remote's key.
     AwaitKey {
-        secret: [u8; 32],
+        secret: SecretKey,
+        our_key: [u8; KEY_LEN],
         garbage: Vec<u8>,
-        /// Whether our key and garbage went out already (a responder that has the
-        /// initiator's key at hand sends its own from the crate's handshake directly,
-        /// saving one public-key computation).
-        key_sent: bool,
     },
     /// Our terminator and version packet are sent; reading the remote's garbage,
-    /// terminator, decoys and version packet (the bytes stay in the caller's buffer
-    /// until the version packet is authenticated).
-    AwaitVersion {
-        keys: Box<Keys>,
-        handshake: Option<Handshake<SentVersion>>,
-        need: usize,
-        replays: u8,
-    },
+    /// terminator, decoys and version packet.
+    AwaitVersion(Box<Handshaking>),
     /// Session established.
     Ready(Box<Session>),
     /// The responder found a v1 initiator.
@@ -111,12 +84,32 @@ enum State {
     Failed,
 }
 
+/// After the key exchange, before the remote's version packet.
+struct Handshaking {
+    session: Session,
+    recv_terminator: [u8; TERMINATOR_LEN],
+    /// Whether the remote's terminator was found (its garbage is then in `aad`).
+    found: bool,
+    /// Bytes of the buffer already searched for the terminator.
+    scanned: usize,
+    /// The remote's garbage: the associated data of its first packet only.
+    aad: BytesMut,
+}
+
 /// An established session: both ciphers and the next packet's decrypted length.
 struct Session {
-    inbound: InboundCipher,
-    outbound: OutboundCipher,
+    send: DirectionCipher,
+    recv: DirectionCipher,
     session_id: [u8; 32],
+    /// Bytes after the length of the packet whose length was decrypted already.
     pending_len: Option<usize>,
+}
+
+impl Session {
+    /// Bytes the buffer must hold before the next packet can be read.
+    fn need(&self) -> usize {
+        LENGTH_LEN + self.pending_len.unwrap_or(0)
+    }
 }
 
 /// One connection's BIP324 transport.
@@ -178,22 +171,6 @@ fn curve() -> &'static Secp256k1<SignOnly> {
     CURVE.get_or_init(Secp256k1::signing_only)
 }
 
-/// Hands the crate's handshake the secret we already chose.
-struct FixedSecret([u8; 32]);
-
-impl bip324::FillBytes for FixedSecret {
-    fn fill_bytes(&mut self, dest: &mut [u8; 32]) {
-        *dest = self.0;
-    }
-}
-
-fn role(side: Side) -> Role {
-    match side {
-        Side::Initiator => Role::Initiator,
-        Side::Responder => Role::Responder,
-    }
-}
-
 impl V2Transport {
     /// A transport with a fresh secret key from `rng` (which must be cryptographically
     /// secure) and `garbage_len` random garbage bytes (at most [`MAX_GARBAGE_LEN`]).
@@ -238,12 +215,14 @@ impl V2Transport {
         if garbage.len() > MAX_GARBAGE_LEN {
             return Err(Error::V2OwnGarbageTooLong { len: garbage.len() });
         }
-        SecretKey::from_slice(&secret).map_err(|_| Error::V2InvalidSecret)?;
+        let secret = SecretKey::from_slice(&secret).map_err(|_| Error::V2InvalidSecret)?;
         let state = match side {
+            // An initiator always needs its key; a responder computes it only once the
+            // remote shows v2.
             Side::Initiator => State::AwaitKey {
                 secret,
+                our_key: our_key(&secret),
                 garbage,
-                key_sent: true,
             },
             Side::Responder => State::Detecting { secret, garbage },
         };
@@ -264,11 +243,12 @@ impl V2Transport {
         if let (
             Side::Initiator,
             State::AwaitKey {
-                secret, garbage, ..
+                our_key, garbage, ..
             },
         ) = (self.side, &self.state)
         {
-            write_key_and_garbage(secret, garbage, out);
+            out.extend_from_slice(our_key);
+            out.extend_from_slice(garbage);
         }
     }
 
@@ -318,8 +298,9 @@ impl V2Transport {
         let want = match &self.state {
             State::Detecting { .. } => crate::transport::V1_PREFIX_LEN,
             State::AwaitKey { .. } => KEY_LEN,
-            State::AwaitVersion { need, .. } => *need,
-            State::Ready(s) => NUM_LENGTH_BYTES + s.pending_len.unwrap_or(0),
+            State::AwaitVersion(h) if h.found => h.session.need(),
+            State::AwaitVersion(h) => h.scanned + 1,
+            State::Ready(s) => s.need(),
             State::V1 | State::Failed => 0,
         };
         want.saturating_sub(buf.len()).max(1)
@@ -357,52 +338,67 @@ impl V2Transport {
                             garbage.resize(self.lazy_garbage, 0);
                             rand::thread_rng().fill_bytes(garbage);
                         }
-                        // With the initiator's whole key here, the crate's handshake
-                        // writes ours in the same call (one public key instead of two).
-                        let key_sent = buf.len() < KEY_LEN;
-                        if key_sent {
-                            write_key_and_garbage(secret, garbage, out);
-                        }
+                        let key = our_key(secret);
+                        out.extend_from_slice(&key);
+                        out.extend_from_slice(garbage);
                         self.state = State::AwaitKey {
                             secret: *secret,
+                            our_key: key,
                             garbage: core::mem::take(garbage),
-                            key_sent,
                         };
                     }
                 },
                 State::AwaitKey {
                     secret,
+                    our_key,
                     garbage,
-                    key_sent,
                 } => {
-                    if buf.len() < KEY_LEN {
+                    let Some(remote) = buf.get(..KEY_LEN) else {
                         return Ok(Received::NeedMore);
+                    };
+                    // A v1 node's bytes start with the network magic (as the `bip324`
+                    // crate checks too); a key does so with probability 2^-32.
+                    if remote[..4] == self.magic {
+                        return Err(Error::V2RemoteSpeaksV1);
                     }
                     let mut remote_key = [0u8; KEY_LEN];
-                    remote_key.copy_from_slice(&buf[..KEY_LEN]);
+                    remote_key.copy_from_slice(remote);
                     buf.advance(KEY_LEN);
-                    let keys = Box::new(Keys {
-                        secret: *secret,
-                        remote_key,
-                        garbage: core::mem::take(garbage),
-                    });
-                    let mut sent = [0u8; VERSION_SEND_LEN];
-                    let key_out = (!*key_sent).then_some(&mut *out);
-                    let handshake = derive(self.side, self.magic, &keys, &mut sent, key_out)?;
-                    out.extend_from_slice(&sent);
-                    self.state = State::AwaitVersion {
-                        keys,
-                        handshake: Some(handshake),
-                        need: 0,
-                        replays: 0,
+                    let initiator = self.side == Side::Initiator;
+                    let keys =
+                        SessionKeys::derive(secret, our_key, &remote_key, initiator, self.magic);
+                    let mut session = Session {
+                        send: keys.sender(),
+                        recv: keys.receiver(),
+                        session_id: keys.session_id,
+                        pending_len: None,
                     };
+                    // Our terminator, then our version packet (empty contents) with our
+                    // garbage as its associated data.
+                    out.extend_from_slice(&keys.send_terminator);
+                    session
+                        .send
+                        .encrypt(garbage, false, &[], out)
+                        .map_err(|_| Error::V2Failed)?;
+                    self.state = State::AwaitVersion(Box::new(Handshaking {
+                        session,
+                        recv_terminator: keys.recv_terminator,
+                        found: false,
+                        scanned: 0,
+                        aad: BytesMut::new(),
+                    }));
                 }
-                State::AwaitVersion { .. } => {
-                    if !self.finish_handshake(buf)? {
+                State::AwaitVersion(h) => {
+                    if !finish_handshake(h, buf, self.max_contents, &mut self.decoys)? {
                         return Ok(Received::NeedMore);
                     }
+                    let State::AwaitVersion(h) = core::mem::replace(&mut self.state, State::Failed)
+                    else {
+                        return Err(Error::V2Failed);
+                    };
+                    self.state = State::Ready(Box::new(h.session));
                 }
-                State::Ready(session) => match read_packet(session, buf, self.max_contents)? {
+                State::Ready(session) => match read_packet(session, buf, self.max_contents, &[])? {
                     None => return Ok(Received::NeedMore),
                     Some(Packet::Decoy) => self.decoys += 1,
                     Some(Packet::Genuine(mut pkt)) => {
@@ -426,102 +422,8 @@ impl V2Transport {
         }
     }
 
-    /// Reads the remote's garbage, terminator, decoys and version packet; true once the
-    /// session is established.
-    fn finish_handshake(&mut self, buf: &mut BytesMut) -> Result<bool, Error> {
-        let State::AwaitVersion {
-            keys,
-            handshake,
-            need,
-            replays,
-        } = &mut self.state
-        else {
-            return Ok(false);
-        };
-        if buf.len() < *need {
-            return Ok(false);
-        }
-        let hs = match handshake.take() {
-            Some(hs) => hs,
-            None => {
-                *replays += 1;
-                if *replays > MAX_HANDSHAKE_REPLAYS {
-                    return Err(Error::V2HandshakeFragmented {
-                        replays: *replays - 1,
-                    });
-                }
-                derive(
-                    self.side,
-                    self.magic,
-                    keys,
-                    &mut [0u8; VERSION_SEND_LEN],
-                    None,
-                )?
-            }
-        };
-        let outcome = match hs.receive_garbage(&buf[..]) {
-            Err(bip324::Error::NoGarbageTerminator) => return Err(Error::V2GarbageTooLong),
-            Err(_) => return Err(Error::V2GarbageTooLong),
-            Ok(GarbageResult::NeedMoreData(hs)) => {
-                *handshake = Some(hs);
-                *need = buf.len() + 1;
-                return Ok(false);
-            }
-            Ok(GarbageResult::FoundGarbage {
-                handshake: mut hs,
-                consumed_bytes,
-            }) => {
-                let mut pos = consumed_bytes;
-                loop {
-                    let Some(len_bytes) = buf.get(pos..pos + NUM_LENGTH_BYTES) else {
-                        break Outcome::Incomplete(pos + NUM_LENGTH_BYTES);
-                    };
-                    let len_bytes: [u8; NUM_LENGTH_BYTES] =
-                        len_bytes.try_into().map_err(|_| Error::V2Failed)?;
-                    let rest = hs
-                        .decrypt_packet_len(len_bytes)
-                        .map_err(|_| Error::V2TagMismatch)?;
-                    check_len(rest, self.max_contents)?;
-                    let end = pos + NUM_LENGTH_BYTES + rest;
-                    let Some(packet) = buf.get(pos + NUM_LENGTH_BYTES..end) else {
-                        break Outcome::Incomplete(end);
-                    };
-                    let mut packet = packet.to_vec();
-                    match hs.receive_version(&mut packet) {
-                        Err(_) => return Err(Error::V2TagMismatch),
-                        Ok(VersionResult::Decoy(next)) => {
-                            self.decoys += 1;
-                            hs = next;
-                            pos = end;
-                        }
-                        Ok(VersionResult::Complete { cipher }) => {
-                            break Outcome::Complete(cipher, end);
-                        }
-                    }
-                }
-            }
-        };
-        match outcome {
-            Outcome::Incomplete(n) => {
-                *need = n;
-                Ok(false)
-            }
-            Outcome::Complete(cipher, end) => {
-                buf.advance(end);
-                let session_id = *cipher.id();
-                let (inbound, outbound) = cipher.into_split();
-                self.state = State::Ready(Box::new(Session {
-                    inbound,
-                    outbound,
-                    session_id,
-                    pending_len: None,
-                }));
-                Ok(true)
-            }
-        }
-    }
-
-    /// Encrypts one message (command and payload) as one packet appended to `out`.
+    /// Encrypts one message (command and payload) as one packet appended to `out`: the
+    /// message type and payload are copied once, into `out`, and encrypted there.
     pub fn encrypt_message(
         &mut self,
         command: Command,
@@ -533,11 +435,11 @@ impl V2Transport {
         };
         let mut mt = [0u8; MAX_MESSAGE_TYPE_LEN];
         let n = encode_message_type(&command, &mut mt);
-        let mut contents = Vec::with_capacity(n + payload.len());
-        contents.extend_from_slice(&mt[..n]);
-        contents.extend_from_slice(payload);
-        encrypt_contents(&mut session.outbound, &contents, out);
-        Ok(())
+        check_contents(n + payload.len())?;
+        session
+            .send
+            .encrypt(&[], false, &[&mt[..n], payload], out)
+            .map_err(|_| Error::V2Failed)
     }
 
     /// Encrypts one v1 frame (24-byte header and payload, as the v1 encoder writes it) as
@@ -557,20 +459,59 @@ impl V2Transport {
         let n = encode_message_type(&command, &mut mt);
         let start = HEADER_LEN - n;
         frame[start..HEADER_LEN].copy_from_slice(&mt[..n]);
-        encrypt_contents(&mut session.outbound, &frame[start..], out);
-        Ok(())
+        check_contents(frame.len() - start)?;
+        session
+            .send
+            .encrypt(&[], false, &[&frame[start..]], out)
+            .map_err(|_| Error::V2Failed)
     }
 }
 
-/// What the handshake's packet loop ended with.
-enum Outcome {
-    /// More bytes are needed: the buffer must reach this length.
-    Incomplete(usize),
-    /// The version packet authenticated; the handshake took this many bytes.
-    Complete(bip324::CipherSession, usize),
+/// Reads the remote's garbage, terminator, decoys and version packet; true once the
+/// version packet authenticated (the session is then established).
+fn finish_handshake(
+    h: &mut Handshaking,
+    buf: &mut BytesMut,
+    max_contents: usize,
+    decoys: &mut u64,
+) -> Result<bool, Error> {
+    if !h.found {
+        let window = buf.len().min(MAX_GARBAGE_LEN + TERMINATOR_LEN);
+        let from = h.scanned.saturating_sub(TERMINATOR_LEN - 1);
+        let at = buf[from..window]
+            .windows(TERMINATOR_LEN)
+            .position(|w| w == h.recv_terminator);
+        match at {
+            Some(i) => {
+                h.aad = buf.split_to(from + i);
+                buf.advance(TERMINATOR_LEN);
+                h.found = true;
+            }
+            None if window == MAX_GARBAGE_LEN + TERMINATOR_LEN => {
+                return Err(Error::V2GarbageTooLong)
+            }
+            None => {
+                h.scanned = window;
+                return Ok(false);
+            }
+        }
+    }
+    loop {
+        // The remote's garbage authenticates its first packet only.
+        let packet = read_packet(&mut h.session, buf, max_contents, &h.aad)?;
+        if packet.is_some() && !h.aad.is_empty() {
+            h.aad = BytesMut::new();
+        }
+        match packet {
+            None => return Ok(false),
+            Some(Packet::Decoy) => *decoys += 1,
+            // The version packet's contents are reserved for future features: ignored.
+            Some(Packet::Genuine(_)) => return Ok(true),
+        }
+    }
 }
 
-/// One packet after the handshake.
+/// One packet after the terminator.
 enum Packet {
     Decoy,
     /// The decrypted packet: 3 length bytes, the header byte, contents (tag cut off).
@@ -578,10 +519,10 @@ enum Packet {
 }
 
 /// Where the contents start in a decrypted packet (after length and header byte).
-const PLAINTEXT_START: usize = NUM_LENGTH_BYTES + 1;
+const PLAINTEXT_START: usize = LENGTH_LEN + 1;
 
 fn check_len(rest: usize, max_contents: usize) -> Result<(), Error> {
-    let len = rest.saturating_sub(PACKET_OVERHEAD - NUM_LENGTH_BYTES);
+    let len = rest.saturating_sub(PACKET_OVERHEAD - LENGTH_LEN);
     if len > max_contents {
         return Err(Error::V2PacketTooLarge {
             len,
@@ -591,94 +532,60 @@ fn check_len(rest: usize, max_contents: usize) -> Result<(), Error> {
     Ok(())
 }
 
+fn check_contents(len: usize) -> Result<(), Error> {
+    if len > MAX_CONTENTS {
+        return Err(Error::V2PacketTooLarge {
+            len,
+            max: MAX_CONTENTS,
+        });
+    }
+    Ok(())
+}
+
+/// Takes the next whole packet off `buf`, authenticated and decrypted in place.
 fn read_packet(
     session: &mut Session,
     buf: &mut BytesMut,
     max_contents: usize,
+    aad: &[u8],
 ) -> Result<Option<Packet>, Error> {
     let rest = match session.pending_len {
         Some(rest) => rest,
         None => {
-            let Some(len_bytes) = buf.get(..NUM_LENGTH_BYTES) else {
+            let Some(len_bytes) = buf.get(..LENGTH_LEN) else {
                 return Ok(None);
             };
-            let len_bytes: [u8; NUM_LENGTH_BYTES] =
-                len_bytes.try_into().map_err(|_| Error::V2Failed)?;
-            let rest = session.inbound.decrypt_packet_len(len_bytes);
+            let rest = session
+                .recv
+                .decrypt_length([len_bytes[0], len_bytes[1], len_bytes[2]]);
             check_len(rest, max_contents)?;
             session.pending_len = Some(rest);
             rest
         }
     };
-    if buf.len() < NUM_LENGTH_BYTES + rest {
+    if buf.len() < LENGTH_LEN + rest {
         return Ok(None);
     }
     session.pending_len = None;
-    let mut pkt = buf.split_to(NUM_LENGTH_BYTES + rest);
-    let packet_type = session
-        .inbound
-        .decrypt_in_place(&mut pkt[NUM_LENGTH_BYTES..], None)
-        .map_err(|_| Error::V2TagMismatch)?
-        .0;
-    match packet_type {
-        PacketType::Decoy => Ok(Some(Packet::Decoy)),
-        PacketType::Genuine => {
-            pkt.truncate(NUM_LENGTH_BYTES + rest - 16);
-            Ok(Some(Packet::Genuine(pkt)))
-        }
+    let mut pkt = buf.split_to(LENGTH_LEN + rest);
+    let decoy = session
+        .recv
+        .open(aad, &mut pkt[LENGTH_LEN..])
+        .map_err(|_| Error::V2TagMismatch)?;
+    if decoy {
+        return Ok(Some(Packet::Decoy));
     }
+    pkt.truncate(LENGTH_LEN + rest - TAG_LEN);
+    Ok(Some(Packet::Genuine(pkt)))
 }
 
-fn encrypt_contents(outbound: &mut OutboundCipher, contents: &[u8], out: &mut BytesMut) {
-    let start = out.len();
-    let len = OutboundCipher::encryption_buffer_len(contents.len());
-    out.resize(start + len, 0);
-    // The buffer has exactly the length the crate asks for: encryption cannot fail.
-    let _ = outbound.encrypt(contents, &mut out[start..], PacketType::Genuine, None);
+/// Our ElligatorSwift key (encoded without randomness, as the `bip324` crate does).
+fn our_key(secret: &SecretKey) -> [u8; KEY_LEN] {
+    ElligatorSwift::from_pubkey(PublicKey::from_secret_key(curve(), secret)).to_array()
 }
 
-/// Our ElligatorSwift key, as the crate's handshake will encode it (no randomness).
-fn our_key(secret: &[u8; 32]) -> [u8; KEY_LEN] {
-    match SecretKey::from_slice(secret) {
-        Ok(sk) => ElligatorSwift::from_pubkey(PublicKey::from_secret_key(curve(), &sk)).to_array(),
-        // Checked at construction.
-        Err(_) => [0u8; KEY_LEN],
-    }
-}
-
-fn write_key_and_garbage(secret: &[u8; 32], garbage: &[u8], out: &mut BytesMut) {
-    out.extend_from_slice(&our_key(secret));
-    out.extend_from_slice(garbage);
-}
-
-/// Runs the crate's handshake from owned facts to the state after our version packet,
-/// writing our terminator and version packet into `sent` (and our key and garbage into
-/// `key_out` when they were not sent yet).
-fn derive(
-    side: Side,
-    magic: [u8; 4],
-    keys: &Keys,
-    sent: &mut [u8; VERSION_SEND_LEN],
-    key_out: Option<&mut BytesMut>,
-) -> Result<Handshake<SentVersion>, Error> {
-    let hs = Handshake::new_with_rng(magic, role(side), &mut FixedSecret(keys.secret), curve())
-        .map_err(|_| Error::V2InvalidSecret)?;
-    let garbage = (!keys.garbage.is_empty()).then_some(&keys.garbage[..]);
-    let mut scratch = vec![0u8; KEY_LEN + keys.garbage.len()];
-    let hs = hs
-        .send_key(garbage, &mut scratch)
-        .map_err(|_| Error::V2OwnGarbageTooLong {
-            len: keys.garbage.len(),
-        })?;
-    if let Some(out) = key_out {
-        out.extend_from_slice(&scratch);
-    }
-    let hs = hs.receive_key(keys.remote_key).map_err(|e| match e {
-        bip324::Error::V1Protocol => Error::V2RemoteSpeaksV1,
-        _ => Error::V2InvalidSecret,
-    })?;
-    hs.send_version(sent, None).map_err(|_| Error::V2Failed)
-}
+#[cfg(test)]
+mod v2_vectors_test;
 
 #[cfg(test)]
 mod tests {
@@ -688,13 +595,24 @@ mod tests {
     const MAGIC: [u8; 4] = [0xfa, 0xbf, 0xb5, 0xda];
 
     #[test]
-    fn our_key_is_what_the_crate_sends() {
+    fn our_key_is_what_the_bip324_crate_sends() {
+        struct Fixed([u8; 32]);
+        impl bip324::FillBytes for Fixed {
+            fn fill_bytes(&mut self, dest: &mut [u8; 32]) {
+                *dest = self.0;
+            }
+        }
         let secret = [7u8; 32];
-        let hs = Handshake::new_with_rng(MAGIC, Role::Initiator, &mut FixedSecret(secret), curve())
-            .unwrap();
+        let hs = bip324::Handshake::new_with_rng(
+            MAGIC,
+            bip324::Role::Initiator,
+            &mut Fixed(secret),
+            curve(),
+        )
+        .unwrap();
         let mut buf = [0u8; KEY_LEN];
         let _ = hs.send_key(None, &mut buf).unwrap();
-        assert_eq!(buf, our_key(&secret));
+        assert_eq!(buf, our_key(&SecretKey::from_slice(&secret).unwrap()));
     }
 
     #[test]
