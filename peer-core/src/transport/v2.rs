@@ -26,7 +26,9 @@ use wire_codec::{Command, Frame, FrameHeader, HEADER_LEN};
 
 use crate::error::Error;
 use crate::transport::detect::{detect, Detected};
-use crate::transport::v2_cipher::{DirectionCipher, EXPANSION, LENGTH_LEN, MAX_CONTENTS, TAG_LEN};
+use crate::transport::v2_cipher::{
+    begin_packet, DirectionCipher, EXPANSION, LENGTH_LEN, MAX_CONTENTS, TAG_LEN,
+};
 use crate::transport::v2_keys::SessionKeys;
 use crate::transport::v2_messages::{
     decode_message_type, encode_message_type, MAX_MESSAGE_TYPE_LEN,
@@ -430,39 +432,66 @@ impl V2Transport {
         payload: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), Error> {
-        let State::Ready(session) = &mut self.state else {
-            return Err(Error::V2NotReady);
-        };
-        let mut mt = [0u8; MAX_MESSAGE_TYPE_LEN];
-        let n = encode_message_type(&command, &mut mt);
-        check_contents(n + payload.len())?;
-        session
-            .send
-            .encrypt(&[], false, &[&mt[..n], payload], out)
-            .map_err(|_| Error::V2Failed)
+        // Refused before anything is copied (the exact check is `finish_message`'s).
+        check_contents(1usize.saturating_add(payload.len()))?;
+        let start = self.begin_message(command, payload.len(), out)?;
+        out.extend_from_slice(payload);
+        self.finish_message(out, start)
     }
 
     /// Encrypts one v1 frame (24-byte header and payload, as the v1 encoder writes it) as
-    /// one packet appended to `out`. The header's last bytes are overwritten with the
-    /// message type so the contents are contiguous: the payload is copied once.
-    pub fn encrypt_frame(&mut self, frame: &mut [u8], out: &mut BytesMut) -> Result<(), Error> {
-        let State::Ready(session) = &mut self.state else {
-            return Err(Error::V2NotReady);
-        };
+    /// one packet appended to `out`: the command is read from the header, the payload
+    /// copied once (header and checksum are not sent).
+    pub fn encrypt_frame(&mut self, frame: &[u8], out: &mut BytesMut) -> Result<(), Error> {
         let Some(header) = frame.get(..HEADER_LEN) else {
             return Err(Error::V2NotReady);
         };
         let mut cmd = [0u8; 12];
         cmd.copy_from_slice(&header[4..16]);
         let command = Command::from_wire(cmd).map_err(|_| Error::V2NotReady)?;
+        let payload = &frame[HEADER_LEN..];
+        check_contents(1usize.saturating_add(payload.len()))?;
+        let start = self.begin_message(command, payload.len(), out)?;
+        out.extend_from_slice(payload);
+        self.finish_message(out, start)
+    }
+
+    /// Starts a message's packet at the end of `out` (placeholders for the length and
+    /// header byte, then the message type) and returns where it starts. The caller
+    /// writes the payload straight after it — e.g. a message encoder, so the payload is
+    /// written once and never copied — then calls [`finish_message`](Self::finish_message).
+    /// Nothing changes in the session until then.
+    pub(crate) fn begin_message(
+        &mut self,
+        command: Command,
+        payload_hint: usize,
+        out: &mut BytesMut,
+    ) -> Result<usize, Error> {
+        if !matches!(self.state, State::Ready(_)) {
+            return Err(Error::V2NotReady);
+        }
         let mut mt = [0u8; MAX_MESSAGE_TYPE_LEN];
         let n = encode_message_type(&command, &mut mt);
-        let start = HEADER_LEN - n;
-        frame[start..HEADER_LEN].copy_from_slice(&mt[..n]);
-        check_contents(frame.len() - start)?;
+        let start = begin_packet(out, n.saturating_add(payload_hint));
+        out.extend_from_slice(&mt[..n]);
+        Ok(start)
+    }
+
+    /// Encrypts in place the packet [`begin_message`](Self::begin_message) started at
+    /// `start`. On an error the packet is cut off `out` (nothing of it is sent).
+    pub(crate) fn finish_message(&mut self, out: &mut BytesMut, start: usize) -> Result<(), Error> {
+        let State::Ready(session) = &mut self.state else {
+            out.truncate(start);
+            return Err(Error::V2NotReady);
+        };
+        let contents = out.len().saturating_sub(start + PLAINTEXT_START);
+        if let Err(e) = check_contents(contents) {
+            out.truncate(start);
+            return Err(e);
+        }
         session
             .send
-            .encrypt(&[], false, &[&frame[start..]], out)
+            .seal_packet(&[], false, out, start)
             .map_err(|_| Error::V2Failed)
     }
 }
