@@ -66,15 +66,11 @@ pub enum Received {
 }
 
 enum State {
-    /// Responder, nothing decided yet.
-    Detecting { secret: SecretKey, garbage: Vec<u8> },
+    /// Responder, nothing decided yet (`our_key` is not computed yet).
+    Detecting(Box<KeyExchange>),
     /// Our key and garbage are sent (or, for an initiator, go out with `start`);
     /// waiting for the remote's key.
-    AwaitKey {
-        secret: SecretKey,
-        our_key: [u8; KEY_LEN],
-        garbage: Vec<u8>,
-    },
+    AwaitKey(Box<KeyExchange>),
     /// Our terminator and version packet are sent; reading the remote's garbage,
     /// terminator, decoys and version packet.
     AwaitVersion(Box<Handshaking>),
@@ -84,6 +80,14 @@ enum State {
     V1,
     /// Something failed; nothing more is decoded.
     Failed,
+}
+
+/// Our side of the key exchange. Boxed in the states that hold it: they last one round
+/// trip, and inline they would make every established transport 112 bytes bigger.
+struct KeyExchange {
+    secret: SecretKey,
+    our_key: [u8; KEY_LEN],
+    garbage: Vec<u8>,
 }
 
 /// After the key exchange, before the remote's version packet.
@@ -221,12 +225,16 @@ impl V2Transport {
         let state = match side {
             // An initiator always needs its key; a responder computes it only once the
             // remote shows v2.
-            Side::Initiator => State::AwaitKey {
+            Side::Initiator => State::AwaitKey(Box::new(KeyExchange {
                 secret,
                 our_key: our_key(&secret),
                 garbage,
-            },
-            Side::Responder => State::Detecting { secret, garbage },
+            })),
+            Side::Responder => State::Detecting(Box::new(KeyExchange {
+                secret,
+                our_key: [0; KEY_LEN],
+                garbage,
+            })),
         };
         Ok(V2Transport {
             side,
@@ -242,15 +250,9 @@ impl V2Transport {
     /// Initiator: appends our key and garbage to `out` (call once, right after connecting).
     /// Responder: does nothing (it answers once the first bytes say v2).
     pub fn start(&mut self, out: &mut BytesMut) {
-        if let (
-            Side::Initiator,
-            State::AwaitKey {
-                our_key, garbage, ..
-            },
-        ) = (self.side, &self.state)
-        {
-            out.extend_from_slice(our_key);
-            out.extend_from_slice(garbage);
+        if let (Side::Initiator, State::AwaitKey(kx)) = (self.side, &self.state) {
+            out.extend_from_slice(&kx.our_key);
+            out.extend_from_slice(&kx.garbage);
         }
     }
 
@@ -298,8 +300,8 @@ impl V2Transport {
     /// (at least 1 while waiting).
     pub fn bytes_needed(&self, buf: &BytesMut) -> usize {
         let want = match &self.state {
-            State::Detecting { .. } => crate::transport::V1_PREFIX_LEN,
-            State::AwaitKey { .. } => KEY_LEN,
+            State::Detecting(_) => crate::transport::V1_PREFIX_LEN,
+            State::AwaitKey(_) => KEY_LEN,
             State::AwaitVersion(h) if h.found => h.session.need(),
             State::AwaitVersion(h) => h.scanned + 1,
             State::Ready(s) => s.need(),
@@ -329,7 +331,7 @@ impl V2Transport {
             match &mut self.state {
                 State::Failed => return Err(Error::V2Failed),
                 State::V1 => return Ok(Received::RemoteIsV1),
-                State::Detecting { secret, garbage } => match detect(self.magic, buf) {
+                State::Detecting(kx) => match detect(self.magic, buf) {
                     Detected::NeedMore => return Ok(Received::NeedMore),
                     Detected::V1 => {
                         self.state = State::V1;
@@ -337,24 +339,26 @@ impl V2Transport {
                     }
                     Detected::V2 => {
                         if self.lazy_garbage > 0 {
-                            garbage.resize(self.lazy_garbage, 0);
-                            rand::thread_rng().fill_bytes(garbage);
+                            kx.garbage.resize(self.lazy_garbage, 0);
+                            rand::thread_rng().fill_bytes(&mut kx.garbage);
                         }
-                        let key = our_key(secret);
-                        out.extend_from_slice(&key);
-                        out.extend_from_slice(garbage);
-                        self.state = State::AwaitKey {
-                            secret: *secret,
-                            our_key: key,
-                            garbage: core::mem::take(garbage),
+                        kx.our_key = our_key(&kx.secret);
+                        out.extend_from_slice(&kx.our_key);
+                        out.extend_from_slice(&kx.garbage);
+                        let State::Detecting(kx) =
+                            core::mem::replace(&mut self.state, State::Failed)
+                        else {
+                            return Err(Error::V2Failed);
                         };
+                        self.state = State::AwaitKey(kx);
                     }
                 },
-                State::AwaitKey {
-                    secret,
-                    our_key,
-                    garbage,
-                } => {
+                State::AwaitKey(kx) => {
+                    let KeyExchange {
+                        secret,
+                        our_key,
+                        garbage,
+                    } = &**kx;
                     let Some(remote) = buf.get(..KEY_LEN) else {
                         return Ok(Received::NeedMore);
                     };
