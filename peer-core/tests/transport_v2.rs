@@ -115,7 +115,7 @@ fn a_v1_frame_is_encrypted_with_one_copy_and_decodes_to_the_same_message() {
         let mut frame = BytesMut::new();
         wire_codec::encode_frame(MAGIC, &msg, &ctx, &mut frame).unwrap();
         let mut wire = BytesMut::new();
-        a.encrypt_frame(&mut frame, &mut wire).unwrap();
+        a.encrypt_frame(&frame, &mut wire).unwrap();
         b_in.extend_from_slice(&wire);
         let Received::Frame(f) = b.receive(&mut b_in, &mut BytesMut::new()).unwrap() else {
             panic!("no frame")

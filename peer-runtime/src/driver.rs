@@ -241,7 +241,9 @@ impl Driver {
             if self.peer.is_closed() {
                 if self.falls_back() {
                     self.v1_fallback = false;
-                    if self.reconnect_v1().await {
+                    // Boxed: the dial's future (connect and timer) would otherwise
+                    // be part of every peer task's state, idle or not (+240 B/peer).
+                    if Box::pin(self.reconnect_v1()).await {
                         continue;
                     }
                     // No v1 connection: what the attempt kept for it fails now, then the

@@ -98,9 +98,9 @@ impl RecvBuffer {
     /// frame arriving in pieces is not copied again at every read.
     pub fn settle(&mut self) {
         if self.buf.is_empty() {
-            if self.buf.capacity() > 0 {
-                self.buf = BytesMut::new();
-            }
+            // Even with no capacity left: a buffer whose last frame was split off its
+            // end still holds a reference to the allocation the frame came from.
+            self.buf = BytesMut::new();
         } else if self.buf.capacity() > self.buf.len().saturating_mul(GROWTH_BOUND) + SLACK {
             let mut fresh = BytesMut::with_capacity(self.buf.len());
             fresh.extend_from_slice(&self.buf);
@@ -118,6 +118,20 @@ impl RecvBuffer {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn settling_after_the_last_frame_drops_the_buffers_hold_on_its_allocation() {
+        let mut rb = RecvBuffer::new();
+        rb.extend(&[1; 100], 100);
+        let _ = rb.bytes_mut().split_to(40);
+        // The last frame is split off the very end: the buffer is empty with no
+        // capacity left, yet still shares the allocation with the frame.
+        let frame = rb.bytes_mut().split_to(60).freeze();
+        assert!(!frame.is_unique());
+        rb.settle();
+        // Now the frame alone keeps its memory (an idle peer keeps nothing).
+        assert!(frame.is_unique());
+    }
 
     #[test]
     fn empty_buffer_releases_memory() {

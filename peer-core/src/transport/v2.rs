@@ -26,7 +26,9 @@ use wire_codec::{Command, Frame, FrameHeader, HEADER_LEN};
 
 use crate::error::Error;
 use crate::transport::detect::{detect, Detected};
-use crate::transport::v2_cipher::{DirectionCipher, EXPANSION, LENGTH_LEN, MAX_CONTENTS, TAG_LEN};
+use crate::transport::v2_cipher::{
+    begin_packet, DirectionCipher, EXPANSION, LENGTH_LEN, MAX_CONTENTS, TAG_LEN,
+};
 use crate::transport::v2_keys::SessionKeys;
 use crate::transport::v2_messages::{
     decode_message_type, encode_message_type, MAX_MESSAGE_TYPE_LEN,
@@ -64,15 +66,11 @@ pub enum Received {
 }
 
 enum State {
-    /// Responder, nothing decided yet.
-    Detecting { secret: SecretKey, garbage: Vec<u8> },
+    /// Responder, nothing decided yet (`our_key` is not computed yet).
+    Detecting(Box<KeyExchange>),
     /// Our key and garbage are sent (or, for an initiator, go out with `start`);
     /// waiting for the remote's key.
-    AwaitKey {
-        secret: SecretKey,
-        our_key: [u8; KEY_LEN],
-        garbage: Vec<u8>,
-    },
+    AwaitKey(Box<KeyExchange>),
     /// Our terminator and version packet are sent; reading the remote's garbage,
     /// terminator, decoys and version packet.
     AwaitVersion(Box<Handshaking>),
@@ -82,6 +80,14 @@ enum State {
     V1,
     /// Something failed; nothing more is decoded.
     Failed,
+}
+
+/// Our side of the key exchange. Boxed in the states that hold it: they last one round
+/// trip, and inline they would make every established transport 112 bytes bigger.
+struct KeyExchange {
+    secret: SecretKey,
+    our_key: [u8; KEY_LEN],
+    garbage: Vec<u8>,
 }
 
 /// After the key exchange, before the remote's version packet.
@@ -219,12 +225,16 @@ impl V2Transport {
         let state = match side {
             // An initiator always needs its key; a responder computes it only once the
             // remote shows v2.
-            Side::Initiator => State::AwaitKey {
+            Side::Initiator => State::AwaitKey(Box::new(KeyExchange {
                 secret,
                 our_key: our_key(&secret),
                 garbage,
-            },
-            Side::Responder => State::Detecting { secret, garbage },
+            })),
+            Side::Responder => State::Detecting(Box::new(KeyExchange {
+                secret,
+                our_key: [0; KEY_LEN],
+                garbage,
+            })),
         };
         Ok(V2Transport {
             side,
@@ -240,15 +250,9 @@ impl V2Transport {
     /// Initiator: appends our key and garbage to `out` (call once, right after connecting).
     /// Responder: does nothing (it answers once the first bytes say v2).
     pub fn start(&mut self, out: &mut BytesMut) {
-        if let (
-            Side::Initiator,
-            State::AwaitKey {
-                our_key, garbage, ..
-            },
-        ) = (self.side, &self.state)
-        {
-            out.extend_from_slice(our_key);
-            out.extend_from_slice(garbage);
+        if let (Side::Initiator, State::AwaitKey(kx)) = (self.side, &self.state) {
+            out.extend_from_slice(&kx.our_key);
+            out.extend_from_slice(&kx.garbage);
         }
     }
 
@@ -296,8 +300,8 @@ impl V2Transport {
     /// (at least 1 while waiting).
     pub fn bytes_needed(&self, buf: &BytesMut) -> usize {
         let want = match &self.state {
-            State::Detecting { .. } => crate::transport::V1_PREFIX_LEN,
-            State::AwaitKey { .. } => KEY_LEN,
+            State::Detecting(_) => crate::transport::V1_PREFIX_LEN,
+            State::AwaitKey(_) => KEY_LEN,
             State::AwaitVersion(h) if h.found => h.session.need(),
             State::AwaitVersion(h) => h.scanned + 1,
             State::Ready(s) => s.need(),
@@ -327,7 +331,7 @@ impl V2Transport {
             match &mut self.state {
                 State::Failed => return Err(Error::V2Failed),
                 State::V1 => return Ok(Received::RemoteIsV1),
-                State::Detecting { secret, garbage } => match detect(self.magic, buf) {
+                State::Detecting(kx) => match detect(self.magic, buf) {
                     Detected::NeedMore => return Ok(Received::NeedMore),
                     Detected::V1 => {
                         self.state = State::V1;
@@ -335,24 +339,26 @@ impl V2Transport {
                     }
                     Detected::V2 => {
                         if self.lazy_garbage > 0 {
-                            garbage.resize(self.lazy_garbage, 0);
-                            rand::thread_rng().fill_bytes(garbage);
+                            kx.garbage.resize(self.lazy_garbage, 0);
+                            rand::thread_rng().fill_bytes(&mut kx.garbage);
                         }
-                        let key = our_key(secret);
-                        out.extend_from_slice(&key);
-                        out.extend_from_slice(garbage);
-                        self.state = State::AwaitKey {
-                            secret: *secret,
-                            our_key: key,
-                            garbage: core::mem::take(garbage),
+                        kx.our_key = our_key(&kx.secret);
+                        out.extend_from_slice(&kx.our_key);
+                        out.extend_from_slice(&kx.garbage);
+                        let State::Detecting(kx) =
+                            core::mem::replace(&mut self.state, State::Failed)
+                        else {
+                            return Err(Error::V2Failed);
                         };
+                        self.state = State::AwaitKey(kx);
                     }
                 },
-                State::AwaitKey {
-                    secret,
-                    our_key,
-                    garbage,
-                } => {
+                State::AwaitKey(kx) => {
+                    let KeyExchange {
+                        secret,
+                        our_key,
+                        garbage,
+                    } = &**kx;
                     let Some(remote) = buf.get(..KEY_LEN) else {
                         return Ok(Received::NeedMore);
                     };
@@ -430,39 +436,66 @@ impl V2Transport {
         payload: &[u8],
         out: &mut BytesMut,
     ) -> Result<(), Error> {
-        let State::Ready(session) = &mut self.state else {
-            return Err(Error::V2NotReady);
-        };
-        let mut mt = [0u8; MAX_MESSAGE_TYPE_LEN];
-        let n = encode_message_type(&command, &mut mt);
-        check_contents(n + payload.len())?;
-        session
-            .send
-            .encrypt(&[], false, &[&mt[..n], payload], out)
-            .map_err(|_| Error::V2Failed)
+        // Refused before anything is copied (the exact check is `finish_message`'s).
+        check_contents(1usize.saturating_add(payload.len()))?;
+        let start = self.begin_message(command, payload.len(), out)?;
+        out.extend_from_slice(payload);
+        self.finish_message(out, start)
     }
 
     /// Encrypts one v1 frame (24-byte header and payload, as the v1 encoder writes it) as
-    /// one packet appended to `out`. The header's last bytes are overwritten with the
-    /// message type so the contents are contiguous: the payload is copied once.
-    pub fn encrypt_frame(&mut self, frame: &mut [u8], out: &mut BytesMut) -> Result<(), Error> {
-        let State::Ready(session) = &mut self.state else {
-            return Err(Error::V2NotReady);
-        };
+    /// one packet appended to `out`: the command is read from the header, the payload
+    /// copied once (header and checksum are not sent).
+    pub fn encrypt_frame(&mut self, frame: &[u8], out: &mut BytesMut) -> Result<(), Error> {
         let Some(header) = frame.get(..HEADER_LEN) else {
             return Err(Error::V2NotReady);
         };
         let mut cmd = [0u8; 12];
         cmd.copy_from_slice(&header[4..16]);
         let command = Command::from_wire(cmd).map_err(|_| Error::V2NotReady)?;
+        let payload = &frame[HEADER_LEN..];
+        check_contents(1usize.saturating_add(payload.len()))?;
+        let start = self.begin_message(command, payload.len(), out)?;
+        out.extend_from_slice(payload);
+        self.finish_message(out, start)
+    }
+
+    /// Starts a message's packet at the end of `out` (placeholders for the length and
+    /// header byte, then the message type) and returns where it starts. The caller
+    /// writes the payload straight after it — e.g. a message encoder, so the payload is
+    /// written once and never copied — then calls [`finish_message`](Self::finish_message).
+    /// Nothing changes in the session until then.
+    pub(crate) fn begin_message(
+        &mut self,
+        command: Command,
+        payload_hint: usize,
+        out: &mut BytesMut,
+    ) -> Result<usize, Error> {
+        if !matches!(self.state, State::Ready(_)) {
+            return Err(Error::V2NotReady);
+        }
         let mut mt = [0u8; MAX_MESSAGE_TYPE_LEN];
         let n = encode_message_type(&command, &mut mt);
-        let start = HEADER_LEN - n;
-        frame[start..HEADER_LEN].copy_from_slice(&mt[..n]);
-        check_contents(frame.len() - start)?;
+        let start = begin_packet(out, n.saturating_add(payload_hint));
+        out.extend_from_slice(&mt[..n]);
+        Ok(start)
+    }
+
+    /// Encrypts in place the packet [`begin_message`](Self::begin_message) started at
+    /// `start`. On an error the packet is cut off `out` (nothing of it is sent).
+    pub(crate) fn finish_message(&mut self, out: &mut BytesMut, start: usize) -> Result<(), Error> {
+        let State::Ready(session) = &mut self.state else {
+            out.truncate(start);
+            return Err(Error::V2NotReady);
+        };
+        let contents = out.len().saturating_sub(start + PLAINTEXT_START);
+        if let Err(e) = check_contents(contents) {
+            out.truncate(start);
+            return Err(e);
+        }
         session
             .send
-            .encrypt(&[], false, &[&frame[start..]], out)
+            .seal_packet(&[], false, out, start)
             .map_err(|_| Error::V2Failed)
     }
 }

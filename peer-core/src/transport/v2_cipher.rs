@@ -124,8 +124,16 @@ impl LengthCipher {
     /// Encrypts or decrypts (the same operation) one length.
     pub(crate) fn crypt(&mut self, bytes: &mut [u8; LENGTH_LEN]) {
         let start = self.chunk * LENGTH_LEN as u32;
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b ^= self.stream_byte(start + i as u32);
+        let at = (start % 64) as usize;
+        if self.block == Some(start / 64) && at + LENGTH_LEN <= 64 {
+            // The usual case: all three bytes in the cached block.
+            for (b, k) in bytes.iter_mut().zip(&self.cached[at..at + LENGTH_LEN]) {
+                *b ^= k;
+            }
+        } else {
+            for (i, b) in bytes.iter_mut().enumerate() {
+                *b ^= self.stream_byte(start + i as u32);
+            }
         }
         self.chunk += 1;
         if self.chunk == REKEY_INTERVAL {
@@ -208,6 +216,18 @@ impl PacketCipher {
     }
 }
 
+/// Starts a packet at the end of `out`: room for `contents` bytes and the tag is
+/// reserved, and the length and header byte are written as placeholders. The contents
+/// go in right after (written straight into `out`, e.g. by a message encoder), then
+/// [`DirectionCipher::seal_packet`] encrypts them in place. Returns where the packet
+/// starts.
+pub(crate) fn begin_packet(out: &mut bytes::BytesMut, contents: usize) -> usize {
+    out.reserve(contents.saturating_add(EXPANSION));
+    let start = out.len();
+    out.extend_from_slice(&[0u8; LENGTH_LEN + 1]);
+    start
+}
+
 /// One direction of a session: the length cipher and the packet cipher.
 #[derive(Clone)]
 pub(crate) struct DirectionCipher {
@@ -233,16 +253,36 @@ impl DirectionCipher {
         out: &mut bytes::BytesMut,
     ) -> Result<(), TagMismatch> {
         let total: usize = contents.iter().map(|c| c.len()).sum();
-        out.reserve(total + EXPANSION);
-        let start = out.len();
-        let mut len = [0u8; LENGTH_LEN];
-        len.copy_from_slice(&(total as u32).to_le_bytes()[..LENGTH_LEN]);
-        self.length.crypt(&mut len);
-        out.extend_from_slice(&len);
-        out.extend_from_slice(&[if decoy { IGNORE_BIT } else { 0 }]);
+        let start = begin_packet(out, total);
         for c in contents {
             out.extend_from_slice(c);
         }
+        self.seal_packet(aad, decoy, out, start)
+    }
+
+    /// Encrypts, in place, the packet [`begin_packet`] started at `start` in `out`,
+    /// whose contents are everything written after it (at most [`MAX_CONTENTS`] bytes),
+    /// and appends its tag. On failure the packet is cut off `out` and the cipher does
+    /// not advance.
+    pub(crate) fn seal_packet(
+        &mut self,
+        aad: &[u8],
+        decoy: bool,
+        out: &mut bytes::BytesMut,
+        start: usize,
+    ) -> Result<(), TagMismatch> {
+        let Some(total) = out.len().checked_sub(start + LENGTH_LEN + 1) else {
+            return Err(TagMismatch);
+        };
+        if total > MAX_CONTENTS {
+            out.truncate(start);
+            return Err(TagMismatch);
+        }
+        let mut len = [0u8; LENGTH_LEN];
+        len.copy_from_slice(&(total as u32).to_le_bytes()[..LENGTH_LEN]);
+        self.length.crypt(&mut len);
+        out[start..start + LENGTH_LEN].copy_from_slice(&len);
+        out[start + LENGTH_LEN] = if decoy { IGNORE_BIT } else { 0 };
         match self.packet.seal(aad, &mut out[start + LENGTH_LEN..]) {
             Ok(tag) => {
                 out.extend_from_slice(&tag);

@@ -5,8 +5,8 @@
 //! as one packet each. Bytes the handshake sends on its own (key, garbage, terminator,
 //! version packet) wait in the link until the peer moves them to its output queue.
 
-use bytes::{Buf, BytesMut};
-use wire_codec::{encode_frame, Context, Error as CodecError, Message};
+use bytes::BytesMut;
+use wire_codec::{Context, Error as CodecError, Message};
 
 use super::v2::{Received, Side, V2Transport};
 use super::{Inbound, Next, RecvBuffer};
@@ -27,7 +27,6 @@ pub struct V2Link {
     pub(crate) magic: [u8; 4],
     pub(crate) max_payload: u32,
     handshake_out: BytesMut,
-    scratch: BytesMut,
     /// Bytes consumed by calls that yielded no frame (handshake, decoys), not yet
     /// reported to the peer's statistics.
     uncounted: usize,
@@ -44,7 +43,6 @@ impl V2Link {
             magic,
             max_payload,
             handshake_out,
-            scratch: BytesMut::new(),
             uncounted: 0,
         }
     }
@@ -94,77 +92,169 @@ impl V2Link {
         self.v2.set_max_payload(max);
     }
 
+    /// Appends `msg` to `out` as one packet: the message type and then the payload are
+    /// encoded straight into `out` and encrypted there (no v1 header, no checksum, no
+    /// copy).
     pub(crate) fn encode(
         &mut self,
         msg: &Message,
         ctx: &Context,
         out: &mut BytesMut,
     ) -> Result<usize, CodecError> {
-        if !self.v2.is_ready() {
-            return Err(CodecError::Malformed {
-                what: "v2 session",
-                reason: "not established: nothing can be encrypted yet",
+        let begin = out.len();
+        let start = self
+            .v2
+            .begin_message(msg.command(), msg.size_hint(), out)
+            .map_err(|_: Error| not_established())?;
+        let payload_at = out.len();
+        if let Err(e) = msg.encode_payload(out, ctx) {
+            out.truncate(start);
+            return Err(e);
+        }
+        // The same limit the v1 encoder applies: the remote would have to disconnect.
+        let len = out.len() - payload_at;
+        if len > ctx.limits.max_payload as usize {
+            out.truncate(start);
+            return Err(CodecError::PayloadTooLarge {
+                len: len as u64,
+                max: u64::from(ctx.limits.max_payload),
             });
         }
-        self.scratch.clear();
-        encode_frame(self.magic, msg, ctx, &mut self.scratch)?;
-        let start = out.len();
-        self.v2
-            .encrypt_frame(&mut self.scratch, out)
-            .map_err(|_: Error| CodecError::Malformed {
-                what: "v2 session",
-                reason: "not established: nothing can be encrypted yet",
-            })?;
-        // Reused while the peer is busy; released by `settle` (and at once when big).
-        if self.scratch.capacity() > 64 * 1024 {
-            self.scratch = BytesMut::new();
-        } else {
-            self.scratch.advance(self.scratch.len());
-        }
-        Ok(out.len() - start)
+        self.v2.finish_message(out, start).map_err(|e| match e {
+            // Contents over BIP324's 3-byte length (only with a max_payload above it).
+            Error::V2PacketTooLarge { len, max } => CodecError::PayloadTooLarge {
+                len: len as u64,
+                max: max as u64,
+            },
+            _ => not_established(),
+        })?;
+        Ok(out.len() - begin)
     }
 
     /// Encrypts an already encoded v1 frame (a shared frame's bytes) into `out` as one
-    /// packet. The session's own keys make the ciphertext a per-connection copy; the
-    /// frame is staged in the scratch because the packet's contents replace the
-    /// header's tail with the message type.
+    /// packet. The session's own keys make the ciphertext a per-connection copy: the
+    /// command is read from the frame's header and its payload copied once, into `out`.
     pub(crate) fn encode_frame_bytes(
         &mut self,
         frame: &[u8],
         out: &mut BytesMut,
     ) -> Result<usize, CodecError> {
         if !self.v2.is_ready() {
-            return Err(CodecError::Malformed {
-                what: "v2 session",
-                reason: "not established: nothing can be encrypted yet",
-            });
+            return Err(not_established());
         }
-        self.scratch.clear();
-        self.scratch.extend_from_slice(frame);
         let start = out.len();
-        let res = self.v2.encrypt_frame(&mut self.scratch, out);
-        if self.scratch.capacity() > 64 * 1024 {
-            self.scratch = BytesMut::new();
-        } else {
-            self.scratch.clear();
-        }
-        res.map_err(|_: Error| CodecError::Malformed {
-            what: "v2 frame",
-            reason: "not a v1 frame with a known command",
-        })?;
+        self.v2
+            .encrypt_frame(frame, out)
+            .map_err(|_: Error| CodecError::Malformed {
+                what: "v2 frame",
+                reason: "not a v1 frame with a known command",
+            })?;
         Ok(out.len() - start)
     }
 
-    /// Releases the receive buffer's spare memory and the encoding scratch.
+    /// Releases the receive buffer's spare memory.
     pub(crate) fn settle(&mut self) {
         self.buf.settle();
-        if self.scratch.capacity() > 0 {
-            self.scratch = BytesMut::new();
-        }
     }
 
     /// Whether this end initiated.
     pub(crate) fn is_initiator(&self) -> bool {
         self.v2.side() == Side::Initiator
+    }
+}
+
+fn not_established() -> CodecError {
+    CodecError::Malformed {
+        what: "v2 session",
+        reason: "not established: nothing can be encrypted yet",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use wire_codec::{Command, Network};
+
+    const MAGIC: [u8; 4] = [0xf9, 0xbe, 0xb4, 0xd9];
+
+    /// Two links whose sessions are established with each other.
+    fn pair() -> (V2Link, V2Link) {
+        let mut rng = rand::thread_rng();
+        let a = V2Transport::new(Side::Initiator, MAGIC, 4_000_000, &mut rng, 7).unwrap();
+        let b = V2Transport::new(Side::Responder, MAGIC, 4_000_000, &mut rng, 9).unwrap();
+        let (mut a, mut b) = (
+            V2Link::new(a, MAGIC, 4_000_000),
+            V2Link::new(b, MAGIC, 4_000_000),
+        );
+        fn shuttle(from: &mut V2Link, to: &mut V2Link) {
+            if let Some(bytes) = from.take_handshake_bytes() {
+                to.buf.extend(&bytes, 0);
+            }
+            assert!(matches!(to.next_frame(), LinkNext::Next(Next::NeedMore)));
+        }
+        for _ in 0..4 {
+            shuttle(&mut a, &mut b);
+            shuttle(&mut b, &mut a);
+        }
+        assert!(a.v2.is_ready() && b.v2.is_ready());
+        (a, b)
+    }
+
+    fn receive(link: &mut V2Link, wire: &[u8]) -> Inbound {
+        link.buf.extend(wire, 0);
+        match link.next_frame() {
+            LinkNext::Next(Next::Frame(f)) => f,
+            _ => panic!("no frame"),
+        }
+    }
+
+    #[test]
+    fn encode_writes_one_packet_without_a_v1_header_and_refuses_oversize_untouched() {
+        let (mut a, mut b) = pair();
+        let mut ctx = Context::new(Network::Mainnet, 70016);
+        ctx.limits.max_payload = 100;
+        let msg = |n: usize| Message::Unknown {
+            command: Command::from_static("tx"),
+            payload: Bytes::from(vec![0x5a; n]),
+        };
+        let mut out = BytesMut::from(&b"queued"[..]);
+        // One over the limit: refused, nothing appended, the cipher did not advance.
+        let err = a.encode(&msg(101), &ctx, &mut out).unwrap_err();
+        assert!(matches!(
+            err,
+            CodecError::PayloadTooLarge { len: 101, max: 100 }
+        ));
+        assert_eq!(&out[..], b"queued");
+        // At the limit: 3 length + 1 header + 1 short id + payload + 16 tag.
+        let n = a.encode(&msg(100), &ctx, &mut out).unwrap();
+        assert_eq!(n, 3 + 1 + 1 + 100 + 16);
+        assert_eq!(out.len(), 6 + n);
+        let got = receive(&mut b, &out[6..]);
+        assert_eq!(got.command.as_str(), "tx");
+        assert_eq!(&got.payload[..], &[0x5a; 100][..]);
+        assert_eq!(got.wire_len, n);
+    }
+
+    #[test]
+    fn a_shared_v1_frame_becomes_the_same_packet_as_the_message() {
+        let (mut a, mut b) = pair();
+        let ctx = Context::new(Network::Mainnet, 70016);
+        let msg = Message::Unknown {
+            command: Command::from_static("sendheaders"),
+            payload: Bytes::from_static(b"abc"),
+        };
+        let mut frame = BytesMut::new();
+        wire_codec::encode_frame(MAGIC, &msg, &ctx, &mut frame).unwrap();
+        let mut out = BytesMut::new();
+        let n = a.encode_frame_bytes(&frame, &mut out).unwrap();
+        // Long message type (13 bytes): no short id for sendheaders.
+        assert_eq!(n, 3 + 1 + 13 + 3 + 16);
+        let got = receive(&mut b, &out);
+        assert_eq!(got.command.as_str(), "sendheaders");
+        assert_eq!(&got.payload[..], b"abc");
+        // A frame too short for a header is refused without writing anything.
+        assert!(a.encode_frame_bytes(&frame[..10], &mut out).is_err());
+        assert_eq!(out.len(), n);
     }
 }

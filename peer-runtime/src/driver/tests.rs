@@ -483,3 +483,16 @@ fn one_vectored_send_writes_every_segment() {
         }
     });
 }
+
+/// Every peer task holds its driver's `run` future for its whole life: a future kept
+/// inline for a rare branch (the v1 redial of a failed v2 attempt, with its connect and
+/// timer futures) would cost every idle peer its size. Measured 688 bytes with the redial
+/// inline, 192 with it boxed.
+#[test]
+fn the_peer_task_future_stays_small() {
+    fn future_size<F: FnOnce(Box<Driver>) -> Fut, Fut>(_: F) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+    let size = future_size(Driver::run);
+    assert!(size <= 256, "Driver::run future is {size} bytes");
+}
