@@ -264,10 +264,15 @@ impl RunReport {
     /// and each system's own spread over rounds (highest / lowest), the noise the
     /// ratio must be read against. Empty without both systems.
     pub fn backpressure_ab(&self) -> Vec<AbRow> {
-        const RATES: [(Metric, &str); 3] = [
+        // The rates per CPU-second too: on a machine others load, they move far less
+        // from round to round than the rates per second do.
+        const RATES: [(Metric, &str); 6] = [
             (Metric::HandshakeRate, "handshakes/s"),
             (Metric::PingRate, "ping round trips/s"),
             (Metric::InvRate, "inv messages/s"),
+            (Metric::HandshakePerCpu, "handshakes per CPU-s"),
+            (Metric::PingPerCpu, "ping+pong msgs per CPU-s"),
+            (Metric::InvPerCpu, "inv msgs per CPU-s"),
         ];
         let spread = |k: Kind, m: Metric| {
             let v = self.values(k, m);

@@ -621,8 +621,8 @@ impl Driver {
         }
     }
 
-    /// Bytes this peer holds: encoded output, messages waiting in the runtime, and its
-    /// read buffer.
+    /// Memory this peer holds ([`Peer::memory_held`]: whole buffers, kept messages,
+    /// events), messages waiting in the runtime, and its held input events.
     fn held_bytes(&self) -> usize {
         self.peer.memory_held()
             + self.pacing.backlog_bytes

@@ -111,10 +111,11 @@ pub const MIN_MEMORY_BUDGET: usize = 64 << 20;
 ///
 /// Why: the issue's goal is that peers that never read at most double a server's
 /// memory. The runtime reacts at half the budget and keeps the total within it, so
-/// a server full of never-readers holds at most its idle memory again (measured:
-/// 10,000 never-readers on a 19,744-peer default, 1.5× the idle RSS; RELIABILITY.md).
-/// A fixed budget cannot do that: 1 GiB let 10,000 never-readers take 21× the idle
-/// RSS, and too small a one throttles a small server sending blocks.
+/// a server full of never-readers holds about its idle memory again (measured in a
+/// release build: 10,000 never-readers on a 19,744-peer default, 1.70–1.74× the idle
+/// RSS; RELIABILITY.md). A fixed budget cannot do that for every peer count: 1 GiB let
+/// the same 10,000 take 21× the idle RSS, and too small a one throttles a small server
+/// sending blocks.
 ///
 /// ```
 /// use peer_runtime::limits::{default_memory_budget, MIN_MEMORY_BUDGET};
