@@ -465,8 +465,10 @@ impl Driver {
             let pause =
                 self.core
                     .budget_pause(held + self.pacing.step, &mut self.pacing.budget_epoch, cx);
-            if pause && !self.pacing.budget_paused {
-                // Paused until the budget has room: what it holds may wait long.
+            if pause && (!self.pacing.budget_paused || !self.peer.wants_write()) {
+                // Paused until the budget has room: what it holds may wait long. Once
+                // its output is drained, what it kept for reuse goes back too — or a
+                // peer alone over half the budget would wait for itself for ever.
                 self.peer.shrink_buffers();
                 self.account();
             }

@@ -51,8 +51,12 @@ pub(crate) struct CoreLocal {
 /// What the last memory-budget check found, read by every peer of the executor.
 #[derive(Default)]
 pub(crate) struct BudgetState {
-    /// The runtime holds more than half of `Limits::memory_budget` (see
-    /// [`CoreLocal::pressed`]).
+    /// The runtime holds more than half of `Limits::memory_budget`: peers pause by
+    /// their share (see [`CoreLocal::pressed`]).
+    pub(crate) pressed: Cell<bool>,
+    /// The runtime holds more than `Limits::memory_budget` itself: the acceptors refuse
+    /// (a new peer would only add to it). Refusing from half on instead would let a few
+    /// thousand never-readers shut the door for as long as they stay.
     pub(crate) over: Cell<bool>,
     /// Peers paused by the budget, woken at the next check.
     pub(crate) waiters: RefCell<Vec<Waker>>,
@@ -72,7 +76,7 @@ impl CoreLocal {
     /// budget (reacting at the budget itself let 10,000 never-readers hold twice it).
     #[inline]
     pub(crate) fn pressed(&self) -> bool {
-        self.budget.over.get() || self.me.memory.load(Ordering::Relaxed) > self.core_budget
+        self.budget.pressed.get() || self.me.memory.load(Ordering::Relaxed) > self.core_budget
     }
 
     /// A peer's fair share of the budget: half of it / peers connected.
@@ -105,26 +109,28 @@ impl CoreLocal {
 
 /// Every `Limits::budget_check_interval`, sums the memory of all executors and decides
 /// who pauses: while over half the budget, peers that would pass their fair share stop
-/// reading and the acceptor refuses; paused peers are woken once it is back under.
+/// reading (woken once it is back under half); while over the whole budget, the
+/// acceptor refuses.
 pub(crate) async fn budget_loop(core: Rc<CoreLocal>) {
     let limits = core.rt.gate.limits();
     let (budget, every) = (limits.memory_budget, limits.budget_check_interval);
     loop {
         Timer::new(every).await;
         let used = core.rt.memory_in_use();
-        let over = used > budget / 2;
+        let pressed = used > budget / 2;
+        let over = used > budget;
         let b = &core.budget;
         if over && !b.over.get() {
             warn!(
                 used,
-                budget,
-                "memory budget reached: pausing the heaviest peers, refusing new connections"
+                budget, "memory budget reached: refusing new connections"
             );
         }
+        b.pressed.set(pressed);
         b.over.set(over);
-        // Paused peers look again only once the runtime is back under the budget
+        // Paused peers look again only once the runtime is back under half the budget
         // (waking them all at every check while over would be a wake-up storm).
-        if !over && !b.waiters.borrow().is_empty() {
+        if !pressed && !b.waiters.borrow().is_empty() {
             b.epoch.set(b.epoch.get().wrapping_add(1));
             let waiters = std::mem::take(&mut *b.waiters.borrow_mut());
             for w in waiters {

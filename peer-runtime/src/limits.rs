@@ -84,11 +84,13 @@ pub struct Limits {
     /// write report, and undelivered events. Once the runtime holds more than half of
     /// it, a peer that would pass its fair share (half the budget / peers) with one
     /// more answer like its last stops reading and processing input (reading one frame
-    /// at a time until then), and acceptors close new connections at once (counted in
-    /// `refused`); both resume by themselves when the total is back under half. Peers
-    /// that grew before that keep what they hold, so the total stays within the
-    /// budget. Default: [`default_memory_budget`] of the default `max_peers`
-    /// (recompute it if you change `max_peers` a lot).
+    /// at a time until then), resuming by itself when the total is back under half.
+    /// Peers that grew before that keep what they hold, so the total stays within the
+    /// budget (messages queued through handles are paced by `send_pause_bytes` only,
+    /// and can pass it). While the total is over the budget itself, acceptors close
+    /// new connections at once (counted in `refused`). Default:
+    /// [`default_memory_budget`] of the default `max_peers` (recompute it if you
+    /// change `max_peers` a lot).
     pub memory_budget: usize,
     /// How often each executor re-sums the memory of all executors against
     /// [`Limits::memory_budget`].
@@ -112,7 +114,7 @@ pub const MIN_MEMORY_BUDGET: usize = 64 << 20;
 /// Why: the goal is that peers that never read at most double a server's
 /// memory. The runtime reacts at half the budget and keeps the total within it, so
 /// a server full of never-readers holds about its idle memory again (measured in a
-/// release build: 10,000 never-readers on a 19,744-peer default, 1.70–1.74× the idle
+/// release build: 10,000 never-readers on a 19,744-peer default, 1.65–1.74× the idle
 /// RSS; RELIABILITY.md). A fixed budget cannot do that for every peer count: 1 GiB let
 /// the same 10,000 take 21× the idle RSS, and too small a one throttles a small server
 /// sending blocks.
