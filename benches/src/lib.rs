@@ -53,11 +53,24 @@ pub enum Kind {
     /// peerwire's peers (peer-core) on tokio: the peer-tokio crate, as a server loaded by
     /// peerwire's client.
     PeerTokio,
+    /// [`Kind::Ours`] with backpressure off (`seed-server --no-backpressure`: no pause
+    /// mark, no memory budget), loaded by the same client: run next to `ours` in the
+    /// same rounds, it measures what backpressure costs (issue #11).
+    OursNoBp,
 }
 
 impl Kind {
     /// Every kind, in table order.
-    pub const ALL: [Kind; 4] = [Kind::Ours, Kind::Raw, Kind::Tokio, Kind::PeerTokio];
+    pub const ALL: [Kind; 5] = [
+        Kind::Ours,
+        Kind::OursNoBp,
+        Kind::Raw,
+        Kind::Tokio,
+        Kind::PeerTokio,
+    ];
+
+    /// The systems `--baseline` compares peerwire with.
+    pub const BASELINE: [Kind; 4] = [Kind::Ours, Kind::Raw, Kind::Tokio, Kind::PeerTokio];
 
     /// The short name used on command lines and in JSON.
     ///
@@ -73,6 +86,7 @@ impl Kind {
             Kind::Raw => "raw",
             Kind::Tokio => "tokio",
             Kind::PeerTokio => "peer-tokio",
+            Kind::OursNoBp => "ours-nobp",
         }
     }
 
@@ -83,6 +97,7 @@ impl Kind {
             Kind::Raw => "raw glommio echo",
             Kind::Tokio => "tokio + bitcoin",
             Kind::PeerTokio => "peerwire on tokio",
+            Kind::OursNoBp => "peerwire, backpressure off",
         }
     }
 

@@ -181,6 +181,27 @@ pub struct RunReport {
     pub rounds: Vec<Vec<SuiteResult>>,
 }
 
+/// One rate of the backpressure A/B ([`RunReport::backpressure_ab`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbRow {
+    /// The rate, as the report's table names it.
+    pub what: &'static str,
+    /// The metric's machine-readable key.
+    pub key: &'static str,
+    /// Median over rounds of `ours / ours-nobp`.
+    pub median: f64,
+    /// The lowest per-round ratio.
+    pub low: f64,
+    /// The highest per-round ratio.
+    pub high: f64,
+    /// Rounds that measured both.
+    pub rounds: usize,
+    /// `ours`' highest / lowest value over rounds.
+    pub ours_spread: f64,
+    /// `ours-nobp`'s highest / lowest value over rounds.
+    pub nobp_spread: f64,
+}
+
 /// One goal of the issue and whether this run met it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Goal {
@@ -222,16 +243,80 @@ impl RunReport {
 
     /// The median over rounds of `m(ours) / m(other)`, each ratio from one round.
     pub fn ratio(&self, other: Kind, m: Metric) -> Option<f64> {
-        let per_round: Vec<f64> = self
-            .rounds
+        median(&self.ratios(other, m))
+    }
+
+    /// `m(ours) / m(other)` of every round that measured both.
+    pub fn ratios(&self, other: Kind, m: Metric) -> Vec<f64> {
+        self.rounds
             .iter()
             .filter_map(|r| {
                 let a = m.of(r.iter().find(|s| s.kind == Kind::Ours)?)?;
                 let b = m.of(r.iter().find(|s| s.kind == other)?)?;
                 (b > 0.0).then(|| a / b)
             })
-            .collect();
-        median(&per_round)
+            .collect()
+    }
+
+    /// What backpressure costs, from a run with both `ours` and `ours-nobp` (the same
+    /// server with backpressure off), interleaved in the same rounds: for each rate,
+    /// the median of the per-round ratios `ours / ours-nobp`, their lowest and highest,
+    /// and each system's own spread over rounds (highest / lowest), the noise the
+    /// ratio must be read against. Empty without both systems.
+    pub fn backpressure_ab(&self) -> Vec<AbRow> {
+        // The rates per CPU-second too: on a machine others load, they move far less
+        // from round to round than the rates per second do.
+        const RATES: [(Metric, &str); 6] = [
+            (Metric::HandshakeRate, "handshakes/s"),
+            (Metric::PingRate, "ping round trips/s"),
+            (Metric::InvRate, "inv messages/s"),
+            (Metric::HandshakePerCpu, "handshakes per CPU-s"),
+            (Metric::PingPerCpu, "ping+pong msgs per CPU-s"),
+            (Metric::InvPerCpu, "inv msgs per CPU-s"),
+        ];
+        let spread = |k: Kind, m: Metric| {
+            let v = self.values(k, m);
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(0.0, f64::max);
+            (lo > 0.0 && lo.is_finite()).then(|| hi / lo)
+        };
+        RATES
+            .into_iter()
+            .filter_map(|(m, what)| {
+                let r = self.ratios(Kind::OursNoBp, m);
+                Some(AbRow {
+                    what,
+                    key: m.key(),
+                    median: median(&r)?,
+                    low: r.iter().copied().fold(f64::INFINITY, f64::min),
+                    high: r.iter().copied().fold(0.0, f64::max),
+                    rounds: r.len(),
+                    ours_spread: spread(Kind::Ours, m)?,
+                    nobp_spread: spread(Kind::OursNoBp, m)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The backpressure A/B as a markdown table (empty without it).
+    fn ab_markdown(&self) -> String {
+        let rows = self.backpressure_ab();
+        if rows.is_empty() {
+            return String::new();
+        }
+        let mut out = String::from(
+            "\nbackpressure A/B: ours ÷ ours-nobp (the same seed-server with no pause mark \
+             and no memory budget), per round, systems interleaved\n\n\
+             | rate | median ratio | lowest | highest | rounds | ours spread | ours-nobp spread |\n\
+             |---|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for r in rows {
+            out.push_str(&format!(
+                "| {} | {:.3}× | {:.3}× | {:.3}× | {} | {:.2}× | {:.2}× |\n",
+                r.what, r.median, r.low, r.high, r.rounds, r.ours_spread, r.nobp_spread
+            ));
+        }
+        out
     }
 
     /// The column title of `kind`: an external target is named for what it is.
@@ -423,6 +508,7 @@ impl RunReport {
             out.push_str(&row);
             out.push('\n');
         }
+        out.push_str(&self.ab_markdown());
         let goals = self.goals();
         if !goals.is_empty() {
             out.push_str("\n| goal | measured | target | met |\n|---|---:|---:|:---:|\n");
@@ -528,6 +614,18 @@ impl RunReport {
             "medians": medians,
             "ratios": ratios,
             "goals": goals,
+            "backpressure_ab": self
+                .backpressure_ab()
+                .into_iter()
+                .map(|r| (r.key.to_string(), json!({
+                    "median_ratio": r.median,
+                    "lowest_ratio": r.low,
+                    "highest_ratio": r.high,
+                    "rounds": r.rounds,
+                    "ours_spread": r.ours_spread,
+                    "ours_nobp_spread": r.nobp_spread,
+                })))
+                .collect::<serde_json::Map<_, _>>(),
             "rounds": rounds,
         })
     }
@@ -767,5 +865,34 @@ mod tests {
         r.peers = 100;
         assert!(has(&r, "ping round trips/s ≥ 3 × btcd"));
         assert!(has(&r, "handshakes/s ≥ 3 × btcd"));
+    }
+
+    #[test]
+    fn backpressure_ab_takes_per_round_ratios_and_shows_the_noise() {
+        let r = report(vec![
+            vec![
+                suite(Kind::Ours, 8000, 30_000, 13_000),
+                suite(Kind::OursNoBp, 8000, 40_000, 13_000),
+            ],
+            vec![
+                suite(Kind::OursNoBp, 4000, 20_000, 13_000),
+                suite(Kind::Ours, 4000, 20_000, 13_000),
+            ],
+            vec![
+                suite(Kind::Ours, 9000, 60_000, 13_000),
+                suite(Kind::OursNoBp, 9000, 50_000, 13_000),
+            ],
+        ]);
+        let ab = r.backpressure_ab();
+        let ping = ab.iter().find(|a| a.key == Metric::PingRate.key()).unwrap();
+        assert_eq!(ping.rounds, 3);
+        assert_eq!(ping.median, 1.0);
+        assert_eq!((ping.low, ping.high), (0.75, 1.2));
+        assert_eq!(ping.ours_spread, 3.0, "60,000 / 20,000");
+        assert_eq!(ping.nobp_spread, 2.5);
+        assert!(r.render().contains("backpressure A/B"));
+        assert!(report(vec![vec![suite(Kind::Ours, 1, 1, 1)]])
+            .backpressure_ab()
+            .is_empty());
     }
 }

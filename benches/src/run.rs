@@ -121,7 +121,7 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
     let addr = SocketAddr::new(LOCALHOST, port);
     let err = |e: std::io::Error| SuiteError(format!("starting the {} server: {e}", kind.name()));
     match kind {
-        Kind::Ours => {
+        Kind::Ours | Kind::OursNoBp => {
             let bin = cfg
                 .seed_server
                 .clone()
@@ -150,6 +150,9 @@ fn start_server(cfg: &RunConfig, kind: Kind) -> Result<Server, SuiteError> {
                 "--duration".into(),
                 suite_limit(cfg).as_secs().to_string(),
             ];
+            if kind == Kind::OursNoBp {
+                args.push("--no-backpressure".into());
+            }
             args.extend(cfg.seed_server_args.iter().cloned());
             Server::start("seed-server", &bin, &args, addr).map_err(err)
         }
@@ -223,8 +226,9 @@ pub fn run(cfg: &RunConfig) -> Result<RunReport, SuiteError> {
                     Kind::Ours | Kind::Tokio | Kind::PeerTokio,
                     Some(c @ (Kind::Ours | Kind::Tokio)),
                 ) => c,
-                // peer-tokio has no client of its own: peerwire's client loads it.
-                (Kind::PeerTokio, _) => Kind::Ours,
+                // peer-tokio has no client of its own: peerwire's client loads it, as
+                // it loads both variants of ours.
+                (Kind::PeerTokio | Kind::OursNoBp, _) => Kind::Ours,
                 _ => kind,
             };
             let suite_cfg = SuiteConfig {

@@ -73,7 +73,7 @@ pub fn run(kind: Kind, plan: Plan, handshake_sized: bool) -> io::Result<()> {
             );
         }
         // peer-tokio is only a server; its load comes from peerwire's client.
-        Kind::Ours | Kind::PeerTokio => {
+        Kind::Ours | Kind::OursNoBp | Kind::PeerTokio => {
             crate::ours::run_worker(plan, rx, emit)?;
         }
     }

@@ -121,6 +121,11 @@ pub(crate) struct OutputQueue {
     /// A message was partly written when the queue closed: the stream is cut
     /// mid-frame, so no farewell can follow.
     torn: bool,
+    /// Encoded bytes of the kept messages (their memory, roughly, for the budget).
+    kept_bytes: usize,
+    /// Bytes written since the buffer was last empty: `BytesMut::advance` moves its
+    /// start, and that prefix stays allocated (not in `capacity()`) until reused.
+    advanced: usize,
 }
 
 impl OutputQueue {
@@ -138,6 +143,7 @@ impl OutputQueue {
     ) -> Result<(), PushError> {
         self.push_ref(transport, &msg, ctx, token, limit, keep)?;
         if keep {
+            self.kept_bytes += self.marks.back().map_or(0, |m| m.len as usize);
             self.kept.push_back(msg);
         }
         Ok(())
@@ -321,20 +327,60 @@ impl OutputQueue {
                 }
                 None => {
                     self.buf.advance(left);
+                    self.advanced += left;
                     left = 0;
                 }
             }
         }
         self.consumed += n as u64;
         if self.buf.is_empty() {
-            if self.buf.capacity() > KEEP_CAPACITY {
+            let whole = self.buf.capacity() + self.advanced;
+            self.advanced = 0;
+            if whole > KEEP_CAPACITY {
                 self.buf = BytesMut::new();
             } else {
-                // Reuse the allocation from its start.
+                // Reuse the allocation from its start: reserving what it has moves
+                // the start back without copying (nothing is left to copy), so
+                // `capacity()` is the whole allocation again.
                 self.buf.clear();
+                self.buf.reserve(whole);
             }
         }
         n
+    }
+
+    /// Bytes of memory the queue holds: the output buffer's whole allocation (not
+    /// only what waits in it), the sealed segments at their full length (a shared
+    /// frame counts in full in every peer that holds it: an overstatement, never an
+    /// understatement), the marks, and the messages kept for the write report.
+    pub(crate) fn memory(&self) -> usize {
+        self.buf.capacity()
+            + self.advanced
+            + self.seg_bytes
+            + self.segments.capacity() * std::mem::size_of::<Bytes>()
+            + self.kept_bytes
+            + self.marks.capacity() * std::mem::size_of::<Mark>()
+            + self.kept_frames.capacity() * std::mem::size_of::<crate::SharedFrame>()
+    }
+
+    /// Moves what waits into an allocation of its own size when the current one is
+    /// much larger (grown by doubling, or mostly written already), and releases the
+    /// allocation of an empty buffer: for a peer whose remote stopped reading, or
+    /// that is paused, whose bytes may wait a long time.
+    pub(crate) fn shrink(&mut self) {
+        let len = self.buf.len();
+        if len == 0 {
+            self.buf = BytesMut::new();
+            self.advanced = 0;
+        } else if self.buf.capacity() + self.advanced > len + len / 4 + 4096 {
+            let mut fresh = BytesMut::with_capacity(len);
+            fresh.extend_from_slice(&self.buf);
+            self.buf = fresh;
+            self.advanced = 0;
+        }
+        self.marks.shrink_to_fit();
+        self.segments.shrink_to_fit();
+        self.kept_frames.shrink_to_fit();
     }
 
     /// Releases the memory of an empty queue (the peer is idle).
@@ -360,8 +406,10 @@ impl OutputQueue {
     pub(crate) fn take_kept(&mut self, mark: &Mark) -> Option<Message> {
         if mark.kept {
             if mark.frame {
+                // A kept frame is a reference to bytes counted where they are queued.
                 self.kept_frames.pop_front().map(|f| f.message().clone())
             } else {
+                self.kept_bytes = self.kept_bytes.saturating_sub(mark.len as usize);
                 self.kept.pop_front()
             }
         } else {
@@ -398,9 +446,11 @@ impl OutputQueue {
         self.buf = BytesMut::new();
         self.segments = VecDeque::new();
         self.seg_bytes = 0;
+        self.advanced = 0;
         self.closed = true;
         self.kept = VecDeque::new();
         self.kept_frames = VecDeque::new();
+        self.kept_bytes = 0;
         self.marks.drain(..).collect()
     }
 
@@ -506,6 +556,38 @@ mod tests {
         q.push_farewell(&mut *magic, &Message::Verack, &ctx());
         assert_eq!(q.len(), 0, "no farewell after a torn frame");
         assert!(q.pop_completed().is_none());
+    }
+
+    #[test]
+    fn memory_counts_the_whole_allocation_and_kept_messages() {
+        let mut q = OutputQueue::default();
+        let mut transport = Transport::v1(Network::Regtest, 4_000_000);
+        let big = Message::Unknown {
+            command: Command::from_static("big"),
+            payload: bytes::Bytes::from(vec![7u8; 10_000]),
+        };
+        q.push(&mut transport, big, &ctx(), None, 1 << 20, true)
+            .unwrap();
+        assert!(
+            q.memory() >= 2 * 10_024,
+            "frame and kept message: {}",
+            q.memory()
+        );
+        q.advance(9_000);
+        assert!(
+            q.memory() >= 10_024 + 10_024,
+            "a written prefix stays allocated: {}",
+            q.memory()
+        );
+        q.shrink();
+        assert!(q.memory() < 1_024 + 10_024 + 4_096, "{}", q.memory());
+        assert_eq!(q.len(), 1_024, "shrinking keeps what waits");
+        q.advance(1_024);
+        let m = q.pop_completed().unwrap();
+        assert!(q.take_kept(&m).is_some());
+        assert!(q.memory() >= 1_024, "an emptied buffer is kept for reuse");
+        q.shrink();
+        assert_eq!(q.memory(), 0, "and released when the peer waits");
     }
 
     #[test]

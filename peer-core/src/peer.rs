@@ -764,6 +764,39 @@ impl Peer {
         self.transport.buffered()
     }
 
+    /// Bytes of memory this peer holds for its connection, for a process-wide memory
+    /// budget: the whole allocations of its output buffer and receive buffer (not
+    /// only the bytes in them), messages kept for [`Event::Written`], messages held
+    /// for the handshake, and its undelivered events. A few field reads: a driver may
+    /// ask at every pass.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Instant};
+    /// # use peer_core::{Config, Peer};
+    /// # use wire_codec::Network;
+    /// let mut peer = Peer::new_inbound(Arc::new(Config::new(Network::Regtest)),
+    ///     "127.0.0.1:50000".parse().unwrap(), Instant::now(), 1_700_000_000, 1);
+    /// peer.handle_input(&[0u8; 10], Instant::now());
+    /// assert!(peer.memory_held() >= peer.buffered_input());
+    /// ```
+    pub fn memory_held(&self) -> usize {
+        self.output.memory()
+            + self.transport.buffer_capacity()
+            + self.held_bytes
+            + self.events.capacity() * std::mem::size_of::<Event>()
+    }
+
+    /// Gives back memory a paused peer does not need while it waits: output waiting
+    /// in a much larger allocation is moved into one of its own size, and the event
+    /// queue and receive buffer are fitted to what they hold. For a driver whose
+    /// socket stopped taking bytes (the remote is not reading): what waits then may
+    /// wait long, and ten thousand such peers each keeping a doubled buffer add up.
+    pub fn shrink_buffers(&mut self) {
+        self.output.shrink();
+        self.events.shrink_to_fit();
+        self.transport.settle();
+    }
+
     /// Backpressure (Core's `fPauseSend`): while paused, received frames stay in the
     /// receive buffer unprocessed and [`Peer::wants_read`] is false; unpausing resumes
     /// processing by itself at the next [`Peer::poll_event`]. A driver pauses a peer

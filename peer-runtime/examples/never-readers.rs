@@ -3,7 +3,7 @@
 //! never-reading peers ≤ 2× the idle figure").
 //!
 //! ```text
-//! cargo run --release -p peerwire-runtime --example never-readers -- --peers 10000 --clients 2 [--budget-mib 64]
+//! cargo run --release -p peerwire-runtime --example never-readers -- --peers 10000 --clients 2 [--budget-mib 32]
 //! ```
 //!
 //! The server runtime runs in this process and answers every `getaddr` with 16 KiB
@@ -44,7 +44,8 @@ struct Args {
     /// getaddr each remote asks (each answered with 16 KiB).
     #[arg(long, default_value_t = 400)]
     asks: usize,
-    /// `Limits::memory_budget` in MiB (default: the runtime's default, 1 GiB).
+    /// `Limits::memory_budget` in MiB (default: the runtime's default,
+    /// `limits::default_memory_budget(max_peers)`).
     #[arg(long)]
     budget_mib: Option<usize>,
     /// Seconds of attack sampled.

@@ -78,6 +78,11 @@ struct Args {
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     duration: Option<u64>,
+    /// Backpressure off, for benchmarks only (peer-bench's `ours-nobp`, which
+    /// measures what backpressure costs): no pause mark and no memory budget, so a
+    /// peer that never reads makes the server grow without bound.
+    #[arg(long)]
+    no_backpressure: bool,
     /// Serve Prometheus metrics on this address (`GET /metrics`).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<SocketAddr>,
@@ -324,6 +329,10 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if let Some(n) = args.max_per_netgroup {
         limits.max_inbound_per_netgroup = n;
+    }
+    if args.no_backpressure {
+        limits.send_pause_bytes = usize::MAX;
+        limits.memory_budget = usize::MAX;
     }
     let max_peers = limits.max_peers;
     let mut builder = Runtime::builder(args.network)

@@ -71,8 +71,9 @@ pub struct RuntimeStats {
     pub bytes_out: u64,
     /// Peers ended since start.
     pub disconnects: u64,
-    /// Bytes all peers hold right now in queued output (encoded, and waiting in the
-    /// runtime to be encoded) and read buffers: what
+    /// Memory all peers hold right now: output and read buffers (whole allocations),
+    /// messages waiting in the runtime or kept for the write report, undelivered
+    /// events (`peer_core::Peer::memory_held`): what
     /// [`Limits::memory_budget`](crate::Limits::memory_budget) bounds.
     pub memory: usize,
 }

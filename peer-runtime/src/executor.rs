@@ -43,12 +43,19 @@ pub(crate) struct CoreLocal {
     next_stop_waiter: Cell<u64>,
     /// The budget state as of the last check (see [`budget_loop`]).
     pub(crate) budget: BudgetState,
+    /// This executor's share of half of `Limits::memory_budget` (the pressure mark).
+    core_budget: usize,
 }
 
 /// What the last memory-budget check found, read by every peer of the executor.
 #[derive(Default)]
 pub(crate) struct BudgetState {
-    /// The runtime holds more than `Limits::memory_budget`.
+    /// The runtime holds more than half of `Limits::memory_budget`: peers pause by
+    /// their share (see [`CoreLocal::pressed`]).
+    pub(crate) pressed: Cell<bool>,
+    /// The runtime holds more than `Limits::memory_budget` itself: the acceptors refuse
+    /// (a new peer would only add to it). Refusing from half on instead would let a few
+    /// thousand never-readers shut the door for as long as they stay.
     pub(crate) over: Cell<bool>,
     /// Peers paused by the budget, woken at the next check.
     pub(crate) waiters: RefCell<Vec<Waker>>,
@@ -57,26 +64,35 @@ pub(crate) struct BudgetState {
 }
 
 impl CoreLocal {
-    /// Whether a peer holding `held` bytes is over its share of an exceeded budget.
-    /// (The driver asks only for peers with output waiting: a peer whose output is
-    /// empty adds nothing by processing, and a paused peer must have a write pending
-    /// to notice that its remote went away.)
-    pub(crate) fn over_budget(&self, held: usize) -> bool {
-        let budget = self.rt.gate.limits().memory_budget;
-        if held <= budget / self.rt.gate.total().max(1) {
-            return false;
-        }
-        self.budget.over.get()
-            || self.me.memory.load(Ordering::Relaxed) > budget / self.rt.cores.len().max(1)
+    /// Memory pressure: the last check found the runtime over half of
+    /// `Limits::memory_budget`, or this executor alone holds more than its share of
+    /// that half (seen at once, without waiting for the check). Two loads and a
+    /// compare: asked at every pass.
+    ///
+    /// Why half: peers that grew before the pressure was seen keep what they hold
+    /// (up to the pause mark each), and every other peer may still grow to its fair
+    /// share; reacting at half and sharing the other half keeps the sum within the
+    /// budget (reacting at the budget itself let 10,000 never-readers hold twice it).
+    #[inline]
+    pub(crate) fn pressed(&self) -> bool {
+        self.budget.pressed.get() || self.me.memory.load(Ordering::Relaxed) > self.core_budget
     }
 
-    /// Whether a peer holding `held` bytes must stop reading now, and if so registers
-    /// its waker for the next budget check (once per check).
-    ///
-    /// Over budget means: the last check found the runtime over
-    /// `Limits::memory_budget`, or this executor alone holds more than its share of
-    /// it (seen at once, without waiting for the check). Then a peer holding more
-    /// than its fair share (budget / peers) pauses.
+    /// A peer's fair share of the budget: half of it / peers connected.
+    pub(crate) fn fair_share(&self) -> usize {
+        self.rt.gate.limits().memory_budget / 2 / self.rt.gate.total().max(1)
+    }
+
+    /// Whether a peer that would hold `held` bytes (what it holds, plus what its next
+    /// message may add) is over its share of an exceeded budget.
+    #[inline]
+    pub(crate) fn over_budget(&self, held: usize) -> bool {
+        self.pressed() && held > self.fair_share()
+    }
+
+    /// Whether a peer that would hold `held` bytes must stop reading and processing
+    /// now ([`CoreLocal::over_budget`]), and if so registers its waker for the budget
+    /// check that finds the runtime back under the budget (once per check).
     pub(crate) fn budget_pause(&self, held: usize, registered: &mut u64, cx: &Context<'_>) -> bool {
         if !self.over_budget(held) {
             return false;
@@ -91,27 +107,29 @@ impl CoreLocal {
 }
 
 /// Every `Limits::budget_check_interval`, sums the memory of all executors and decides
-/// who pauses: while over the budget, peers above their fair share stop reading and the
-/// acceptor refuses; paused peers are woken at every check to look again.
+/// who pauses: while over half the budget, peers that would pass their fair share stop
+/// reading (woken once it is back under half); while over the whole budget, the
+/// acceptor refuses.
 pub(crate) async fn budget_loop(core: Rc<CoreLocal>) {
     let limits = core.rt.gate.limits();
     let (budget, every) = (limits.memory_budget, limits.budget_check_interval);
     loop {
         Timer::new(every).await;
         let used = core.rt.memory_in_use();
+        let pressed = used > budget / 2;
         let over = used > budget;
         let b = &core.budget;
         if over && !b.over.get() {
             warn!(
                 used,
-                budget,
-                "memory budget reached: pausing the heaviest peers, refusing new connections"
+                budget, "memory budget reached: refusing new connections"
             );
         }
+        b.pressed.set(pressed);
         b.over.set(over);
-        // Paused peers look again only once the runtime is back under the budget
+        // Paused peers look again only once the runtime is back under half the budget
         // (waking them all at every check while over would be a wake-up storm).
-        if !over && !b.waiters.borrow().is_empty() {
+        if !pressed && !b.waiters.borrow().is_empty() {
             b.epoch.set(b.epoch.get().wrapping_add(1));
             let waiters = std::mem::take(&mut *b.waiters.borrow_mut());
             for w in waiters {
@@ -135,7 +153,14 @@ impl CoreLocal {
             stop_wakers: RefCell::new(HashMap::new()),
             next_stop_waiter: Cell::new(0),
             budget: BudgetState::default(),
+            core_budget: 0,
         }
+        .with_core_budget()
+    }
+
+    fn with_core_budget(mut self) -> CoreLocal {
+        self.core_budget = self.rt.gate.limits().memory_budget / 2 / self.rt.cores.len().max(1);
+        self
     }
 
     pub(crate) fn unregister(&self, id: u64) {

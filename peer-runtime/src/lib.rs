@@ -35,8 +35,9 @@
 //!   is neither read nor processed until it drains, and ends `SendStalled` if nothing
 //!   is written for `Limits::send_progress_timeout`; handles' messages wait for room
 //!   (never dropped below `Limits::max_queued_bytes_per_peer`;
-//!   [`PeerHandle::wait_for_room`]); a process-wide `Limits::memory_budget` pauses the
-//!   heaviest peers and stops accepting when reached.
+//!   [`PeerHandle::wait_for_room`]); a process-wide `Limits::memory_budget` (scaled
+//!   with `max_peers`) pauses the peers over their share and stops accepting from half
+//!   of it, keeping the total within it.
 //!
 //! ```
 //! use std::sync::Arc;

@@ -79,11 +79,18 @@ pub struct Limits {
     /// and the rest of its messages answered `Failed`. It exists for memory safety only.
     /// Default 128 MiB (16 blocks of 4 MB fit twice).
     pub max_queued_bytes_per_peer: usize,
-    /// Process-wide budget for queued output (encoded and waiting in the runtime) and
-    /// read buffers of all peers. While the runtime holds more, every peer holding more
-    /// than its fair share (budget / peers) stops reading and processing input, and
-    /// acceptors close new connections at once (counted in `refused`); both resume by
-    /// themselves when the total is back under the budget. Default 1 GiB.
+    /// Process-wide budget for what peers hold: their output buffers and read
+    /// buffers (whole allocations), messages waiting in the runtime or kept for the
+    /// write report, and undelivered events. Once the runtime holds more than half of
+    /// it, a peer that would pass its fair share (half the budget / peers) with one
+    /// more answer like its last stops reading and processing input (reading one frame
+    /// at a time until then), resuming by itself when the total is back under half.
+    /// Peers that grew before that keep what they hold, so the total stays within the
+    /// budget (messages queued through handles are paced by `send_pause_bytes` only,
+    /// and can pass it). While the total is over the budget itself, acceptors close
+    /// new connections at once (counted in `refused`). Default:
+    /// [`default_memory_budget`] of the default `max_peers` (recompute it if you
+    /// change `max_peers` a lot).
     pub memory_budget: usize,
     /// How often each executor re-sums the memory of all executors against
     /// [`Limits::memory_budget`].
@@ -92,6 +99,36 @@ pub struct Limits {
 
 /// Core's default send buffer bound (`DEFAULT_MAXSENDBUFFER`, 1,000 kB).
 pub const DEFAULT_SEND_PAUSE_BYTES: usize = 1_000_000;
+
+/// What one idle connected peer costs in memory, rounded up (measured 4.2 KB per peer
+/// in a release build with 10,000 idle peers: the driver, peer-core's state, the task).
+pub const IDLE_PEER_BYTES: usize = 4 * 1024;
+
+/// The smallest default budget: room for 16 blocks of 4 MB in flight, so a server
+/// with few peers is never throttled by it while serving blocks.
+pub const MIN_MEMORY_BUDGET: usize = 64 << 20;
+
+/// The default [`Limits::memory_budget`] for `max_peers` peers: what that many idle
+/// peers cost ([`IDLE_PEER_BYTES`] each), at least [`MIN_MEMORY_BUDGET`].
+///
+/// Why: the issue's goal is that peers that never read at most double a server's
+/// memory. The runtime reacts at half the budget and keeps the total within it, so
+/// a server full of never-readers holds about its idle memory again (measured in a
+/// release build: 10,000 never-readers on a 19,744-peer default, 1.65–1.74× the idle
+/// RSS; RELIABILITY.md). A fixed budget cannot do that for every peer count: 1 GiB let
+/// the same 10,000 take 21× the idle RSS, and too small a one throttles a small server
+/// sending blocks.
+///
+/// ```
+/// use peer_runtime::limits::{default_memory_budget, MIN_MEMORY_BUDGET};
+/// assert_eq!(default_memory_budget(125), MIN_MEMORY_BUDGET);
+/// assert_eq!(default_memory_budget(100_000), 100_000 * 4096);
+/// ```
+pub fn default_memory_budget(max_peers: usize) -> usize {
+    max_peers
+        .saturating_mul(IDLE_PEER_BYTES)
+        .max(MIN_MEMORY_BUDGET)
+}
 
 /// Core's send timeout (`TIMEOUT_INTERVAL`, 20 minutes).
 pub const DEFAULT_SEND_PROGRESS_TIMEOUT: Duration = Duration::from_secs(20 * 60);
@@ -113,7 +150,7 @@ impl Default for Limits {
             send_pause_bytes: DEFAULT_SEND_PAUSE_BYTES,
             send_progress_timeout: DEFAULT_SEND_PROGRESS_TIMEOUT,
             max_queued_bytes_per_peer: 128 << 20,
-            memory_budget: 1 << 30,
+            memory_budget: default_memory_budget(max_peers),
             budget_check_interval: Duration::from_millis(100),
         }
     }

@@ -1,10 +1,13 @@
-//! The process-wide memory budget ([`Limits::memory_budget`]) at the door: while the
-//! runtime holds more than the budget, new connections are closed at once (counted in
-//! `refused`) and the peer already connected is paused, not dropped; once the memory
-//! is back under the budget, connections are accepted again — by themselves.
+//! The process-wide memory budget ([`Limits::memory_budget`]): from half of it the
+//! runtime pauses the peer over its share, so answers alone keep it within the budget
+//! and new connections are still served; past the budget itself (here because the
+//! application queues big messages through the handle, which only the pause mark
+//! paces) new connections are closed at once (counted in `refused`) and the peer
+//! already connected is paused, not dropped; once the memory is back under,
+//! connections are accepted again — by themselves.
 //!
 //! The load is one remote that asks for 16 KiB answers in bulk and does not read:
-//! its queued output (up to the 1 MB pause mark) is far over a 256 KiB budget.
+//! its queued output (up to the 1 MB pause mark) would be far over a 256 KiB budget.
 //! Nothing asserts on timing; waits are bounded only so a broken build cannot hang.
 
 use std::io::{ErrorKind, Read, Write};
@@ -26,6 +29,10 @@ const WAIT: Duration = Duration::from_secs(60);
 const ANSWER: usize = 16 * 1024;
 const BUDGET: usize = 256 * 1024;
 const ASKED: usize = 400;
+/// Messages the application queues to the hog through its handle, and their size: far
+/// more than the kernel's socket buffers take on loopback (a few MB).
+const BIG_COUNT: usize = 16;
+const BIG: usize = 512 * 1024;
 
 /// Answers every `getaddr` with 16 KiB.
 struct Answering;
@@ -109,9 +116,46 @@ fn over_the_memory_budget_new_connections_are_refused_until_it_drains() {
     assert!(server_speaks(addr), "under budget, a connection is served");
 
     let mut hog = Raw::connect(addr);
+    let h = {
+        let local = hog.local();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(p) = rt.peers().into_iter().find(|p| p.addr() == local) {
+                break p;
+            }
+            assert!(Instant::now() < deadline, "the hog never registered");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
     hog.flood_getaddr(ASKED);
-    wait_until("the runtime over its budget", || rt.stats().memory > BUDGET);
+    // The answers alone: the runtime reacts at half the budget (the hog stops being
+    // read and processed) and stays within the budget; the door stays open.
+    wait_until("the runtime over half its budget", || {
+        rt.stats().memory > BUDGET / 2
+    });
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(20));
+        let held = rt.stats().memory;
+        assert!(
+            held <= BUDGET,
+            "answers took the runtime past its budget: {held}"
+        );
+    }
+    assert!(
+        server_speaks(addr),
+        "refused while within the budget ({} bytes held)",
+        rt.stats().memory
+    );
 
+    // The application queues big messages to the hog (paced by the pause mark, not
+    // by the budget): the runtime passes its budget and the door closes.
+    for _ in 0..BIG_COUNT {
+        h.queue_message_detached(Message::Unknown {
+            command: Command::from_static("big"),
+            payload: Bytes::from(vec![0x33; BIG]),
+        });
+    }
+    wait_until("the runtime over its budget", || rt.stats().memory > BUDGET);
     // Refused while over: each attempt is closed without a word, and counted.
     let refused_before = rt.stats().refused;
     for _ in 0..3 {
@@ -129,17 +173,25 @@ fn over_the_memory_budget_new_connections_are_refused_until_it_drains() {
     assert_eq!(stats.peers, 1, "{stats:?}");
     assert!(stats.memory > BUDGET, "{stats:?}");
 
-    // The remote reads everything it asked for: the runtime drains below the budget.
-    let mut answers = 0;
-    while answers < ASKED {
+    // The remote reads everything: the runtime drains below the budget, and the hog
+    // (paused by it with a drained output) gives back what it kept and resumes.
+    let (mut answers, mut bigs) = (0, 0);
+    while answers < ASKED || bigs < BIG_COUNT {
         let (cmd, len) = hog.recv().expect("server closed the hog");
-        if cmd.as_str() == "answer" {
-            assert_eq!(len, ANSWER);
-            answers += 1;
+        match cmd.as_str() {
+            "answer" => {
+                assert_eq!(len, ANSWER);
+                answers += 1;
+            }
+            "big" => {
+                assert_eq!(len, BIG);
+                bigs += 1;
+            }
+            _ => {}
         }
     }
-    wait_until("memory back under the budget", || {
-        rt.stats().memory <= BUDGET
+    wait_until("memory back under half the budget", || {
+        rt.stats().memory <= BUDGET / 2
     });
     // Accepting again by itself (the acceptor sees the next check's verdict, so the
     // first attempt may still meet the old one).

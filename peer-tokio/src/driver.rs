@@ -13,7 +13,7 @@
 //! peer; over v2 each session encrypts it into its own buffer.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -87,6 +87,11 @@ pub(crate) struct Driver {
     timer: Option<(Instant, Pin<Box<Sleep>>)>,
     read_done: bool,
     handshaken: bool,
+    /// Backpressure mark (`NodeBuilder::send_pause_bytes`).
+    pause: usize,
+    /// Input events not dispatched while the output is over the mark, in order (at
+    /// most what peer-core decoded ahead); output completions are not held.
+    held_input: VecDeque<Event>,
 }
 
 #[derive(Default)]
@@ -104,7 +109,10 @@ impl Driver {
         node: Arc<NodeShared>,
         commands: mpsc::UnboundedReceiver<Command>,
     ) -> Driver {
+        let pause = node.send_pause_bytes;
         Driver {
+            pause,
+            held_input: VecDeque::new(),
             stream,
             peer,
             listener,
@@ -191,7 +199,39 @@ impl Driver {
         // pending (the only time it changes anything), as the glommio driver does.
         let timed = self.peer.needs_processing_time();
         let mut dispatched = false;
-        while let Some(ev) = self.peer.poll_event() {
+        self.peer.set_input_paused(self.output_over_mark());
+        loop {
+            // Held input first, in order, once the output is back under the mark.
+            let resumed = !self.held_input.is_empty() && !self.output_over_mark();
+            let ev = if resumed {
+                let Some(ev) = self.held_input.pop_front() else {
+                    break;
+                };
+                if self.held_input.is_empty() {
+                    self.peer.set_input_paused(false);
+                }
+                ev
+            } else {
+                match self.peer.poll_event() {
+                    Some(ev) => ev,
+                    None => break,
+                }
+            };
+            // Backpressure: input waits while the output is over the mark (its answer
+            // would only add to it), and every input event behind it waits too.
+            let output_event = matches!(
+                ev,
+                Event::Sent(_) | Event::Failed(_) | Event::Written { .. }
+            );
+            if !output_event
+                && !resumed
+                && (!self.held_input.is_empty()
+                    || (matches!(ev, Event::Message(_)) && self.output_over_mark()))
+            {
+                self.held_input.push_back(ev);
+                self.peer.set_input_paused(true);
+                continue;
+            }
             dispatched = true;
             self.on_event(ev, now);
         }
@@ -201,6 +241,11 @@ impl Driver {
         if self.tokens.is_empty() && self.tokens.capacity() > 32 {
             self.tokens = HashMap::new();
         }
+    }
+
+    /// Core's `fPauseSend`: at least the mark is encoded and unwritten.
+    fn output_over_mark(&self) -> bool {
+        !self.peer.is_closed() && self.peer.queued_bytes() >= self.pause
     }
 
     fn on_event(&mut self, ev: Event, now: Instant) {
@@ -274,8 +319,11 @@ impl Driver {
         }
 
         // Input, while the peer takes it (it pauses while the application decides on
-        // the remote's version: backpressure): readiness, then a non-blocking read into
-        // the thread's scratch buffer, handed to peer-core with one copy.
+        // the remote's version, and while its output is over the mark: backpressure):
+        // readiness, then a non-blocking read into the thread's scratch buffer, handed
+        // to peer-core with one copy.
+        let over = self.output_over_mark();
+        self.peer.set_input_paused(over);
         if !self.read_done && self.peer.wants_read() {
             while self.stream.poll_read_ready(cx).is_ready() {
                 let (peer, stream) = (&mut self.peer, &self.stream);

@@ -43,7 +43,8 @@
 //! ```
 //!
 //! ## Contents
-//! - [`node`][]: [`Node`], [`NodeBuilder`], [`NodeStats`], [`NoopListener`], [`ListenerFactory`].
+//! - [`node`][]: [`Node`], [`NodeBuilder`], [`NodeStats`], [`NoopListener`], [`ListenerFactory`],
+//!   [`DEFAULT_SEND_PAUSE_BYTES`].
 //! - [`handle`][]: [`PeerHandle`], [`Direction`], [`Delivery`], [`Notification`].
 //! - [`error`][]: [`Error`].
 //! - internal: `driver` (the per-peer task); [`HANDLE_TOKEN_BIT`] marks its tokens.
@@ -58,4 +59,6 @@ pub mod node;
 pub use driver::HANDLE_TOKEN_BIT;
 pub use error::Error;
 pub use handle::{Delivery, Direction, Notification, PeerHandle};
-pub use node::{ListenerFactory, Node, NodeBuilder, NodeStats, NoopListener};
+pub use node::{
+    ListenerFactory, Node, NodeBuilder, NodeStats, NoopListener, DEFAULT_SEND_PAUSE_BYTES,
+};

@@ -66,6 +66,8 @@ pub(crate) struct NodeShared {
     factory: ListenerFactory,
     max_peers: usize,
     connect_timeout: Duration,
+    /// Backpressure mark (see [`NodeBuilder::send_pause_bytes`]).
+    pub(crate) send_pause_bytes: usize,
     peers: Mutex<HashMap<u64, PeerHandle>>,
     acceptors: Mutex<Vec<JoinHandle<()>>>,
     shutting_down: AtomicBool,
@@ -105,7 +107,12 @@ pub struct NodeBuilder {
     factory: ListenerFactory,
     max_peers: usize,
     connect_timeout: Duration,
+    send_pause_bytes: usize,
 }
+
+/// Bitcoin Core's send buffer bound (`DEFAULT_MAXSENDBUFFER`, 1,000 kB), the default
+/// [`NodeBuilder::send_pause_bytes`] (peer-runtime's default too).
+pub const DEFAULT_SEND_PAUSE_BYTES: usize = 1_000_000;
 
 impl NodeBuilder {
     /// peer-core's defaults for `network`, [`NoopListener`]s, at most 10,000 peers,
@@ -121,6 +128,7 @@ impl NodeBuilder {
             factory: Arc::new(|_| Box::new(NoopListener)),
             max_peers: 10_000,
             connect_timeout: Duration::from_secs(10),
+            send_pause_bytes: DEFAULT_SEND_PAUSE_BYTES,
         }
     }
 
@@ -147,6 +155,22 @@ impl NodeBuilder {
         self
     }
 
+    /// Backpressure (Core's `fPauseSend`): while a peer has at least this many encoded
+    /// bytes waiting to be written, its input is neither read nor processed; it
+    /// resumes by itself once the remote has read enough. A remote that never reads
+    /// therefore makes the peer hold at most this plus one answer. Default
+    /// [`DEFAULT_SEND_PAUSE_BYTES`].
+    ///
+    /// peer-tokio has no process-wide memory budget and no pacing of messages queued
+    /// through handles (peer-runtime has both, `Limits::memory_budget` and
+    /// `PeerHandle::wait_for_room`): handle messages go straight to peer-core, whose
+    /// [`Config::max_output_bytes`] ends a peer queued past it
+    /// ([`DisconnectReason::OutputQueueFull`](peer_core::DisconnectReason::OutputQueueFull)).
+    pub fn send_pause_bytes(mut self, n: usize) -> NodeBuilder {
+        self.send_pause_bytes = n;
+        self
+    }
+
     /// How long [`Node::connect`] waits for the TCP connection.
     pub fn connect_timeout(mut self, d: Duration) -> NodeBuilder {
         self.connect_timeout = d;
@@ -162,6 +186,7 @@ impl NodeBuilder {
                 factory: self.factory,
                 max_peers: self.max_peers,
                 connect_timeout: self.connect_timeout,
+                send_pause_bytes: self.send_pause_bytes,
                 peers: Mutex::new(HashMap::new()),
                 acceptors: Mutex::new(Vec::new()),
                 shutting_down: AtomicBool::new(false),

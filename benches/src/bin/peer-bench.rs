@@ -73,7 +73,7 @@ struct RunArgs {
     /// Also measure the baselines (raw glommio echo, tokio + bitcoin) in the same run.
     #[arg(long)]
     baseline: bool,
-    /// Exactly these systems, comma separated: ours, raw, tokio, peer-tokio.
+    /// Exactly these systems, comma separated: ours, ours-nobp, raw, tokio, peer-tokio.
     #[arg(long, value_delimiter = ',', conflicts_with = "baseline")]
     systems: Vec<String>,
     /// Rounds: every system once per round; the report shows medians.
@@ -201,7 +201,7 @@ fn main() -> ExitCode {
 
 fn kind(name: &str) -> Result<Kind, String> {
     Kind::parse(name)
-        .ok_or_else(|| format!("unknown system {name:?} (ours, raw, tokio, peer-tokio)"))
+        .ok_or_else(|| format!("unknown system {name:?} (ours, ours-nobp, raw, tokio, peer-tokio)"))
 }
 
 fn worker(w: WorkerArgs) -> Result<(), String> {
@@ -222,7 +222,9 @@ fn serve(s: ServeArgs) -> Result<(), String> {
         Kind::Raw => benches::raw::serve(s.listen, threads, !s.no_greeting),
         Kind::Tokio => benches::btc::serve(s.listen, threads),
         Kind::PeerTokio => benches::peer_tokio::serve(s.listen, threads, s.max_peers),
-        Kind::Ours => return Err("ours is the seed-server example of peer-runtime".into()),
+        Kind::Ours | Kind::OursNoBp => {
+            return Err("ours is the seed-server example of peer-runtime".into())
+        }
     }
     .map_err(|e| e.to_string())
 }
@@ -244,7 +246,7 @@ fn run(a: RunArgs) -> Result<(), String> {
             .map(|s| kind(s))
             .collect::<Result<Vec<_>, _>>()?
     } else if a.baseline {
-        Kind::ALL.to_vec()
+        Kind::BASELINE.to_vec()
     } else {
         vec![Kind::Ours]
     };

@@ -205,6 +205,15 @@ impl Transport {
         }
     }
 
+    /// Bytes of memory the receive buffer reserves.
+    #[inline]
+    pub fn buffer_capacity(&self) -> usize {
+        match self {
+            Transport::V1(t) => t.buf.capacity(),
+            Transport::V2(l) => l.buf.capacity(),
+        }
+    }
+
     /// The next whole frame, if any. A v2 responder that finds a v1 initiator turns
     /// into the v1 transport here, keeping the bytes.
     #[inline]
