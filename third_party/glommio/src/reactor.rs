@@ -527,7 +527,19 @@ impl Reactor {
     }
 
     pub(crate) fn recv(&self, fd: RawFd, size: usize, flags: MsgFlags) -> Source {
-        let source = self.new_source(fd, SourceType::SockRecv(None), None);
+        self.recv_into(fd, None, size, flags)
+    }
+
+    /// peerwire patch: a receive of at most `size` bytes into `buf` when it is given and
+    /// large enough (a stream's buffer, reused from one receive to the next).
+    pub(crate) fn recv_into(
+        &self,
+        fd: RawFd,
+        buf: Option<DmaBuffer>,
+        size: usize,
+        flags: MsgFlags,
+    ) -> Source {
+        let source = self.new_source(fd, SourceType::SockRecv(buf), None);
         self.sys.recv(&source, size, flags);
         source
     }

@@ -5,7 +5,7 @@
 //
 use crate::{
     reactor::Reactor,
-    sys::{self, Source, SourceType},
+    sys::{self, DmaBuffer, Source, SourceType},
 };
 use futures_lite::ready;
 use nix::sys::socket::MsgFlags;
@@ -215,28 +215,97 @@ impl Timeout {
     }
 }
 
+/// peerwire patch: the most bytes one io_uring receive of a stream asks for.
+///
+/// A stream waiting for input has a receive armed in the ring (the completion carries
+/// the data: no readiness poll followed by a `recv` system call), and that receive
+/// needs a buffer of its own for as long as it waits: this many bytes per idle stream.
+/// Latency-bound exchanges (pings, handshakes, small requests) fit; a receive that fills
+/// it is followed by a plain non-blocking `recv` straight into the reader's buffer, so
+/// bulk transfers are not cut into pieces of this size.
+pub(crate) const URING_RECV_SIZE: usize = 512;
+
+/// Bytes an io_uring receive brought in that no reader has taken yet.
+#[derive(Debug)]
+struct Held {
+    buf: DmaBuffer,
+    start: usize,
+    end: usize,
+}
+
+impl Held {
+    fn bytes(&self) -> &[u8] {
+        &self.buf.as_bytes()[self.start..self.end]
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct NonBufferedStream<S> {
     reactor: Weak<Reactor>,
     stream: S,
     source_tx: Option<Source>,
+    /// The read side's armed operation: an io_uring receive (`SourceType::SockRecv`)
+    /// or, once the kernel refused to wait in one, a readiness poll.
     source_rx: Option<Source>,
+    /// How many bytes the armed receive asked for (a full answer means more may wait).
+    rx_asked: usize,
+    /// Received bytes not yet read (the reader's buffer was smaller than the receive).
+    rx_held: Option<Held>,
+    /// The receive buffer between two receives.
+    rx_spare: Option<DmaBuffer>,
+    /// The kernel completed a receive with EAGAIN instead of waiting for data (it would
+    /// again): wait for readiness with polls, as stock glommio does.
+    rx_poll_only: bool,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
 
 impl<S: AsRawFd> NonBufferedStream<S> {
-    fn init(&mut self) {
-        let reactor = self.reactor.upgrade().unwrap();
-        let stream_fd = self.stream.as_raw_fd();
-        self.source_rx = Some(reactor.poll_read_ready(stream_fd));
+    /// Copies held bytes, or those of a completed receive still in its source, into
+    /// `buf` (they come before anything still in the socket); `None` when there are none.
+    fn peek_received(&self, buf: &mut [u8]) -> Option<usize> {
+        let copy = |bytes: &[u8], buf: &mut [u8]| {
+            let n = std::cmp::min(bytes.len(), buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            n
+        };
+        if let Some(held) = &self.rx_held {
+            return Some(copy(held.bytes(), buf));
+        }
+        let source = self.source_rx.as_ref()?;
+        let n = source.result()?.ok()?;
+        let stype = source.source_type();
+        match &*stype {
+            SourceType::SockRecv(Some(data)) => Some(copy(&data.as_bytes()[..n], buf)),
+            _ => None,
+        }
     }
 
     pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        if let Some(n) = self.peek_received(buf) {
+            return Some(Ok(n));
+        }
         super::yolo_peek(self.stream.as_raw_fd(), buf)
     }
 
     pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // An armed receive takes the next bytes: wait for it rather than for a peek
+        // that would see only what comes after them.
+        if let Some(source) = self.source_rx.as_ref() {
+            if matches!(&*source.source_type(), SourceType::SockRecv(_)) {
+                std::future::poll_fn(|cx| match source.result() {
+                    Some(result) => Poll::Ready(result),
+                    None => {
+                        source.add_waiter_single(cx.waker());
+                        Poll::Pending
+                    }
+                })
+                .await?;
+                if let Some(result) = self.try_peek(buf) {
+                    return result;
+                }
+            }
+        }
         let source = self.reactor.upgrade().unwrap().recv(
             self.stream.as_raw_fd(),
             buf.len(),
@@ -253,33 +322,108 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         Ok(sz)
     }
 
+    /// Arms the read side: an io_uring receive of at most `want` bytes (at most
+    /// [`URING_RECV_SIZE`]) into the stream's buffer, or a readiness poll.
+    fn arm_read(&mut self, reactor: &Reactor, want: usize) {
+        let fd = self.stream.as_raw_fd();
+        if self.rx_poll_only || want == 0 {
+            self.source_rx = Some(reactor.poll_read_ready(fd));
+            return;
+        }
+        let size = std::cmp::min(want, URING_RECV_SIZE);
+        let buf = match self.rx_spare.take() {
+            Some(buf) => buf,
+            None => match DmaBuffer::new(URING_RECV_SIZE) {
+                Some(buf) => buf,
+                None => {
+                    self.source_rx = Some(reactor.poll_read_ready(fd));
+                    return;
+                }
+            },
+        };
+        self.rx_asked = size;
+        self.source_rx = Some(reactor.recv_into(fd, Some(buf), size, MsgFlags::empty()));
+    }
+
+    /// Gives held bytes to the reader; `None` when none are held.
+    fn take_held(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let held = self.rx_held.as_mut()?;
+        let bytes = held.bytes();
+        let n = std::cmp::min(bytes.len(), buf.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        held.start += n;
+        if held.start == held.end {
+            self.rx_spare = self.rx_held.take().map(|held| held.buf);
+        }
+        Some(n)
+    }
+
     pub(crate) fn poll_read(
         &mut self,
         cx: &Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
+        // Bytes a receive already brought in come first.
+        if let Some(n) = self.take_held(buf) {
+            return Poll::Ready(Ok(n));
+        }
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
 
-        let no_pending_poll = self
-            .source_rx
-            .as_ref()
-            .map(|src| src.result().is_some())
-            .unwrap_or(true);
+        let mut no_pending_poll = true;
+        if let Some(result) = self.source_rx.as_ref().map(|src| src.result()) {
+            match result {
+                None => no_pending_poll = false,
+                Some(result) => {
+                    let source = self.source_rx.take().unwrap();
+                    // A completed receive carries the data; a completed poll says the
+                    // socket is readable (the `recv` below).
+                    if let SourceType::SockRecv(data) = source.extract_source_type() {
+                        match result {
+                            Ok(n) => {
+                                self.read_timeout.cancel_timer(reactor);
+                                let Some(data) = data else {
+                                    return Poll::Ready(Ok(0));
+                                };
+                                let held = Held {
+                                    buf: data,
+                                    start: 0,
+                                    end: n,
+                                };
+                                self.rx_held = Some(held);
+                                let given = self.take_held(buf).unwrap_or(0);
+                                // Everything given and less than asked: the socket had
+                                // no more, so wait for the next bytes right away (as
+                                // the early poll below).
+                                if self.rx_held.is_none() && n > 0 && n < self.rx_asked {
+                                    self.arm_read(reactor, buf.len());
+                                }
+                                return Poll::Ready(Ok(given));
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                // The kernel would not wait in a receive: poll instead.
+                                self.rx_spare = data;
+                                self.rx_poll_only = true;
+                            }
+                            Err(e) => {
+                                self.rx_spare = data;
+                                self.read_timeout.cancel_timer(reactor);
+                                return Poll::Ready(Err(e));
+                            }
+                        }
+                    }
+                }
+            }
+        }
 
         if no_pending_poll {
             if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
-                self.source_rx.take();
                 self.read_timeout.cancel_timer(reactor);
                 let result = poll_err!(result);
-                // Start an early poll if the buffer is not fully filled. So when
-                // the next time `poll_read` is called, it will be known immediately
-                // whether the underlying stream is ready for reading.
+                // Start an early receive if the buffer is not fully filled: the
+                // socket is drained, and the next bytes arrive with its completion.
                 if result > 0 && result < buf.len() {
-                    self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-                    // The `rush_dispatch`s here and after could be removed to
-                    // improve performance if #458 is handled appropriately.
-                    // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
+                    self.arm_read(reactor, buf.len());
                 }
                 return Poll::Ready(Ok(result));
             }
@@ -288,8 +432,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         poll_err!(self.read_timeout.check(reactor));
 
         if no_pending_poll {
-            self.source_rx = Some(reactor.poll_read_ready(self.stream.as_raw_fd()));
-            // reactor.rush_dispatch(self.source_rx.as_ref().unwrap());
+            self.arm_read(reactor, buf.len());
         }
 
         let source = self.source_rx.as_ref().unwrap();
@@ -361,15 +504,21 @@ where
 {
     fn from(socket: socket2::Socket) -> Self {
         let reactor = crate::executor().reactor();
-        let mut stream = NonBufferedStream {
+        let stream = NonBufferedStream {
             reactor: Rc::downgrade(&reactor),
             stream: socket.into(),
             source_tx: None,
+            // peerwire patch: nothing armed until the first read finds the socket empty
+            // (stock glommio armed a readiness poll here, one ring operation per stream
+            // that a read of already-arrived bytes never needed).
             source_rx: None,
+            rx_asked: 0,
+            rx_held: None,
+            rx_spare: None,
+            rx_poll_only: false,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };
-        stream.init();
         GlommioStream {
             stream,
             rx_buf: NonBuffered,

@@ -7,7 +7,6 @@ use super::stream::GlommioStream;
 use crate::{
     net::{
         stream::{Buffered, NonBuffered, Preallocated, RxBuf},
-        yolo_accept,
     },
     reactor::Reactor,
     GlommioError,
@@ -21,6 +20,7 @@ use nix::sys::socket::SockaddrStorage;
 use pin_project_lite::pin_project;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::{
+    cell::Cell,
     io,
     net::{self, Shutdown, SocketAddr, ToSocketAddrs},
     os::unix::io::{AsRawFd, FromRawFd, IntoRawFd, RawFd},
@@ -75,6 +75,9 @@ type Result<T> = crate::Result<T, ()>;
 pub struct TcpListener {
     reactor: Weak<Reactor>,
     listener: net::TcpListener,
+    /// peerwire patch: whether the socket was made non-blocking (once, at the first
+    /// accept), so an accept that finds no connection returns at once.
+    nonblocking: Cell<bool>,
 }
 
 impl FromRawFd for TcpListener {
@@ -86,6 +89,7 @@ impl FromRawFd for TcpListener {
         TcpListener {
             reactor: Rc::downgrade(&crate::executor().reactor()),
             listener,
+            nonblocking: Cell::new(false),
         }
     }
 }
@@ -132,6 +136,7 @@ impl TcpListener {
         Ok(TcpListener {
             reactor: Rc::downgrade(&crate::executor().reactor()),
             listener,
+            nonblocking: Cell::new(false),
         })
     }
 
@@ -164,19 +169,27 @@ impl TcpListener {
     /// [`TcpStream`]: struct.TcpStream.html
     /// [`Send`]: https://doc.rust-lang.org/std/marker/trait.Send.html
     pub async fn shared_accept(&self) -> Result<AcceptedTcpStream> {
+        // peerwire patch: stock glommio switched the listener to non-blocking and back
+        // around every accept (three `fcntl` calls per connection) and waited in an
+        // io_uring accept. The listener is now made non-blocking once; an accept that
+        // finds no connection waits for readability with a poll and tries again, so a
+        // connection costs one `accept` when it is already queued. (Linux accepted
+        // sockets do not inherit O_NONBLOCK: the stream is blocking, as before.)
         let reactor = self.reactor.upgrade().unwrap();
         let raw_fd = self.listener.as_raw_fd();
-        if let Some(r) = yolo_accept(raw_fd) {
-            match r {
-                Ok(fd) => {
-                    return Ok(AcceptedTcpStream { fd });
+        if !self.nonblocking.get() {
+            self.listener.set_nonblocking(true)?;
+            self.nonblocking.set(true);
+        }
+        loop {
+            match crate::sys::accept_syscall(raw_fd) {
+                Ok(fd) => return Ok(AcceptedTcpStream { fd }),
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    reactor.poll_read_ready(raw_fd).collect_rw().await?;
                 }
                 Err(err) => return Err(GlommioError::IoError(err)),
             }
         }
-        let source = reactor.accept(self.listener.as_raw_fd());
-        let fd = source.collect_rw().await?;
-        Ok(AcceptedTcpStream { fd: fd as RawFd })
     }
 
     /// Accepts a new incoming TCP connection in this executor
