@@ -333,7 +333,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         let size = std::cmp::min(want, URING_RECV_SIZE);
         let buf = match self.rx_spare.take() {
             Some(buf) => buf,
-            None => match DmaBuffer::new(URING_RECV_SIZE) {
+            None => match DmaBuffer::new_for_socket(URING_RECV_SIZE) {
                 Some(buf) => buf,
                 None => {
                     self.source_rx = Some(reactor.poll_read_ready(fd));

@@ -21,10 +21,16 @@ pub(crate) struct SysAlloc {
 
 impl SysAlloc {
     fn new(size: usize) -> Option<Self> {
+        Self::with_align(size, 4096)
+    }
+
+    // peerwire patch: socket receive buffers need no page alignment (a 4096-aligned
+    // 512-byte allocation costs a stream about twice its size in the heap).
+    fn with_align(size: usize, align: usize) -> Option<Self> {
         if size == 0 {
             None
         } else {
-            let layout = Layout::from_size_align(size, 4096).unwrap();
+            let layout = Layout::from_size_align(size, align).ok()?;
             let data = unsafe { alloc::alloc::alloc(layout) };
             let data = ptr::NonNull::new(data)?;
             Some(SysAlloc { data, layout })
@@ -93,6 +99,15 @@ impl DmaBuffer {
     pub(crate) fn new(size: usize) -> Option<DmaBuffer> {
         Some(DmaBuffer {
             storage: BufferStorage::Sys(SysAlloc::new(size)?),
+            size,
+            trim: 0,
+        })
+    }
+
+    /// peerwire patch: a buffer for socket I/O (no Direct I/O alignment).
+    pub(crate) fn new_for_socket(size: usize) -> Option<DmaBuffer> {
+        Some(DmaBuffer {
+            storage: BufferStorage::Sys(SysAlloc::with_align(size, 64)?),
             size,
             trim: 0,
         })
