@@ -521,26 +521,28 @@ impl Reactor {
         if let Some(timeout) = timeout {
             source.set_timeout(timeout);
         }
-        self.sys.recv(&source, size, MsgFlags::empty());
+        self.sys.recv(&source, size, MsgFlags::empty(), false);
         self.rush_dispatch(&source)?;
         Ok(source)
     }
 
     pub(crate) fn recv(&self, fd: RawFd, size: usize, flags: MsgFlags) -> Source {
-        self.recv_into(fd, None, size, flags)
+        self.recv_into(fd, None, size, flags, false)
     }
 
     /// peerwire patch: a receive of at most `size` bytes into `buf` when it is given and
-    /// large enough (a stream's buffer, reused from one receive to the next).
+    /// large enough (a stream's buffer, reused from one receive to the next);
+    /// `poll_first` when the socket was just found empty (see `SockRecv`).
     pub(crate) fn recv_into(
         &self,
         fd: RawFd,
         buf: Option<DmaBuffer>,
         size: usize,
         flags: MsgFlags,
+        poll_first: bool,
     ) -> Source {
         let source = self.new_source(fd, SourceType::SockRecv(buf), None);
-        self.sys.recv(&source, size, flags);
+        self.sys.recv(&source, size, flags, poll_first);
         source
     }
 

@@ -225,6 +225,11 @@ impl Timeout {
 /// bulk transfers are not cut into pieces of this size.
 pub(crate) const URING_RECV_SIZE: usize = 512;
 
+/// peerwire patch: set when the kernel refused `IORING_RECVSEND_POLL_FIRST` (before
+/// Linux 5.19): receives are then submitted without it.
+static RECV_POLL_FIRST_REFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// Bytes an io_uring receive brought in that no reader has taken yet.
 #[derive(Debug)]
 struct Held {
@@ -249,6 +254,8 @@ pub(crate) struct NonBufferedStream<S> {
     source_rx: Option<Source>,
     /// How many bytes the armed receive asked for (a full answer means more may wait).
     rx_asked: usize,
+    /// Whether the armed receive asked the kernel to poll first.
+    rx_poll_first: bool,
     /// Received bytes not yet read (the reader's buffer was smaller than the receive).
     rx_held: Option<Held>,
     /// The receive buffer between two receives.
@@ -342,7 +349,16 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             },
         };
         self.rx_asked = size;
-        self.source_rx = Some(reactor.recv_into(fd, Some(buf), size, MsgFlags::empty()));
+        // Every receive is armed right after the socket was found empty: poll first.
+        let poll_first = !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
+        self.rx_poll_first = poll_first;
+        self.source_rx = Some(reactor.recv_into(
+            fd,
+            Some(buf),
+            size,
+            MsgFlags::empty(),
+            poll_first,
+        ));
     }
 
     /// Gives held bytes to the reader; `None` when none are held.
@@ -399,6 +415,15 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                                     self.arm_read(reactor, buf.len());
                                 }
                                 return Poll::Ready(Ok(given));
+                            }
+                            Err(e)
+                                if self.rx_poll_first
+                                    && e.raw_os_error() == Some(libc::EINVAL) =>
+                            {
+                                // A kernel without poll-first receives: arm without.
+                                self.rx_spare = data;
+                                RECV_POLL_FIRST_REFUSED
+                                    .store(true, std::sync::atomic::Ordering::Relaxed);
                             }
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 // The kernel would not wait in a receive: poll instead.
@@ -513,6 +538,7 @@ where
             // that a read of already-arrived bytes never needed).
             source_rx: None,
             rx_asked: 0,
+            rx_poll_first: false,
             rx_held: None,
             rx_spare: None,
             rx_poll_only: false,

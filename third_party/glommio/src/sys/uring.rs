@@ -75,7 +75,8 @@ enum UringOpDescriptor {
     TimeoutRemove(u64),
     SockSend(*const u8, usize, i32),
     SockSendMsg(*mut libc::msghdr, i32),
-    SockRecv(usize, i32),
+    /// peerwire patch: the `bool` asks the kernel to poll before receiving.
+    SockRecv(usize, i32, bool),
     SockRecvMsg(usize, i32),
     Nop,
 }
@@ -388,7 +389,7 @@ fn fill_sqe<F>(
                 sqe.prep_sendmsg(op.fd, hdr, MsgFlags::from_bits_retain(flags | MSG_ZEROCOPY));
             }
 
-            UringOpDescriptor::SockRecv(len, flags) => {
+            UringOpDescriptor::SockRecv(len, flags, poll_first) => {
                 source_map.peek_source_mut(from_user_data(op.user_data), |mut src| {
                     match &mut src.source_type {
                         SourceType::SockRecv(slot) => {
@@ -405,6 +406,12 @@ fn fill_sqe<F>(
                                 &mut buf.as_bytes_mut()[..len],
                                 MsgFlags::from_bits_retain(flags),
                             );
+                            if poll_first {
+                                // IORING_RECVSEND_POLL_FIRST (Linux 5.19): the socket
+                                // was just found empty, so skip the receive attempt
+                                // at submission and wait for data first.
+                                sqe.raw_mut().ioprio |= 1;
+                            }
                         }
                         _ => unreachable!(),
                     };
@@ -1505,8 +1512,8 @@ impl Reactor {
         );
     }
 
-    pub(crate) fn recv(&self, source: &Source, len: usize, flags: MsgFlags) {
-        let op = UringOpDescriptor::SockRecv(len, flags.bits());
+    pub(crate) fn recv(&self, source: &Source, len: usize, flags: MsgFlags, poll_first: bool) {
+        let op = UringOpDescriptor::SockRecv(len, flags.bits(), poll_first);
         queue_request_into_ring(
             &mut *self.ring_for_source(source),
             source,
