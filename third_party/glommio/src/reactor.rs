@@ -124,13 +124,21 @@ impl Timers {
     fn process_timers(&mut self) -> (Option<Duration>, usize) {
         let now = Instant::now();
 
-        // Split timers into ready and pending timers.
-        let pending = self.timers.split_off(&(now, 0));
-        let ready = mem::replace(&mut self.timers, pending);
-        let woke = ready.len();
-        for (_, waker) in ready {
-            wake!(waker);
-        }
+        // Split timers into ready and pending timers. peerwire patch: only when the
+        // earliest is due — splitting a map of many pending timers rebuilt its spine
+        // on every reactor poll to find nothing.
+        let due = matches!(self.timers.keys().next(), Some((when, _)) if *when < now);
+        let woke = if due {
+            let pending = self.timers.split_off(&(now, 0));
+            let ready = mem::replace(&mut self.timers, pending);
+            let woke = ready.len();
+            for (_, waker) in ready {
+                wake!(waker);
+            }
+            woke
+        } else {
+            0
+        };
 
         // Calculate the duration until the next event.
         let next = self
