@@ -535,22 +535,23 @@ impl Reactor {
     }
 
     pub(crate) fn recv(&self, fd: RawFd, size: usize, flags: MsgFlags) -> Source {
-        self.recv_into(fd, None, size, flags, false)
+        let source = self.new_source(fd, SourceType::SockRecv(None), None);
+        self.sys.recv(&source, size, flags, false);
+        source
     }
 
-    /// peerwire patch: a receive of at most `size` bytes into `buf` when it is given and
-    /// large enough (a stream's buffer, reused from one receive to the next);
-    /// `poll_first` when the socket was just found empty (see `SockRecv`).
-    pub(crate) fn recv_into(
+    /// peerwire patch: a stream's receive of at most `size` bytes into `buf` when it
+    /// is given and large enough (the stream's buffer, reused from one receive to the
+    /// next); `poll_first` when the socket was just found empty (see `SockRecv`).
+    pub(crate) fn stream_recv(
         &self,
         fd: RawFd,
         buf: Option<DmaBuffer>,
         size: usize,
-        flags: MsgFlags,
         poll_first: bool,
     ) -> Source {
         let source = self.new_source(fd, SourceType::SockRecv(buf), None);
-        self.sys.recv(&source, size, flags, poll_first);
+        self.sys.stream_recv(&source, size, poll_first);
         source
     }
 

@@ -352,13 +352,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         // Every receive is armed right after the socket was found empty: poll first.
         let poll_first = !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
         self.rx_poll_first = poll_first;
-        self.source_rx = Some(reactor.recv_into(
-            fd,
-            Some(buf),
-            size,
-            MsgFlags::empty(),
-            poll_first,
-        ));
+        self.source_rx = Some(reactor.stream_recv(fd, Some(buf), size, poll_first));
     }
 
     /// Gives held bytes to the reader; `None` when none are held.

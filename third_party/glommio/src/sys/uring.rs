@@ -1522,6 +1522,21 @@ impl Reactor {
         );
     }
 
+    /// peerwire patch: a stream's receive goes to the main ring, where the readiness
+    /// poll it replaces went. (`ring_for_source` sends receives to the latency ring,
+    /// whose every completion preempts the running task queue and wakes the executor
+    /// through the linked ring: right for an occasional datagram, a cost on every
+    /// message of every stream.)
+    pub(crate) fn stream_recv(&self, source: &Source, len: usize, poll_first: bool) {
+        let op = UringOpDescriptor::SockRecv(len, 0, poll_first);
+        queue_request_into_ring(
+            &mut *self.main_ring.borrow_mut(),
+            source,
+            op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
     pub(crate) fn recvmsg(&self, source: &Source, len: usize, flags: MsgFlags) {
         let op = UringOpDescriptor::SockRecvMsg(len, flags.bits());
         queue_request_into_ring(
