@@ -1,0 +1,325 @@
+//! The socket layer the runtime reads and accepts through: glommio's TCP streams and
+//! listener as patched in `third_party/glommio` (issue #15).
+//!
+//! A stream waiting for input arms an io_uring receive into its own buffer; bytes that
+//! receive brings and the reader's buffer cannot take are held for the next read and
+//! for `peek`; a listener accepts without `fcntl` and waits for connections with a
+//! poll. These tests drive each path on purpose: a read polled once and dropped leaves
+//! its receive armed, so the next bytes arrive through it (no sleeps, no timing: the
+//! client sends only when the server says it is waiting).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream as StdStream};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use futures_lite::future::poll_once;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
+
+/// Blocking client calls never wait longer (a failing test ends instead of hanging).
+const LONG: Duration = Duration::from_secs(30);
+
+fn executor() -> LocalExecutor {
+    LocalExecutorBuilder::new(Placement::Unbound)
+        .io_memory(128 * 1024)
+        .make()
+        .expect("executor")
+}
+
+/// Byte `i` of the test stream (a pattern whose period, 251, divides no read size).
+fn pattern(i: usize) -> u8 {
+    (i % 251) as u8
+}
+
+fn client(addr: SocketAddr) -> StdStream {
+    let s = StdStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(LONG)).unwrap();
+    s.set_write_timeout(Some(LONG)).unwrap();
+    s
+}
+
+/// Polls a read once so it arms the stream's receive (the socket is empty: the client
+/// waits for our signal), then drops it. The receive stays armed.
+async fn arm(stream: &mut TcpStream, size: usize) {
+    let mut buf = vec![0u8; size];
+    let polled = poll_once(stream.read(&mut buf)).await;
+    assert!(polled.is_none(), "a read of an empty socket completed");
+}
+
+/// Reads exactly `n` bytes with reads of `size` bytes at most, checking the pattern
+/// from `offset`. Returns the new offset.
+async fn read_checked(stream: &mut TcpStream, n: usize, size: usize, offset: usize) -> usize {
+    let mut got = 0;
+    let mut buf = vec![0u8; size];
+    while got < n {
+        let want = size.min(n - got);
+        let r = stream.read(&mut buf[..want]).await.expect("read");
+        assert!(r > 0, "end of stream after {got} of {n} bytes");
+        for (k, b) in buf[..r].iter().enumerate() {
+            assert_eq!(*b, pattern(offset + got + k), "byte {}", offset + got + k);
+        }
+        got += r;
+    }
+    offset + n
+}
+
+#[test]
+fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<usize>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            let mut offset = 0;
+            // Chunks of 300 bytes (less than the 512-byte receive), read back with
+            // buffers smaller than what the receive brought.
+            for (round, size) in [1usize, 7, 16, 64, 299, 300].into_iter().enumerate() {
+                arm(&mut s, 4096).await;
+                go_tx.send(round).unwrap();
+                offset = read_checked(&mut s, 300, size, offset).await;
+            }
+            // One more chunk: peek sees the held bytes first, then read returns them.
+            arm(&mut s, 4096).await;
+            go_tx.send(99).unwrap();
+            let mut first = [0u8; 10];
+            assert_eq!(s.read(&mut first).await.unwrap(), 10);
+            let mut peeked = [0u8; 50];
+            let n = s.peek(&mut peeked).await.unwrap();
+            assert!(n > 0);
+            for (k, b) in peeked[..n].iter().enumerate() {
+                assert_eq!(*b, pattern(offset + 10 + k));
+            }
+            let mut again = vec![0u8; n];
+            s.read_exact(&mut again).await.unwrap();
+            assert_eq!(&again[..], &peeked[..n], "read returns what peek showed");
+            offset + 10 + n
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    let mut offset = 0;
+    // A server stuck on lost bytes never asks for the next chunk: the end of the
+    // stream then fails its read instead of the test hanging.
+    while let Ok(round) = go_rx.recv_timeout(LONG) {
+        let chunk: Vec<u8> = (offset..offset + 300).map(pattern).collect();
+        c.write_all(&chunk).unwrap();
+        offset += 300;
+        if round == 99 {
+            break;
+        }
+    }
+    c.shutdown(Shutdown::Write).unwrap();
+    let consumed = server.join().unwrap();
+    assert!(consumed > 6 * 300 + 10);
+}
+
+#[test]
+fn a_completed_receive_not_yet_read_is_what_peek_returns() {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            arm(&mut s, 4096).await;
+            go_tx.send(()).unwrap();
+            // The armed receive takes the bytes; peek must wait for it and show them
+            // (a peek of the socket would find it empty and wait for more).
+            let mut peeked = [0u8; 100];
+            let n = s.peek(&mut peeked).await.unwrap();
+            assert_eq!(n, 100);
+            let mut read = [0u8; 100];
+            s.read_exact(&mut read).await.unwrap();
+            assert_eq!(peeked, read);
+            read.to_vec()
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    go_rx.recv().unwrap();
+    let sent: Vec<u8> = (0..100).map(pattern).collect();
+    c.write_all(&sent).unwrap();
+    // The end right behind the bytes: a peek that missed them sees the end, not a hang.
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(server.join().unwrap(), sent);
+}
+
+#[test]
+fn bulk_data_beyond_the_receive_buffer_arrives_whole_and_in_order() {
+    const TOTAL: usize = 1 << 20;
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            let end = read_checked(&mut s, TOTAL, 64 * 1024, 0).await;
+            // Then the end of the stream.
+            let mut buf = [0u8; 16];
+            assert_eq!(s.read(&mut buf).await.unwrap(), 0);
+            end
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    let data: Vec<u8> = (0..TOTAL).map(pattern).collect();
+    for piece in data.chunks(700) {
+        c.write_all(piece).unwrap();
+    }
+    c.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(server.join().unwrap(), TOTAL);
+}
+
+#[test]
+fn a_remote_closing_mid_message_gives_its_bytes_then_the_end() {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            arm(&mut s, 4096).await;
+            go_tx.send(()).unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).await.unwrap();
+            // Reads after the end keep saying so.
+            let mut buf = [0u8; 8];
+            assert_eq!(s.read(&mut buf).await.unwrap(), 0);
+            all
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    go_rx.recv().unwrap();
+    // Half of a 24-byte message header, then the connection closes.
+    let half: Vec<u8> = (0..12).map(pattern).collect();
+    c.write_all(&half).unwrap();
+    drop(c);
+    assert_eq!(server.join().unwrap(), half);
+}
+
+#[test]
+fn a_reset_while_a_receive_is_armed_is_an_error() {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            arm(&mut s, 4096).await;
+            go_tx.send(()).unwrap();
+            let mut buf = [0u8; 64];
+            s.read(&mut buf).await.map_err(|e| e.kind())
+        })
+    });
+    let c = socket2::Socket::from(client(addr_rx.recv().unwrap()));
+    go_rx.recv().unwrap();
+    // Linger zero: close sends a reset.
+    c.set_linger(Some(Duration::ZERO)).unwrap();
+    drop(c);
+    assert_eq!(
+        server.join().unwrap(),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+}
+
+#[test]
+fn an_accept_that_waits_and_a_queue_of_connections_are_all_served() {
+    const QUEUED: usize = 50;
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (queued_tx, queued_rx) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            // Nothing queued yet: the first accept must wait (the poll path).
+            assert!(poll_once(listener.accept()).await.is_none());
+            go_tx.send(()).unwrap();
+            let mut first = listener.accept().await.unwrap();
+            first.write_all(b"1").await.unwrap();
+            // Then a queue of connections made before these accepts.
+            queued_rx.recv().unwrap();
+            let mut served = 1;
+            for _ in 0..QUEUED {
+                let mut s = listener.accept().await.unwrap();
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await.unwrap();
+                s.write_all(&b).await.unwrap();
+                served += 1;
+            }
+            served
+        })
+    });
+    let addr = addr_rx.recv().unwrap();
+    go_rx.recv().unwrap();
+    let mut first = client(addr);
+    let mut b = [0u8; 1];
+    first.read_exact(&mut b).unwrap();
+    assert_eq!(&b, b"1");
+    let mut queued: Vec<StdStream> = (0..QUEUED)
+        .map(|i| {
+            let mut c = client(addr);
+            c.write_all(&[i as u8]).unwrap();
+            c
+        })
+        .collect();
+    queued_tx.send(()).unwrap();
+    for (i, c) in queued.iter_mut().enumerate() {
+        c.read_exact(&mut b).unwrap();
+        assert_eq!(b[0], i as u8);
+    }
+    assert_eq!(server.join().unwrap(), QUEUED + 1);
+}
+
+#[test]
+fn many_streams_echo_small_messages_through_armed_receives() {
+    const STREAMS: usize = 200;
+    const ROUNDS: usize = 20;
+    const SIZE: usize = 32;
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut tasks = Vec::new();
+            for _ in 0..STREAMS {
+                let mut s = listener.accept().await.unwrap();
+                tasks.push(glommio::spawn_local(async move {
+                    let mut echoed = 0;
+                    let mut msg = [0u8; SIZE];
+                    while s.read_exact(&mut msg).await.is_ok() {
+                        s.write_all(&msg).await.unwrap();
+                        echoed += 1;
+                    }
+                    echoed
+                }));
+            }
+            let mut total = 0;
+            for t in tasks {
+                total += t.await;
+            }
+            total
+        })
+    });
+    let addr = addr_rx.recv().unwrap();
+    let mut clients: Vec<StdStream> = (0..STREAMS).map(|_| client(addr)).collect();
+    for round in 0..ROUNDS {
+        for (i, c) in clients.iter_mut().enumerate() {
+            let msg: Vec<u8> = (0..SIZE).map(|k| pattern(i + round + k)).collect();
+            c.write_all(&msg).unwrap();
+        }
+        for (i, c) in clients.iter_mut().enumerate() {
+            let mut back = [0u8; SIZE];
+            c.read_exact(&mut back).unwrap();
+            let msg: Vec<u8> = (0..SIZE).map(|k| pattern(i + round + k)).collect();
+            assert_eq!(&back[..], &msg[..], "stream {i}, round {round}");
+        }
+    }
+    drop(clients);
+    assert_eq!(server.join().unwrap(), STREAMS * ROUNDS);
+}

@@ -1,0 +1,681 @@
+// Unless explicitly stated otherwise all files in this repository are licensed
+// under the MIT/Apache-2.0 License, at your convenience
+//
+// This product includes software developed at Datadog (https://www.datadoghq.com/). Copyright 2020 Datadog, Inc.
+//
+use crate::{
+    reactor::Reactor,
+    sys::{self, DmaBuffer, Source, SourceType},
+};
+use futures_lite::ready;
+use nix::sys::socket::MsgFlags;
+use std::{
+    cell::Cell,
+    io,
+    net::Shutdown,
+    os::unix::io::{AsRawFd, FromRawFd, RawFd},
+    rc::{Rc, Weak},
+    task::{Context, Poll, Waker},
+    time::{Duration, Instant},
+};
+
+type Result<T> = crate::Result<T, ()>;
+
+/// Root trait for socket stream receive buffer
+pub trait RxBuf {
+    fn read(&mut self, buf: &mut [u8]) -> usize;
+    fn peek(&self, buf: &mut [u8]) -> usize;
+    fn is_empty(&self) -> bool;
+    fn as_bytes(&self) -> &[u8];
+    fn consume(&mut self, amt: usize);
+    fn buffer_size(&self) -> usize;
+    fn handle_result(&mut self, result: usize);
+    fn unfilled(&mut self) -> &mut [u8];
+}
+
+#[derive(Debug, Default)]
+pub struct NonBuffered;
+
+impl RxBuf for NonBuffered {
+    fn read(&mut self, _buf: &mut [u8]) -> usize {
+        0
+    }
+
+    fn peek(&self, _buf: &mut [u8]) -> usize {
+        0
+    }
+
+    fn is_empty(&self) -> bool {
+        true
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &[]
+    }
+
+    fn consume(&mut self, _amt: usize) {}
+
+    fn buffer_size(&self) -> usize {
+        0
+    }
+
+    fn handle_result(&mut self, _result: usize) {}
+
+    fn unfilled(&mut self) -> &mut [u8] {
+        &mut []
+    }
+}
+
+/// Trait for receive buffer implementations
+pub trait Buffered: RxBuf {}
+
+/// Non-shared fixed sized receive buffer allocated
+/// when buffered stream is created
+#[derive(Debug)]
+pub struct Preallocated {
+    buf: Vec<u8>,
+    head: usize,
+    tail: usize,
+    cap: usize,
+}
+
+impl Preallocated {
+    const DEFAULT_BUFFER_SIZE: usize = 8192;
+
+    /// Creates a fixed sized receive buffer
+    pub fn new(size: usize) -> Self {
+        Self {
+            buf: vec![0; size],
+            tail: 0,
+            head: 0,
+            cap: size,
+        }
+    }
+}
+
+impl Default for Preallocated {
+    fn default() -> Self {
+        Self::new(Self::DEFAULT_BUFFER_SIZE)
+    }
+}
+
+impl Preallocated {
+    fn len(&self) -> usize {
+        self.tail - self.head
+    }
+}
+
+impl Buffered for Preallocated {}
+
+impl RxBuf for Preallocated {
+    fn read(&mut self, buf: &mut [u8]) -> usize {
+        let sz = std::cmp::min(self.len(), buf.len());
+        if sz > 0 {
+            buf[..sz].copy_from_slice(&self.buf[self.head..self.head + sz]);
+            self.head += sz;
+        }
+        sz
+    }
+
+    fn peek(&self, buf: &mut [u8]) -> usize {
+        let sz = std::cmp::min(self.len(), buf.len());
+        if sz > 0 {
+            buf[..sz].copy_from_slice(&self.buf[self.head..self.head + sz]);
+        }
+        sz
+    }
+
+    fn is_empty(&self) -> bool {
+        self.head >= self.tail
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.head..self.tail]
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.head += std::cmp::min(self.len(), amt);
+    }
+
+    fn buffer_size(&self) -> usize {
+        self.cap
+    }
+
+    fn handle_result(&mut self, result: usize) {
+        self.tail += result;
+    }
+
+    fn unfilled(&mut self) -> &mut [u8] {
+        if self.len() == 0 {
+            self.head = 0;
+            self.tail = 0;
+        }
+        &mut self.buf[self.tail..]
+    }
+}
+
+#[derive(Debug)]
+struct Timeout {
+    id: u64,
+    timeout: Cell<Option<Duration>>,
+    timer: Cell<Option<Instant>>,
+}
+
+impl Timeout {
+    fn new(id: u64) -> Self {
+        Self {
+            id,
+            timeout: Cell::new(None),
+            timer: Cell::new(None),
+        }
+    }
+
+    fn get(&self) -> Option<Duration> {
+        self.timeout.get()
+    }
+
+    fn set(&self, dur: Option<Duration>) -> Result<()> {
+        if let Some(dur) = dur.as_ref() {
+            if dur.as_nanos() == 0 {
+                return Err(io::Error::from_raw_os_error(libc::EINVAL).into());
+            }
+        }
+        self.timeout.set(dur);
+        Ok(())
+    }
+
+    fn maybe_set_timer(&self, reactor: &Reactor, waker: &Waker) {
+        if let Some(timeout) = self.timeout.get() {
+            if self.timer.get().is_none() {
+                let deadline = Instant::now() + timeout;
+                reactor.insert_timer(self.id, deadline, waker.clone());
+                self.timer.set(Some(deadline));
+            }
+        }
+    }
+
+    fn cancel_timer(&self, reactor: &Reactor) {
+        if self.timer.take().is_some() {
+            reactor.remove_timer(self.id);
+        }
+    }
+
+    fn check(&self, reactor: &Reactor) -> io::Result<()> {
+        if let Some(deadline) = self.timer.get() {
+            if !reactor.timer_exists(&(deadline, self.id)) {
+                reactor.remove_timer(self.id);
+                self.timer.take();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "Operation timed out",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// peerwire patch: the most bytes one io_uring receive of a stream asks for.
+///
+/// A stream waiting for input has a receive armed in the ring (the completion carries
+/// the data: no readiness poll followed by a `recv` system call), and that receive
+/// needs a buffer of its own for as long as it waits: this many bytes per idle stream.
+/// Latency-bound exchanges (pings, handshakes, small requests) fit; a receive that fills
+/// it is followed by a plain non-blocking `recv` straight into the reader's buffer, so
+/// bulk transfers are not cut into pieces of this size.
+pub(crate) const URING_RECV_SIZE: usize = 512;
+
+/// peerwire patch: set when the kernel refused `IORING_RECVSEND_POLL_FIRST` (before
+/// Linux 5.19): receives are then submitted without it.
+static RECV_POLL_FIRST_REFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Bytes an io_uring receive brought in that no reader has taken yet.
+#[derive(Debug)]
+struct Held {
+    buf: DmaBuffer,
+    start: usize,
+    end: usize,
+}
+
+impl Held {
+    fn bytes(&self) -> &[u8] {
+        &self.buf.as_bytes()[self.start..self.end]
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct NonBufferedStream<S> {
+    reactor: Weak<Reactor>,
+    stream: S,
+    source_tx: Option<Source>,
+    /// The read side's armed operation: an io_uring receive (`SourceType::SockRecv`)
+    /// or, once the kernel refused to wait in one, a readiness poll.
+    source_rx: Option<Source>,
+    /// How many bytes the armed receive asked for (a full answer means more may wait).
+    rx_asked: usize,
+    /// Whether the armed receive asked the kernel to poll first.
+    rx_poll_first: bool,
+    /// Received bytes not yet read (the reader's buffer was smaller than the receive).
+    rx_held: Option<Held>,
+    /// The receive buffer between two receives.
+    rx_spare: Option<DmaBuffer>,
+    /// The kernel completed a receive with EAGAIN instead of waiting for data (it would
+    /// again): wait for readiness with polls, as stock glommio does.
+    rx_poll_only: bool,
+    write_timeout: Timeout,
+    read_timeout: Timeout,
+}
+
+impl<S: AsRawFd> NonBufferedStream<S> {
+    /// Copies held bytes, or those of a completed receive still in its source, into
+    /// `buf` (they come before anything still in the socket); `None` when there are none.
+    fn peek_received(&self, buf: &mut [u8]) -> Option<usize> {
+        let copy = |bytes: &[u8], buf: &mut [u8]| {
+            let n = std::cmp::min(bytes.len(), buf.len());
+            buf[..n].copy_from_slice(&bytes[..n]);
+            n
+        };
+        if let Some(held) = &self.rx_held {
+            return Some(copy(held.bytes(), buf));
+        }
+        let source = self.source_rx.as_ref()?;
+        let n = source.result()?.ok()?;
+        let stype = source.source_type();
+        match &*stype {
+            SourceType::SockRecv(Some(data)) => Some(copy(&data.as_bytes()[..n], buf)),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn try_peek(&self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        if let Some(n) = self.peek_received(buf) {
+            return Some(Ok(n));
+        }
+        super::yolo_peek(self.stream.as_raw_fd(), buf)
+    }
+
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        // An armed receive takes the next bytes: wait for it rather than for a peek
+        // that would see only what comes after them.
+        if let Some(source) = self.source_rx.as_ref() {
+            if matches!(&*source.source_type(), SourceType::SockRecv(_)) {
+                std::future::poll_fn(|cx| match source.result() {
+                    Some(result) => Poll::Ready(result),
+                    None => {
+                        source.add_waiter_single(cx.waker());
+                        Poll::Pending
+                    }
+                })
+                .await?;
+                if let Some(result) = self.try_peek(buf) {
+                    return result;
+                }
+            }
+        }
+        let source = self.reactor.upgrade().unwrap().recv(
+            self.stream.as_raw_fd(),
+            buf.len(),
+            MsgFlags::MSG_PEEK,
+        );
+
+        let sz = source.collect_rw().await?;
+        match source.extract_source_type() {
+            SourceType::SockRecv(mut src) => {
+                buf[0..sz].copy_from_slice(&src.take().unwrap().as_bytes()[0..sz]);
+            }
+            _ => unreachable!(),
+        }
+        Ok(sz)
+    }
+
+    /// Arms the read side: an io_uring receive of at most `want` bytes (at most
+    /// [`URING_RECV_SIZE`]) into the stream's buffer, or a readiness poll.
+    fn arm_read(&mut self, reactor: &Reactor, want: usize) {
+        let fd = self.stream.as_raw_fd();
+        if self.rx_poll_only || want == 0 {
+            self.source_rx = Some(reactor.poll_read_ready(fd));
+            return;
+        }
+        let size = std::cmp::min(want, URING_RECV_SIZE);
+        let buf = match self.rx_spare.take() {
+            Some(buf) => buf,
+            None => match DmaBuffer::new_for_socket(URING_RECV_SIZE) {
+                Some(buf) => buf,
+                None => {
+                    self.source_rx = Some(reactor.poll_read_ready(fd));
+                    return;
+                }
+            },
+        };
+        self.rx_asked = size;
+        // Every receive is armed right after the socket was found empty: poll first.
+        let poll_first = !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
+        self.rx_poll_first = poll_first;
+        self.source_rx = Some(reactor.stream_recv(fd, Some(buf), size, poll_first));
+    }
+
+    /// Gives held bytes to the reader; `None` when none are held.
+    fn take_held(&mut self, buf: &mut [u8]) -> Option<usize> {
+        let held = self.rx_held.as_mut()?;
+        let bytes = held.bytes();
+        let n = std::cmp::min(bytes.len(), buf.len());
+        buf[..n].copy_from_slice(&bytes[..n]);
+        held.start += n;
+        if held.start == held.end {
+            self.rx_spare = self.rx_held.take().map(|held| held.buf);
+        }
+        Some(n)
+    }
+
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        // Bytes a receive already brought in come first.
+        if let Some(n) = self.take_held(buf) {
+            return Poll::Ready(Ok(n));
+        }
+        let reactor = self.reactor.upgrade().unwrap();
+        let reactor = reactor.as_ref();
+
+        let mut no_pending_poll = true;
+        if let Some(result) = self.source_rx.as_ref().map(|src| src.result()) {
+            match result {
+                None => no_pending_poll = false,
+                Some(result) => {
+                    let source = self.source_rx.take().unwrap();
+                    // A completed receive carries the data; a completed poll says the
+                    // socket is readable (the `recv` below).
+                    if let SourceType::SockRecv(data) = source.extract_source_type() {
+                        match result {
+                            Ok(n) => {
+                                self.read_timeout.cancel_timer(reactor);
+                                let Some(data) = data else {
+                                    return Poll::Ready(Ok(0));
+                                };
+                                let held = Held {
+                                    buf: data,
+                                    start: 0,
+                                    end: n,
+                                };
+                                self.rx_held = Some(held);
+                                let given = self.take_held(buf).unwrap_or(0);
+                                // Everything given and less than asked: the socket had
+                                // no more, so wait for the next bytes right away (as
+                                // the early poll below).
+                                if self.rx_held.is_none() && n > 0 && n < self.rx_asked {
+                                    self.arm_read(reactor, buf.len());
+                                }
+                                return Poll::Ready(Ok(given));
+                            }
+                            Err(e)
+                                if self.rx_poll_first
+                                    && e.raw_os_error() == Some(libc::EINVAL) =>
+                            {
+                                // A kernel without poll-first receives: arm without.
+                                self.rx_spare = data;
+                                RECV_POLL_FIRST_REFUSED
+                                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                                // The kernel would not wait in a receive: poll instead.
+                                self.rx_spare = data;
+                                self.rx_poll_only = true;
+                            }
+                            Err(e) => {
+                                self.rx_spare = data;
+                                self.read_timeout.cancel_timer(reactor);
+                                return Poll::Ready(Err(e));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        if no_pending_poll {
+            if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
+                self.read_timeout.cancel_timer(reactor);
+                let result = poll_err!(result);
+                // Start an early receive if the buffer is not fully filled: the
+                // socket is drained, and the next bytes arrive with its completion.
+                if result > 0 && result < buf.len() {
+                    self.arm_read(reactor, buf.len());
+                }
+                return Poll::Ready(Ok(result));
+            }
+        }
+
+        poll_err!(self.read_timeout.check(reactor));
+
+        if no_pending_poll {
+            self.arm_read(reactor, buf.len());
+        }
+
+        let source = self.source_rx.as_ref().unwrap();
+        source.add_waiter_single(cx.waker());
+        self.read_timeout.maybe_set_timer(reactor, cx.waker());
+        Poll::Pending
+    }
+
+    pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        // On the write path, we always start with calling `yolo_send`, because
+        // it is very likely to success. It could be a waste if it already timed
+        // out since the last `poll_write`, but it would not cost much more to
+        // give it one last chance in this case.
+        if let Some(result) = super::yolo_send(self.stream.as_raw_fd(), buf) {
+            let reactor = self.reactor.upgrade().unwrap();
+            self.write_timeout.cancel_timer(reactor.as_ref());
+            self.source_tx.take();
+            return Poll::Ready(result);
+        }
+
+        let reactor = self.reactor.upgrade().unwrap();
+        let reactor = reactor.as_ref();
+        poll_err!(self.write_timeout.check(reactor));
+
+        let no_pending_poll = self
+            .source_tx
+            .as_ref()
+            .map(|src| src.result().is_some())
+            .unwrap_or(true);
+
+        if no_pending_poll {
+            self.source_tx = Some(reactor.poll_write_ready(self.stream.as_raw_fd()));
+        }
+
+        let source = self.source_tx.as_ref().unwrap();
+        source.add_waiter_single(cx.waker());
+        self.write_timeout.maybe_set_timer(reactor, cx.waker());
+        Poll::Pending
+    }
+
+    pub(crate) fn poll_close(&mut self, _: &Context<'_>) -> Poll<io::Result<()>> {
+        self.source_tx.take();
+        Poll::Ready(sys::shutdown(self.stream.as_raw_fd(), Shutdown::Write))
+    }
+
+    /// io_uring has support for shutdown now, but it is not in any released
+    /// kernel. Even with my "let's use latest" policy it would be crazy to
+    /// mandate a kernel that doesn't even exist. So in preparation for that
+    /// we'll sync-emulate this but already on an async wrapper
+    pub(crate) fn poll_shutdown(
+        &self,
+        _cx: &mut Context<'_>,
+        how: Shutdown,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(sys::shutdown(self.stream.as_raw_fd(), how))
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct GlommioStream<S, B> {
+    stream: NonBufferedStream<S>,
+    rx_buf: B,
+    rx_done: Cell<bool>,
+}
+
+impl<S> From<socket2::Socket> for GlommioStream<S, NonBuffered>
+where
+    S: AsRawFd + From<socket2::Socket> + Unpin,
+{
+    fn from(socket: socket2::Socket) -> Self {
+        let reactor = crate::executor().reactor();
+        let stream = NonBufferedStream {
+            reactor: Rc::downgrade(&reactor),
+            stream: socket.into(),
+            source_tx: None,
+            // peerwire patch: nothing armed until the first read finds the socket empty
+            // (stock glommio armed a readiness poll here, one ring operation per stream
+            // that a read of already-arrived bytes never needed).
+            source_rx: None,
+            rx_asked: 0,
+            rx_poll_first: false,
+            rx_held: None,
+            rx_spare: None,
+            rx_poll_only: false,
+            write_timeout: Timeout::new(reactor.register_timer()),
+            read_timeout: Timeout::new(reactor.register_timer()),
+        };
+        GlommioStream {
+            stream,
+            rx_buf: NonBuffered,
+            rx_done: Cell::new(false),
+        }
+    }
+}
+
+impl<S: AsRawFd> AsRawFd for GlommioStream<S, NonBuffered> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.stream.as_raw_fd()
+    }
+}
+
+impl<S> FromRawFd for GlommioStream<S, NonBuffered>
+where
+    S: AsRawFd + FromRawFd + From<socket2::Socket> + Unpin,
+{
+    unsafe fn from_raw_fd(fd: RawFd) -> Self {
+        let socket = socket2::Socket::from_raw_fd(fd);
+        GlommioStream::from(socket)
+    }
+}
+
+impl<S> GlommioStream<S, NonBuffered> {
+    pub(crate) fn buffered_with<B: Buffered>(self, rx_buf: B) -> GlommioStream<S, B> {
+        GlommioStream {
+            stream: self.stream,
+            rx_buf,
+            rx_done: self.rx_done,
+        }
+    }
+}
+
+impl<S: AsRawFd, B: RxBuf> GlommioStream<S, B> {
+    /// Receives data on the socket from the remote address to which it is
+    /// connected, without removing that data from the queue.
+    ///
+    /// On success, returns the number of bytes peeked.
+    /// Successive calls return the same data. This is accomplished by passing
+    /// `MSG_PEEK` as a flag to the underlying `recv` system call.
+    pub(crate) async fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut pos = self.rx_buf.peek(buf);
+        if pos < buf.len() && !self.rx_done.get() {
+            if let Some(result) = self.stream.try_peek(&mut buf[pos..]) {
+                match result {
+                    Err(e) => return Err(e),
+                    Ok(len) => {
+                        pos += len;
+                        if len == 0 {
+                            self.rx_done.set(true);
+                        }
+                    }
+                }
+            }
+        }
+        if pos > 0 || self.rx_done.get() {
+            return Ok(pos);
+        }
+        self.stream.peek(buf).await
+    }
+
+    pub(crate) fn poll_read(
+        &mut self,
+        cx: &Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.rx_buf.is_empty() {
+            if buf.len() >= self.rx_buf.buffer_size() {
+                return self.stream.poll_read(cx, buf);
+            }
+            if !self.rx_done.get() {
+                poll_err!(ready!(self.poll_replenish_buffer(cx)));
+            }
+        }
+        Poll::Ready(Ok(self.rx_buf.read(buf)))
+    }
+
+    fn poll_replenish_buffer(&mut self, cx: &Context<'_>) -> Poll<io::Result<usize>> {
+        let result = poll_err!(ready!(self.stream.poll_read(cx, self.rx_buf.unfilled())));
+        self.rx_buf.handle_result(result);
+        if result == 0 {
+            self.rx_done.set(true);
+        }
+        Poll::Ready(Ok(result))
+    }
+
+    pub(crate) fn poll_write(&mut self, cx: &Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.stream.poll_write(cx, buf)
+    }
+
+    pub(crate) fn poll_flush(&self, _cx: &Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    pub(crate) fn poll_close(&mut self, cx: &Context<'_>) -> Poll<io::Result<()>> {
+        self.stream.poll_close(cx)
+    }
+
+    pub(crate) fn poll_shutdown(
+        &self,
+        cx: &mut Context<'_>,
+        how: Shutdown,
+    ) -> Poll<io::Result<()>> {
+        self.stream.poll_shutdown(cx, how)
+    }
+
+    pub(crate) fn set_write_timeout(&self, dur: Option<Duration>) -> Result<()> {
+        self.stream.write_timeout.set(dur)
+    }
+
+    pub(crate) fn set_read_timeout(&self, dur: Option<Duration>) -> Result<()> {
+        self.stream.read_timeout.set(dur)
+    }
+
+    pub(crate) fn write_timeout(&self) -> Option<Duration> {
+        self.stream.write_timeout.get()
+    }
+
+    pub(crate) fn read_timeout(&self) -> Option<Duration> {
+        self.stream.read_timeout.get()
+    }
+
+    pub(crate) fn stream(&self) -> &S {
+        &self.stream.stream
+    }
+}
+
+impl<S: AsRawFd, B: Buffered> GlommioStream<S, B> {
+    pub(crate) fn poll_fill_buf(&mut self, cx: &Context<'_>) -> Poll<io::Result<&[u8]>> {
+        if self.rx_buf.is_empty() {
+            poll_err!(ready!(self.poll_replenish_buffer(cx)));
+        }
+        Poll::Ready(Ok(self.rx_buf.as_bytes()))
+    }
+
+    pub(crate) fn consume(&mut self, amt: usize) {
+        self.rx_buf.consume(amt);
+    }
+}
