@@ -19,6 +19,12 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutor, LocalExecutorBuilder, Placement};
 
+/// The patched stream's receive size (`URING_RECV_SIZE` in
+/// `third_party/glommio/src/net/stream.rs`): chunks of `CHUNK` bytes fit one receive.
+const RECV: usize = 64;
+/// A chunk one armed receive takes whole.
+const CHUNK: usize = RECV - 4;
+
 /// Blocking client calls never wait longer (a failing test ends instead of hanging).
 const LONG: Duration = Duration::from_secs(30);
 
@@ -76,12 +82,12 @@ fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
             let mut s = listener.accept().await.unwrap();
             let mut offset = 0;
-            // Chunks of 300 bytes (less than the 512-byte receive), read back with
-            // buffers smaller than what the receive brought.
-            for (round, size) in [1usize, 7, 16, 64, 299, 300].into_iter().enumerate() {
+            // Chunks smaller than the receive, read back with buffers smaller than
+            // what the receive brought.
+            for (round, size) in [1usize, 7, 16, CHUNK - 1, CHUNK].into_iter().enumerate() {
                 arm(&mut s, 4096).await;
                 go_tx.send(round).unwrap();
-                offset = read_checked(&mut s, 300, size, offset).await;
+                offset = read_checked(&mut s, CHUNK, size, offset).await;
             }
             // One more chunk: peek sees the held bytes first, then read returns them.
             arm(&mut s, 4096).await;
@@ -105,16 +111,16 @@ fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
     // A server stuck on lost bytes never asks for the next chunk: the end of the
     // stream then fails its read instead of the test hanging.
     while let Ok(round) = go_rx.recv_timeout(LONG) {
-        let chunk: Vec<u8> = (offset..offset + 300).map(pattern).collect();
+        let chunk: Vec<u8> = (offset..offset + CHUNK).map(pattern).collect();
         c.write_all(&chunk).unwrap();
-        offset += 300;
+        offset += CHUNK;
         if round == 99 {
             break;
         }
     }
     c.shutdown(Shutdown::Write).unwrap();
     let consumed = server.join().unwrap();
-    assert!(consumed > 6 * 300 + 10);
+    assert!(consumed > 5 * CHUNK + 10);
 }
 
 #[test]
@@ -130,10 +136,10 @@ fn a_completed_receive_not_yet_read_is_what_peek_returns() {
             go_tx.send(()).unwrap();
             // The armed receive takes the bytes; peek must wait for it and show them
             // (a peek of the socket would find it empty and wait for more).
-            let mut peeked = [0u8; 100];
+            let mut peeked = [0u8; CHUNK];
             let n = s.peek(&mut peeked).await.unwrap();
-            assert_eq!(n, 100);
-            let mut read = [0u8; 100];
+            assert_eq!(n, CHUNK);
+            let mut read = [0u8; CHUNK];
             s.read_exact(&mut read).await.unwrap();
             assert_eq!(peeked, read);
             read.to_vec()
@@ -141,7 +147,7 @@ fn a_completed_receive_not_yet_read_is_what_peek_returns() {
     });
     let mut c = client(addr_rx.recv().unwrap());
     go_rx.recv().unwrap();
-    let sent: Vec<u8> = (0..100).map(pattern).collect();
+    let sent: Vec<u8> = (0..CHUNK).map(pattern).collect();
     c.write_all(&sent).unwrap();
     // The end right behind the bytes: a peek that missed them sees the end, not a hang.
     c.shutdown(Shutdown::Write).unwrap();
