@@ -1169,13 +1169,19 @@ impl Peer {
         if tracing::enabled!(Level::TRACE) {
             trace!(frame = %Hex(&bytes), "sending {cmd}");
         }
-        match self
+        let pushed = self
             .output
-            .push_frame(&mut self.transport, bytes, cmd, token, limit, keep)
-        {
+            .push_frame(&mut self.transport, bytes, cmd, token, limit, keep);
+        self.after_push(pushed, cmd, token);
+    }
+
+    /// The reaction to queueing one message: an encoding the protocol forbids answers
+    /// its notification `Failed` (the peer goes on); a full output ends the peer.
+    fn after_push(&mut self, pushed: Result<(), PushError>, cmd: Command, token: Option<u64>) {
+        match pushed {
             Ok(()) => {}
             Err(PushError::Encode(e)) => {
-                debug!(error = %e, "cannot send {cmd}");
+                debug!(error = %e, "cannot encode {cmd}");
                 if let Some(t) = token {
                     self.events.push_back(Event::Failed(t));
                 }
@@ -1203,23 +1209,13 @@ impl Peer {
         let witness = encoding == Encoding::Witness && self.features.witness;
         let ctx = self.ctx().with_witness(witness);
         let keep = self.config.report_io;
-        match self
+        let pushed = self
             .output
-            .push(&mut self.transport, msg, &ctx, token, limit, keep)
-        {
-            Ok(()) => self.log_sent(cmd),
-            Err(PushError::Encode(e)) => {
-                debug!(error = %e, "cannot encode {cmd}");
-                if let Some(t) = token {
-                    self.events.push_back(Event::Failed(t));
-                }
-            }
-            Err(PushError::Full { bytes, limit }) => self.fail_with(
-                DisconnectReason::OutputQueueFull { bytes, limit },
-                None,
-                token,
-            ),
+            .push(&mut self.transport, msg, &ctx, token, limit, keep);
+        if pushed.is_ok() {
+            self.log_sent(cmd);
         }
+        self.after_push(pushed, cmd, token);
     }
 
     pub(crate) fn log_sent(&self, cmd: Command) {
