@@ -48,6 +48,12 @@ use crate::outbound::Encoding;
 /// dominates: a 4 MB block copied for 100 peers is 400 MB of `memcpy` and of memory.
 pub const LARGE_FRAME: usize = 16 * 1024;
 
+/// Slices a driver hands [`Peer::transmit_vectored`](crate::Peer::transmit_vectored) for
+/// one vectored write: far below Linux's `IOV_MAX` (1,024), and more than a peer's output
+/// usually holds (each large shared frame and the run of small messages between them);
+/// what does not fit goes out in the next write.
+pub const TRANSMIT_SLICES: usize = 64;
+
 /// Messages whose encoding depends on the protocol version (besides witness).
 fn version_sensitive(cmd: Command) -> bool {
     matches!(cmd.as_str(), "addr" | "ping" | "pong")

@@ -88,7 +88,7 @@ pub use config::{
 };
 pub use error::Error;
 pub use event::Event;
-pub use frame::{SharedFrame, LARGE_FRAME};
+pub use frame::{SharedFrame, LARGE_FRAME, TRANSMIT_SLICES};
 pub use handshake::Phase;
 pub use inventory::{MAX_INV_TRICKLE_SIZE, MAX_KNOWN_INVENTORY};
 pub use listener::{dispatch, Listener};

@@ -53,11 +53,6 @@ use crate::pending::Resolver;
 /// The most bytes one peer reads before it lets other tasks of its executor run.
 const READ_BUDGET: usize = 256 * 1024;
 
-/// Most segments handed to one vectored send (Linux's `IOV_MAX` is 1,024; a peer's
-/// output rarely has more than a few: each large shared frame and the small messages
-/// between them).
-const MAX_IOVECS: usize = 64;
-
 /// One write of the peer's output. Several segments go out in one vectored `sendmsg`
 /// (glommio 0.9's stream has no vectored write); one segment, or a full socket, goes
 /// through glommio's `poll_write`, which sends without blocking or registers the
@@ -69,7 +64,7 @@ fn poll_write_segments(
     cx: &mut Context<'_>,
 ) -> Poll<io::Result<usize>> {
     if peer.transmit_segments() > 1 {
-        let mut slots = [IoSlice::new(&[]); MAX_IOVECS];
+        let mut slots = [IoSlice::new(&[]); peer_core::TRANSMIT_SLICES];
         let n = peer.transmit_vectored(&mut slots);
         let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
         match SockRef::from(&*stream).send_vectored_with_flags(&slots[..n], flags) {

@@ -55,11 +55,6 @@ thread_local! {
     static SCRATCH_BUF: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
 }
 
-/// Most segments handed to one vectored write (Linux's `IOV_MAX` is 1024; a peer's
-/// output rarely has more than a few: each large shared frame and the small messages
-/// between them).
-const MAX_IOVECS: usize = 64;
-
 /// One vectored write of the peer's output segments (`writev` on the socket).
 fn poll_write_segments(
     stream: &mut TcpStream,
@@ -70,7 +65,7 @@ fn poll_write_segments(
         // The common case, small messages only: a plain write, no iovec array.
         return Pin::new(stream).poll_write(cx, peer.transmit());
     }
-    let mut slots = [IoSlice::new(&[]); MAX_IOVECS];
+    let mut slots = [IoSlice::new(&[]); peer_core::TRANSMIT_SLICES];
     let n = peer.transmit_vectored(&mut slots);
     Pin::new(stream).poll_write_vectored(cx, &slots[..n])
 }
