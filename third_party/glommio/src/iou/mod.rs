@@ -92,6 +92,13 @@ bitflags::bitflags! {
         const CQSIZE    = 1 << 3;
         const CLAMP     = 1 << 4;
         const ATTACH_WQ = 1 << 5;
+        /// peerwire patch: completions that arrive while the task runs in user space
+        /// do not interrupt it (no IPI, no signal-style task-work run); they are
+        /// posted at its next kernel entry (Linux 5.19).
+        const COOP_TASKRUN = 1 << 8;
+        /// peerwire patch: with `COOP_TASKRUN`, the kernel sets `IORING_SQ_TASKRUN` in
+        /// the SQ ring's flags while such completions wait, so a peek knows to enter.
+        const TASKRUN_FLAG = 1 << 9;
     }
 }
 

@@ -925,8 +925,25 @@ impl SleepableRing {
         source_map: Rc<RefCell<SourceMap>>,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        // peerwire patch: the main ring takes every socket completion; they need not
+        // interrupt a running task (see `iou::SetupFlags::COOP_TASKRUN`). The latency
+        // ring keeps the default: its preemption timers must interrupt, and
+        // `need_preempt` reads its completion queue without entering the kernel.
+        let ring = if name == "main" {
+            match iou::IoUring::new_with_flags(
+                size as _,
+                iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG,
+                iou::SetupFeatures::empty(),
+            ) {
+                Ok(ring) => ring,
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => iou::IoUring::new(size as _)?,
+                Err(e) => return Err(e),
+            }
+        } else {
+            iou::IoUring::new(size as _)?
+        };
         Ok(SleepableRing {
-            ring: iou::IoUring::new(size as _)?,
+            ring,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
             name,
