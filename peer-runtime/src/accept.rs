@@ -7,22 +7,37 @@ use std::time::{Duration, Instant};
 
 use glommio::net::TcpListener;
 use glommio::timer::Timer;
+use socket2::SockRef;
 use tracing::{debug, warn};
 
 use crate::counters::bump;
 use crate::executor::CoreLocal;
 use crate::handle::Direction;
 use crate::limits::Refusal;
-use crate::start::start_peer;
+use crate::start::{start_peer, SocketFacts};
 
 /// How many peers beyond `max_peers` may be admitted while the peers evicted for them
 /// are still ending.
 const EVICTION_SLACK: usize = 64;
 
+/// What every socket `listener` accepts will have: `TCP_NODELAY`, set here once and
+/// inherited by accepted sockets (Linux), and the listener's own address when it is
+/// bound to a specific one (a wildcard listener's connections each ask `getsockname`).
+fn listener_facts(listener: &TcpListener) -> SocketFacts {
+    SocketFacts {
+        nodelay: SockRef::from(listener).set_nodelay(true).is_ok(),
+        local: listener
+            .local_addr()
+            .ok()
+            .filter(|a| !a.ip().is_unspecified()),
+    }
+}
+
 /// Accepts connections until cancelled; backs off when descriptors run out.
 pub(crate) async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
     let backoff = core.rt.gate.limits().accept_backoff;
     let mut last_warning: Option<Instant> = None;
+    let facts = listener_facts(&listener);
     loop {
         match listener.accept().await {
             Ok(stream) => {
@@ -64,6 +79,7 @@ pub(crate) async fn accept_loop(core: Rc<CoreLocal>, listener: TcpListener) {
                             None,
                             config,
                             false,
+                            facts,
                         );
                     }
                     Err(refusal) => {
@@ -102,4 +118,35 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
     const EMFILE: i32 = 24;
     const ENOBUFS: i32 = 105;
     matches!(e.raw_os_error(), Some(ENOMEM | ENFILE | EMFILE | ENOBUFS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::LocalExecutorBuilder;
+
+    /// `start_peer` skips `set_nodelay` for accepted sockets on the strength of this:
+    /// a socket accepted from a listener `listener_facts` saw has `TCP_NODELAY`.
+    #[test]
+    fn accepted_sockets_inherit_nodelay_from_the_listener() {
+        LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let facts = listener_facts(&listener);
+                assert!(facts.nodelay);
+                assert_eq!(facts.local, listener.local_addr().ok());
+                let addr = listener.local_addr().unwrap();
+                let client = std::net::TcpStream::connect(addr).unwrap();
+                let accepted = listener.accept().await.unwrap();
+                assert!(accepted.nodelay().unwrap());
+                // The remote address accept reported is the client's.
+                assert_eq!(accepted.peer_addr().unwrap(), client.local_addr().unwrap());
+
+                let wildcard = TcpListener::bind("0.0.0.0:0").unwrap();
+                assert_eq!(listener_facts(&wildcard).local, None);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
 }

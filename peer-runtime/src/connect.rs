@@ -16,7 +16,7 @@ use crate::counters::bump;
 use crate::error::Error;
 use crate::executor::CoreLocal;
 use crate::handle::{Direction, PeerHandle};
-use crate::start::start_peer;
+use crate::start::{start_peer, SocketFacts};
 
 /// Connects out, unless the executor shuts down first.
 pub(crate) async fn connect(
@@ -76,6 +76,7 @@ pub(crate) async fn connect(
                 listener,
                 config,
                 v2,
+                SocketFacts::default(),
             );
             reply.resolve(Ok(handle));
         }
@@ -136,6 +137,14 @@ pub(crate) fn adopt(
     let stream = crate::adopt::into_glommio(stream);
     let listener = listener.map(|l| l as Box<dyn Listener>);
     Ok(start_peer(
-        core, stream, remote, direction, admission, listener, config, false,
+        core,
+        stream,
+        remote,
+        direction,
+        admission,
+        listener,
+        config,
+        false,
+        SocketFacts::default(),
     ))
 }

@@ -183,7 +183,7 @@ impl TcpListener {
         }
         loop {
             match crate::sys::accept_syscall(raw_fd) {
-                Ok(fd) => return Ok(AcceptedTcpStream { fd }),
+                Ok((fd, peer)) => return Ok(AcceptedTcpStream { fd, peer }),
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     reactor.poll_read_ready(raw_fd).collect_rw().await?;
                 }
@@ -319,11 +319,16 @@ impl TcpListener {
 /// [`bind_to_executor`]: AcceptedTcpStream::bind_to_executor
 pub struct AcceptedTcpStream {
     fd: RawFd,
+    /// peerwire patch: the remote's address as `accept` reported it.
+    peer: Option<SocketAddr>,
 }
 
 impl AcceptedTcpStream {
     /// Returns the socket address of the remote peer
     pub fn peer_addr(&self) -> Result<SocketAddr> {
+        if let Some(peer) = self.peer {
+            return Ok(peer);
+        }
         let socket = unsafe { Socket::from_raw_fd(self.fd) };
         let sock_addr = socket.peer_addr()?;
         let _ = socket.into_raw_fd(); // peerwire patch: a warning (path dependencies are not lint-capped)
@@ -367,6 +372,7 @@ impl AcceptedTcpStream {
     pub fn bind_to_executor(self) -> TcpStream {
         TcpStream {
             stream: unsafe { GlommioStream::from_raw_fd(self.fd) },
+            peer: self.peer,
         }
     }
 }
@@ -381,7 +387,10 @@ pin_project! {
     /// [`AsyncWrite`]: https://docs.rs/futures-io/0.3.8/futures_io/trait.AsyncWrite.html
 
     pub struct TcpStream<B: RxBuf = NonBuffered> {
-        stream: GlommioStream<net::TcpStream, B>
+        stream: GlommioStream<net::TcpStream, B>,
+        // peerwire patch: the remote's address when it is known without asking the
+        // kernel (from `accept`, or the address connected to).
+        peer: Option<SocketAddr>,
     }
 }
 
@@ -389,7 +398,16 @@ impl From<socket2::Socket> for TcpStream {
     fn from(socket: socket2::Socket) -> TcpStream {
         Self {
             stream: GlommioStream::from(socket),
+            peer: None,
         }
+    }
+}
+
+// peerwire patch: the listener's descriptor, for socket options glommio has no
+// method for (such as `TCP_NODELAY`, which accepted sockets inherit on Linux).
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.listener.as_raw_fd()
     }
 }
 
@@ -438,6 +456,7 @@ impl TcpStream {
 
         Ok(TcpStream {
             stream: GlommioStream::from(socket),
+            peer: Some(addr),
         })
     }
 
@@ -494,6 +513,7 @@ impl TcpStream {
 
         Ok(TcpStream {
             stream: GlommioStream::from(socket),
+            peer: Some(addr),
         })
     }
 
@@ -506,6 +526,7 @@ impl TcpStream {
     pub fn buffered_with<B: Buffered>(self, buf: B) -> TcpStream<B> {
         TcpStream {
             stream: self.stream.buffered_with(buf),
+            peer: self.peer,
         }
     }
 }
@@ -679,6 +700,9 @@ impl<B: RxBuf> TcpStream<B> {
     /// })
     /// ```
     pub fn peer_addr(&self) -> Result<SocketAddr> {
+        if let Some(peer) = self.peer {
+            return Ok(peer);
+        }
         self.stream.stream().peer_addr().map_err(Into::into)
     }
 

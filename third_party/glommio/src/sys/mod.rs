@@ -93,10 +93,21 @@ pub(crate) fn recv_syscall(fd: RawFd, buf: *mut u8, len: usize, flags: i32) -> i
     syscall!(recv(fd, buf as _, len, flags)).map(|x| x as usize)
 }
 
-pub(crate) fn accept_syscall(fd: RawFd) -> io::Result<RawFd> {
-    let mut addr: MaybeUninit<libc::sockaddr_storage> = MaybeUninit::uninit();
+/// peerwire patch: also returns the remote's address, which `accept` writes anyway
+/// (stock glommio dropped it, and every `peer_addr` was a `getpeername` call).
+pub(crate) fn accept_syscall(fd: RawFd) -> io::Result<(RawFd, Option<std::net::SocketAddr>)> {
+    let mut addr: MaybeUninit<libc::sockaddr_storage> = MaybeUninit::zeroed();
     let mut length = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    syscall!(accept(fd, addr.as_mut_ptr() as *mut _, &mut length))
+    let fd = syscall!(accept(fd, addr.as_mut_ptr() as *mut _, &mut length))?;
+    // SAFETY: zero-initialised storage the kernel wrote at most `length` bytes of
+    // (a truncated address, `length` > the storage, is not converted).
+    let peer = if (length as usize) <= std::mem::size_of::<libc::sockaddr_storage>() {
+        let sa = unsafe { socket2::SockAddr::new(addr.assume_init(), length) };
+        sa.as_socket()
+    } else {
+        None
+    };
+    Ok((fd, peer))
 }
 
 pub(crate) fn direct_io_ify(fd: RawFd, flags: libc::c_int) -> io::Result<()> {
