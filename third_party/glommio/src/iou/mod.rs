@@ -99,12 +99,6 @@ bitflags::bitflags! {
         /// peerwire patch: with `COOP_TASKRUN`, the kernel sets `IORING_SQ_TASKRUN` in
         /// the SQ ring's flags while such completions wait, so a peek knows to enter.
         const TASKRUN_FLAG = 1 << 9;
-        /// peerwire patch: only the creating thread submits (Linux 6.0).
-        const SINGLE_ISSUER = 1 << 12;
-        /// peerwire patch: completions' task work is run only when the thread enters
-        /// with `GETEVENTS`, in a batch, never through signal-style task work (Linux 6.1;
-        /// needs `SINGLE_ISSUER`).
-        const DEFER_TASKRUN = 1 << 13;
     }
 }
 

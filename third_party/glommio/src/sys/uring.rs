@@ -930,23 +930,13 @@ impl SleepableRing {
         // ring keeps the default: its preemption timers must interrupt, and
         // `need_preempt` reads its completion queue without entering the kernel.
         let ring = if name == "main" {
-            let deferred = iou::SetupFlags::SINGLE_ISSUER
-                | iou::SetupFlags::DEFER_TASKRUN
-                | iou::SetupFlags::TASKRUN_FLAG;
-            let coop = iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG;
-            match iou::IoUring::new_with_flags(size as _, deferred, iou::SetupFeatures::empty())
-            {
+            match iou::IoUring::new_with_flags(
+                size as _,
+                iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG,
+                iou::SetupFeatures::empty(),
+            ) {
                 Ok(ring) => ring,
-                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                    match iou::IoUring::new_with_flags(size as _, coop, iou::SetupFeatures::empty())
-                    {
-                        Ok(ring) => ring,
-                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                            iou::IoUring::new(size as _)?
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => iou::IoUring::new(size as _)?,
                 Err(e) => return Err(e),
             }
         } else {
