@@ -1325,6 +1325,14 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // peerwire patch: a completion on the latency ring (a preemption
+                // timer that fired after `poll_io` consumed the ring) can make this
+                // true before any queue ran. Stock glommio then returned false, the
+                // executor's loop took that for "no work" and parked: with the
+                // eventfd installed it slept, runnable queues and all, until some
+                // unrelated event. Report the queues still runnable as work done so
+                // the loop polls again instead (issue #15, PATCHES.md change 10).
+                ran = ran || !self.queues.borrow().active_executors.is_empty();
                 break;
             }
             if !self.run_one_task_queue() {
