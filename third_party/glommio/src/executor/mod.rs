@@ -1483,8 +1483,13 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
+                // peerwire patch: the preemption timer is armed only when a task
+                // queue has work.
                 this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()))
+                    .poll_io(
+                        || Some(this.preempt_timer_duration()),
+                        || !this.queues.borrow().active_executors.is_empty(),
+                    )
                     .expect("Failed to poll io! This is actually pretty bad!");
 
                 // run user code
