@@ -1,8 +1,13 @@
 //! Wake-ups from other threads reach a sleeping glommio executor (`third_party/glommio`
-//! changes how the executor sleeps: the preemption timers it keeps armed, issue #15).
+//! changes how the executor sleeps and when its preemption timers fire, issue #15).
 //! Before it sleeps the executor announces it and looks at its remote queues once more;
 //! a remote waker that queued a wake-up then writes its eventfd. A missed wake-up would
 //! leave the executor asleep: the test fails after `LONG` instead of hanging.
+//!
+//! The executor must also never sleep while a task is runnable. Stock glommio 0.9 did
+//! when a preemption timer fired between its poll of the rings and its first look at
+//! the task queues (PATCHES.md change 10): with a 10 µs time slice the second test hung
+//! in 9 of 10 runs on stock glommio, 0 of 10 with the fix.
 //!
 //! A handle's commands reach its peer this way (a `PeerHandle` used from another thread
 //! wakes the peer's task on its executor).
@@ -27,7 +32,24 @@ struct Signal {
 
 #[test]
 fn every_wake_from_another_thread_reaches_the_sleeping_executor() {
-    const ROUNDS: usize = 2_000;
+    assert_eq!(wake_rounds(None), ROUNDS);
+}
+
+#[test]
+fn every_wake_arrives_while_short_preemption_timers_fire_between_passes() {
+    // A 10 µs slice: preemption timers fire at any point of a pass, also after the
+    // executor's poll of the rings and before its first look at the task queues (stock
+    // glommio then parked with the task runnable and slept on: PATCHES.md change 10).
+    assert_eq!(wake_rounds(Some(Duration::from_micros(10))), ROUNDS);
+}
+
+/// Wake-ups exchanged between the executor and the remote thread.
+const ROUNDS: usize = 2_000;
+
+/// Runs `ROUNDS` exchanges: the executor's task asks, the remote thread wakes it.
+/// `slice` is the executor's preemption time slice (glommio's default if `None`).
+/// Returns the rounds completed; fails after `LONG` if a wake-up was lost.
+fn wake_rounds(slice: Option<Duration>) -> usize {
     let signal = Arc::new(Mutex::new(Signal::default()));
     let (ask_tx, ask_rx) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel();
@@ -53,10 +75,11 @@ fn every_wake_from_another_thread_reaches_the_sleeping_executor() {
 
     let local_signal = signal.clone();
     let executor = thread::spawn(move || {
-        let ex = LocalExecutorBuilder::new(Placement::Unbound)
-            .io_memory(128 * 1024)
-            .make()
-            .expect("executor");
+        let mut builder = LocalExecutorBuilder::new(Placement::Unbound).io_memory(128 * 1024);
+        if let Some(slice) = slice {
+            builder = builder.preempt_timer(slice);
+        }
+        let ex = builder.make().expect("executor");
         let rounds = ex.run(async move {
             let mut rounds = 0;
             for _ in 0..ROUNDS {
@@ -82,7 +105,7 @@ fn every_wake_from_another_thread_reaches_the_sleeping_executor() {
     let rounds = done_rx
         .recv_timeout(LONG)
         .expect("a wake-up from another thread was lost: the executor slept on");
-    assert_eq!(rounds, ROUNDS);
     executor.join().unwrap();
     remote.join().unwrap();
+    rounds
 }

@@ -1,12 +1,14 @@
-//! glommio's preemption timer under the runtime's glommio (`third_party/glommio`,
-//! issue #15). A patch that kept pending preemption timers armed across passes and
-//! armed none for an idle executor was tried and reverted: it let a wake-up from
-//! another thread go unnoticed (`tests/foreign_wakes.rs` hung in 5 of 150 runs). These
-//! tests stay as the guard for any future change to how the executor sleeps.
+//! glommio's preemption timer as patched in `third_party/glommio` (issue #15): a
+//! pending timer stays armed from one pass of the executor's loop to the next (and
+//! through a sleep) when it fires no later than the one wanted; a new one is armed only
+//! when a task queue has work (PATCHES.md change 11; a kept timer that fires between
+//! the executor's poll and its first task queue must not make it sleep with work left,
+//! change 10, guarded by `tests/foreign_wakes.rs`).
 //!
-//! What must hold: a task that runs on is preempted, after the executor slept too; a
-//! latency-sensitive task queue gets its shorter time slice although a longer timer is
-//! armed; a user timer fires although a longer preemption timer was armed.
+//! What must still hold: a task that runs on is preempted, after the executor slept
+//! too; a latency-sensitive task queue gets its shorter time slice although a longer
+//! timer is armed; a user timer fires although a longer preemption timer was armed;
+//! and an idle executor is not woken again and again by the preemption timer.
 //!
 //! Each executor runs on its own thread and reports through a channel, so a broken
 //! timer fails a test after `LONG` instead of hanging it; no assertion depends on
@@ -107,4 +109,23 @@ fn user_timers_fire_while_a_longer_preempt_timer_is_armed() {
         fired
     });
     assert_eq!(fired, 3);
+}
+
+#[test]
+fn an_idle_executor_is_not_woken_again_and_again_by_the_preempt_timer() {
+    // A 1 ms slice: an executor re-armed on every wake-up would wake about 100 times
+    // while its only task sleeps 100 ms; one that arms the timer only for runnable
+    // work wakes for the user timer (and at most once for a timer already pending).
+    let (preempted, passes) = run(Duration::from_millis(1), || async {
+        let preempted = spin_until_preempted();
+        let before = glommio::executor().executor_stats().scheduler_runs();
+        sleep(Duration::from_millis(100)).await;
+        let after = glommio::executor().executor_stats().scheduler_runs();
+        (preempted, after - before)
+    });
+    assert!(preempted);
+    assert!(
+        passes < 20,
+        "{passes} scheduler passes while idle for 100 ms"
+    );
 }

@@ -51,7 +51,7 @@ impl Parker {
 
     /// Blocks until notified and then goes back into sleeping state.
     pub(crate) fn park(&self) -> io::Result<bool> {
-        self.inner.park(|| None)
+        self.inner.park(|| None, || false)
     }
 
     /// Performs non-sleepable poll and installs a preemption timeout into the
@@ -59,8 +59,15 @@ impl Parker {
     /// installing a preemption timer. Tasks executing in the CPU right after
     /// this will be able to check if the timer has elapsed and yield the
     /// CPU if that is the case.
-    pub(crate) fn poll_io(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
-        self.inner.park(timeout)
+    ///
+    /// peerwire patch: `runnable` says whether a task queue has work; the
+    /// preemption timer is armed only then.
+    pub(crate) fn poll_io(
+        &self,
+        timeout: impl Fn() -> Option<Duration>,
+        runnable: impl Fn() -> bool,
+    ) -> io::Result<bool> {
+        self.inner.park(timeout, runnable)
     }
 }
 
@@ -82,7 +89,11 @@ impl fmt::Debug for Parker {
 struct Inner {}
 
 impl Inner {
-    fn park(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
-        crate::executor().reactor().react(timeout)
+    fn park(
+        &self,
+        timeout: impl Fn() -> Option<Duration>,
+        runnable: impl Fn() -> bool,
+    ) -> io::Result<bool> {
+        crate::executor().reactor().react(timeout, runnable)
     }
 }

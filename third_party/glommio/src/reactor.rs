@@ -888,15 +888,21 @@ impl Reactor {
     }
 
     /// Processes new events, blocking until the first event or the timeout.
-    pub(crate) fn react(&self, timeout: impl Fn() -> Option<Duration>) -> io::Result<bool> {
+    ///
+    /// peerwire patch: `runnable` says whether a task queue has work (the preempt
+    /// timer is armed only then).
+    pub(crate) fn react(
+        &self,
+        timeout: impl Fn() -> Option<Duration>,
+        runnable: impl Fn() -> bool,
+    ) -> io::Result<bool> {
         // Process ready timers.
         let (next_timer, woke) = self.process_external_events();
 
         // Block on I/O events.
-        match self
-            .sys
-            .wait(timeout, next_timer, woke, || self.process_shared_channels())
-        {
+        match self.sys.wait(timeout, runnable, next_timer, woke, || {
+            self.process_shared_channels()
+        }) {
             // Don't wait for the next loop to process timers or shared channels
             Ok(true) => {
                 self.process_external_events();

@@ -1325,6 +1325,14 @@ impl LocalExecutor {
         loop {
             self.reactor.sys.install_eventfd();
             if self.need_preempt() {
+                // peerwire patch: a completion on the latency ring (a preemption
+                // timer that fired after `poll_io` consumed the ring) can make this
+                // true before any queue ran. Stock glommio then returned false, the
+                // executor's loop took that for "no work" and parked: with the
+                // eventfd installed it slept, runnable queues and all, until some
+                // unrelated event. Report the queues still runnable as work done so
+                // the loop polls again instead (issue #15, PATCHES.md change 10).
+                ran = ran || !self.queues.borrow().active_executors.is_empty();
                 break;
             }
             if !self.run_one_task_queue() {
@@ -1475,8 +1483,13 @@ impl LocalExecutor {
                 // requests that are latency sensitive we want them out of the
                 // ring ASAP (before we run the task queues). We will also use
                 // the opportunity to install the timer.
+                // peerwire patch: the preemption timer is armed only when a task
+                // queue has work.
                 this.parker
-                    .poll_io(|| Some(this.preempt_timer_duration()))
+                    .poll_io(
+                        || Some(this.preempt_timer_duration()),
+                        || !this.queues.borrow().active_executors.is_empty(),
+                    )
                     .expect("Failed to poll io! This is actually pretty bad!");
 
                 // run user code

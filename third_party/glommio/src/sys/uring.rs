@@ -1259,6 +1259,11 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// peerwire patch: the duration the latency ring's timer was armed with (it fires
+    /// that long after it was armed, so it is kept for any later request at least as long).
+    latency_preemption_armed_for: Cell<Duration>,
+    /// peerwire patch: when that timer fires (`None`: too far to represent).
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1301,6 +1306,15 @@ macro_rules! flush_cancellations {
             $ring.flush_cancellations($output);
         )*
     }}
+}
+
+/// peerwire patch: whether a preemption timer is armed and has not completed yet
+/// (fired or cancelled).
+fn timer_pending(slot: &Cell<Option<Source>>) -> bool {
+    let src = slot.take();
+    let pending = src.as_ref().map_or(false, |src| src.result().is_none());
+    slot.set(src);
+    pending
 }
 
 macro_rules! flush_rings {
@@ -1390,6 +1404,8 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_armed_for: Cell::new(Duration::ZERO),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1846,9 +1862,13 @@ impl Reactor {
     ///   to the point where we *leave* this method. For instance: if we spin
     ///   here for 3ms and the preempt timer is 10ms that would leave the next
     ///   task queue just 7ms to run.
+    ///
+    /// peerwire patch: `runnable` says whether a task queue has work; the preempt
+    /// timer is armed only then.
     pub(crate) fn wait<Preempt, F>(
         &self,
         preempt_timer: Preempt,
+        runnable: impl Fn() -> bool,
         user_timer: Option<Duration>,
         mut woke: usize,
         process_remote_channels: F,
@@ -1866,22 +1886,42 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
-        //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // peerwire patch: stock glommio cancelled and re-armed both preemption timers
+        // on every call (a cancel and a timeout on the latency ring; a cancel, a
+        // timeout and a linked eventfd write on the main ring, and an extra
+        // `io_uring_enter`), on every pass of the executor's loop. A pending latency
+        // timer now stays armed when it fires no later than the one wanted now (the
+        // preempt timer, or the user timer when we may sleep): an early preemption
+        // only ends the running task queue's slice early, an early wake-up only costs
+        // a pass. It is cancelled here, before the rings are flushed and consumed
+        // (as stock glommio did), when it would fire later. A pending preempt timer
+        // is not cancelled before a sleep: it wakes the executor at most once, and
+        // the next one is armed only when a task queue is runnable (`runnable`), so
+        // an idle executor is not woken periodically. A kept timer fires at any point
+        // of a pass, also between this poll and the executor's first task queue:
+        // `run_task_queues` then reports the runnable queues instead of letting the
+        // executor park with them (PATCHES.md changes 10 and 11).
+        let wanted = match preempt_timer() {
+            Some(preempt) => Some(preempt),
+            None => user_timer,
+        };
+        if let Some(wanted) = wanted {
+            if !self.latency_timer_fires_within(wanted) {
+                drop(self.latency_preemption_timeout_src.take());
+            }
+        }
 
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // The throughput-based timeout fires after `ring_depth` completions on the
+        // main ring counted from when it was armed; it never fires during a sleep
+        // that nothing else would end, so it stays armed until it fires.
+        if !timer_pending(&self.throughput_preemption_timeout_src) {
+            self.throughput_preemption_timeout_src.replace(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1903,9 +1943,12 @@ impl Reactor {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
             if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+                // peerwire patch: a pending timer that fires no later is kept (it
+                // wakes us early at worst, and the user timer is armed then).
+                if !timer_pending(&self.latency_preemption_timeout_src) {
+                    self.arm_latency_timer(&mut lat_ring, dur);
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1932,9 +1975,14 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            // peerwire patch: armed only when a task queue will run (nothing to
+            // preempt otherwise); a pending timer armed for at most `preempt` fires no
+            // later than a new one; only a fired, cancelled or longer one is replaced.
+            // A pending timer here fires no later (a later one was cancelled above).
+            if runnable() && !timer_pending(&self.latency_preemption_timeout_src) {
+                self.arm_latency_timer(&mut lat_ring, preempt);
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
@@ -1945,6 +1993,30 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// peerwire patch: whether the latency ring's timer is pending and fires at most
+    /// `dur` from now (it was armed earlier for at most `dur`).
+    /// (Armed for at most `dur` is enough; otherwise its deadline is compared.)
+    fn latency_timer_fires_within(&self, dur: Duration) -> bool {
+        timer_pending(&self.latency_preemption_timeout_src)
+            && (self.latency_preemption_armed_for.get() <= dur
+                || match self.latency_preemption_deadline.get() {
+                    Some(deadline) => Instant::now()
+                        .checked_add(dur)
+                        .map_or(true, |wanted| deadline <= wanted),
+                    None => false,
+                })
+    }
+
+    /// peerwire patch: arms the latency ring's timer to fire `dur` from now (the
+    /// slot holds no pending timer).
+    fn arm_latency_timer(&self, lat_ring: &mut SleepableRing, dur: Duration) {
+        self.latency_preemption_timeout_src
+            .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+        self.latency_preemption_armed_for.set(dur);
+        self.latency_preemption_deadline
+            .set(Instant::now().checked_add(dur));
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {
@@ -2144,13 +2216,13 @@ mod tests {
         );
 
         let start = Instant::now();
-        reactor.wait(|| None, None, 0, || 0).unwrap();
+        reactor.wait(|| None, || false, None, 0, || 0).unwrap();
         let elapsed_ms = start.elapsed().as_millis();
         assert!((50..100).contains(&elapsed_ms));
 
         drop(slow); // Cancel this one.
 
-        reactor.wait(|| None, None, 0, || 0).unwrap();
+        reactor.wait(|| None, || false, None, 0, || 0).unwrap();
         let elapsed_ms = start.elapsed().as_millis();
         assert!((300..350).contains(&elapsed_ms));
     }
