@@ -852,12 +852,14 @@ impl Driver {
         let held = self.held_bytes();
         let before = self.pacing.accounted;
         if held != before {
+            // Only this executor writes its count (its peers' drivers, on its thread):
+            // a load and a store, not a locked read-modify-write (see `bump`).
             let m = &self.core.me.memory;
-            if held > before {
-                m.fetch_add(held - before, Ordering::Relaxed);
-            } else {
-                m.fetch_sub(before - held, Ordering::Relaxed);
-            }
+            let total = m.load(Ordering::Relaxed);
+            m.store(
+                total.wrapping_add(held).wrapping_sub(before),
+                Ordering::Relaxed,
+            );
             self.pacing.accounted = held;
         }
     }
