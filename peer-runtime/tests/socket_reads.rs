@@ -123,6 +123,49 @@ fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
     assert!(consumed > 5 * CHUNK + 10);
 }
 
+/// The patched stream submits the source of its last completed receive again for the
+/// next one (no new source per receive): over many receives, each armed by a read that
+/// was dropped and some looked at with `peek` first, every byte arrives once, in order.
+#[test]
+fn a_receive_armed_again_and_again_carries_every_byte_in_order() {
+    const CYCLES: usize = 100;
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<usize>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            let mut offset = 0;
+            for cycle in 0..CYCLES {
+                arm(&mut s, 4096).await;
+                go_tx.send(cycle).unwrap();
+                if cycle % 3 == 0 {
+                    let mut peeked = [0u8; 8];
+                    let n = s.peek(&mut peeked).await.unwrap();
+                    assert!(n > 0, "cycle {cycle}: end of stream");
+                    for (k, b) in peeked[..n].iter().enumerate() {
+                        assert_eq!(*b, pattern(offset + k), "cycle {cycle}: peeked byte {k}");
+                    }
+                }
+                offset = read_checked(&mut s, CHUNK, 1 + cycle % CHUNK, offset).await;
+            }
+            offset
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    let mut offset = 0;
+    while let Ok(cycle) = go_rx.recv_timeout(LONG) {
+        let chunk: Vec<u8> = (offset..offset + CHUNK).map(pattern).collect();
+        c.write_all(&chunk).unwrap();
+        offset += CHUNK;
+        if cycle + 1 == CYCLES {
+            break;
+        }
+    }
+    assert_eq!(server.join().unwrap(), CYCLES * CHUNK);
+}
+
 #[test]
 fn a_completed_receive_not_yet_read_is_what_peek_returns() {
     let (addr_tx, addr_rx) = mpsc::channel();

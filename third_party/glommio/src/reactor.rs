@@ -555,6 +555,31 @@ impl Reactor {
         source
     }
 
+    /// peerwire patch: `stream_recv` on `source`, a receive of the same stream that
+    /// completed (see `Source::rearm_recv`): no new source per armed receive. A
+    /// source the reactor still holds is dropped and a new one made.
+    pub(crate) fn stream_recv_reused(
+        &self,
+        source: Source,
+        fd: RawFd,
+        buf: DmaBuffer,
+        size: usize,
+        poll_first: bool,
+    ) -> Source {
+        let requirements = self.io_scheduler.requirements();
+        let task_queue = Some(crate::executor().current_task_queue());
+        match source.rearm_recv(buf, requirements, task_queue) {
+            Ok(()) => {
+                self.sys.stream_recv(&source, size, poll_first);
+                source
+            }
+            Err(buf) => {
+                drop(source);
+                self.stream_recv(fd, Some(buf), size, poll_first)
+            }
+        }
+    }
+
     pub(crate) fn read_dma(
         &self,
         raw: RawFd,

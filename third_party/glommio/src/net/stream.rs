@@ -263,6 +263,9 @@ pub(crate) struct NonBufferedStream<S> {
     rx_held: Option<Held>,
     /// The receive buffer between two receives.
     rx_spare: Option<DmaBuffer>,
+    /// The last completed receive, submitted again for the next one (see
+    /// `Reactor::stream_recv_reused`).
+    rx_recycle: Option<Source>,
     /// The kernel completed a receive with EAGAIN instead of waiting for data (it would
     /// again): wait for readiness with polls, as stock glommio does.
     rx_poll_only: bool,
@@ -355,7 +358,10 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         // Every receive is armed right after the socket was found empty: poll first.
         let poll_first = !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
         self.rx_poll_first = poll_first;
-        self.source_rx = Some(reactor.stream_recv(fd, Some(buf), size, poll_first));
+        self.source_rx = Some(match self.rx_recycle.take() {
+            Some(source) => reactor.stream_recv_reused(source, fd, buf, size, poll_first),
+            None => reactor.stream_recv(fd, Some(buf), size, poll_first),
+        });
     }
 
     /// Gives held bytes to the reader; `None` when none are held.
@@ -390,8 +396,11 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                 Some(result) => {
                     let source = self.source_rx.take().unwrap();
                     // A completed receive carries the data; a completed poll says the
-                    // socket is readable (the `recv` below).
-                    if let SourceType::SockRecv(data) = source.extract_source_type() {
+                    // socket is readable (the `recv` below). peerwire patch: the
+                    // receive's buffer is taken out of it in place, and the source is
+                    // kept for the next receive.
+                    if let Some(data) = source.take_recv_buffer() {
+                        self.rx_recycle = Some(source);
                         match result {
                             Ok(n) => {
                                 self.read_timeout.cancel_timer(reactor);
@@ -425,10 +434,12 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                                 // The kernel would not wait in a receive: poll instead.
                                 self.rx_spare = data;
+                                self.rx_recycle = None;
                                 self.rx_poll_only = true;
                             }
                             Err(e) => {
                                 self.rx_spare = data;
+                                self.rx_recycle = None;
                                 self.read_timeout.cancel_timer(reactor);
                                 return Poll::Ready(Err(e));
                             }
@@ -538,6 +549,7 @@ where
             rx_poll_first: false,
             rx_held: None,
             rx_spare: None,
+            rx_recycle: None,
             rx_poll_only: false,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),

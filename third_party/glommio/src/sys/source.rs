@@ -202,6 +202,49 @@ impl Source {
         RefMut::map(self.inner.borrow_mut(), |x| &mut x.source_type)
     }
 
+    /// peerwire patch: the buffer of a completed receive, taken without moving the
+    /// source's whole `SourceType` out (`extract_source_type` copies a few hundred
+    /// bytes, the size of its largest variant, for every completed receive). `None`
+    /// when the source is not a receive.
+    pub(crate) fn take_recv_buffer(&self) -> Option<Option<DmaBuffer>> {
+        match &mut self.inner.borrow_mut().source_type {
+            SourceType::SockRecv(slot) => Some(slot.take()),
+            _ => None,
+        }
+    }
+
+    /// peerwire patch: makes a receive that completed ready to be submitted again
+    /// into `buf`, instead of a new source (an allocation and a few hundred bytes
+    /// initialised and moved per armed receive). Only when the reactor holds the
+    /// source no longer: it is in no submission queue and the kernel has answered it
+    /// (`enqueued` is set from queuing until its completion is consumed, and stays
+    /// set on a cancelled source until the kernel's answer arrives). A source that
+    /// is still held, is not a receive or has a timeout gives `buf` back.
+    pub(crate) fn rearm_recv(
+        &self,
+        buf: DmaBuffer,
+        io_requirements: IoRequirements,
+        task_queue: Option<TaskQueueHandle>,
+    ) -> Result<(), DmaBuffer> {
+        let mut inner = self.inner.borrow_mut();
+        if inner.enqueued.is_some() || inner.timeout.is_some() || inner.wakers.result.is_none() {
+            return Err(buf);
+        }
+        let inner = &mut *inner;
+        let SourceType::SockRecv(slot) = &mut inner.source_type else {
+            return Err(buf);
+        };
+        *slot = Some(buf);
+        let wakers = &mut inner.wakers;
+        wakers.result = None;
+        wakers.queued_at = None;
+        wakers.submitted_at = None;
+        wakers.fulfilled_at = None;
+        inner.io_requirements = io_requirements;
+        inner.task_queue = task_queue;
+        Ok(())
+    }
+
     pub(crate) fn extract_source_type(self) -> SourceType {
         self.inner
             .borrow_mut()
