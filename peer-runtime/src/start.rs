@@ -23,15 +23,12 @@ struct NoListener;
 impl Listener for NoListener {}
 
 /// What is already known of a new peer's socket, so that starting it asks the kernel
-/// no more than it must: an accepted connection's local address is the listener's
-/// when that is a specific address, and it inherits the listener's `TCP_NODELAY`.
-/// Three system calls per accepted connection were a few percent of a handshake.
+/// no more than it must: an accepted connection's local address is the listener's when
+/// that is a specific address (a `getsockname` per accepted peer otherwise).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct SocketFacts {
     /// The local address, when known without `getsockname`.
     pub(crate) local: Option<SocketAddr>,
-    /// `TCP_NODELAY` is already set.
-    pub(crate) nodelay: bool,
 }
 
 /// Starts the driver task of a new peer on this executor and returns its handle.
@@ -49,9 +46,7 @@ pub(crate) fn start_peer(
     facts: SocketFacts,
 ) -> PeerHandle {
     // We batch our own writes; Nagle would only add latency.
-    if !facts.nodelay {
-        let _ = stream.set_nodelay(true);
-    }
+    let _ = stream.set_nodelay(true);
     let now = Instant::now();
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -403,14 +403,6 @@ impl From<socket2::Socket> for TcpStream {
     }
 }
 
-// peerwire patch: the listener's descriptor, for socket options glommio has no
-// method for (such as `TCP_NODELAY`, which accepted sockets inherit on Linux).
-impl AsRawFd for TcpListener {
-    fn as_raw_fd(&self) -> RawFd {
-        self.listener.as_raw_fd()
-    }
-}
-
 impl<B: RxBuf> AsRawFd for TcpStream<B> {
     fn as_raw_fd(&self) -> RawFd {
         self.stream.stream().as_raw_fd()
