@@ -149,7 +149,11 @@ impl Transport {
         let mut rng = rand::thread_rng();
         let garbage = rng.gen_range(0..=MAX_GARBAGE_LEN);
         let magic = network.magic();
-        let v2 = V2Transport::new(side, magic, max_payload, &mut rng, garbage).ok()?;
+        let v2 = match side {
+            Side::Responder => V2Transport::deferred_responder(magic, max_payload, garbage),
+            Side::Initiator => V2Transport::new(side, magic, max_payload, &mut rng, garbage),
+        }
+        .ok()?;
         Some(Transport::V2(Box::new(V2Link::new(v2, magic, max_payload))))
     }
 
