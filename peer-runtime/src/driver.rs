@@ -215,7 +215,8 @@ impl Driver {
         };
         Driver {
             pacing,
-            next_useful_note: Instant::now(),
+            // When the peer started (no clock read of its own).
+            next_useful_note: shared.standing.since,
             report_io,
             stream,
             peer,
