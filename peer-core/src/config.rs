@@ -260,16 +260,36 @@ impl Config {
         if self.user_agent_name.is_empty() && self.user_agent_version.is_empty() {
             return Ok(BASE_USER_AGENT.to_string());
         }
-        let mut ua = String::from(BASE_USER_AGENT);
+        // Sized once: every version message we send composes it (one allocation
+        // per peer, not one per push and one for the joined comments).
+        let comments = &self.user_agent_comments;
+        let len = BASE_USER_AGENT.len()
+            + self.user_agent_name.len()
+            + 1
+            + self.user_agent_version.len()
+            + if comments.is_empty() {
+                0
+            } else {
+                comments.iter().map(|c| c.len()).sum::<usize>() + 2 * (comments.len() - 1) + 2
+            }
+            + 1;
+        let mut ua = String::with_capacity(len);
+        ua.push_str(BASE_USER_AGENT);
         ua.push_str(&self.user_agent_name);
         ua.push(':');
         ua.push_str(&self.user_agent_version);
-        if !self.user_agent_comments.is_empty() {
+        if !comments.is_empty() {
             ua.push('(');
-            ua.push_str(&self.user_agent_comments.join("; "));
+            for (i, c) in comments.iter().enumerate() {
+                if i > 0 {
+                    ua.push_str("; ");
+                }
+                ua.push_str(c);
+            }
             ua.push(')');
         }
         ua.push('/');
+        debug_assert_eq!(ua.len(), len);
         if ua.len() > MAX_USER_AGENT_LEN {
             return Err(Error::UserAgentTooLong {
                 len: ua.len(),
@@ -370,6 +390,32 @@ mod tests {
             format!("{BASE_USER_AGENT}peer:1.0(comment; two)/")
         );
         assert!(cfg.validate().is_ok());
+    }
+
+    proptest::proptest! {
+        /// The user agent every version message carries is composed in one allocation
+        /// of exactly its size, and reads as BIP14 says.
+        #[test]
+        fn user_agent_is_composed_in_one_exact_allocation(
+            name in "[a-z]{0,12}",
+            version in "[0-9.]{0,6}",
+            comments in proptest::collection::vec("[a-z0-9 ]{0,10}", 0..4),
+        ) {
+            let mut cfg = Config::new(Network::Mainnet);
+            cfg.user_agent_name = name.clone();
+            cfg.user_agent_version = version.clone();
+            cfg.user_agent_comments = comments.clone();
+            let ua = cfg.composed_user_agent().unwrap();
+            let expected = if name.is_empty() && version.is_empty() {
+                BASE_USER_AGENT.to_string()
+            } else if comments.is_empty() {
+                format!("{BASE_USER_AGENT}{name}:{version}/")
+            } else {
+                format!("{BASE_USER_AGENT}{name}:{version}({})/", comments.join("; "))
+            };
+            proptest::prop_assert_eq!(&ua, &expected);
+            proptest::prop_assert_eq!(ua.capacity(), ua.len());
+        }
     }
 
     #[test]

@@ -291,11 +291,10 @@ impl Peer {
         let max = config.max_pre_handshake_payload.min(network.max_payload());
         // An inbound peer with v2 on starts as a v2 responder; the first 16 bytes decide.
         let transport = if inbound && config.v2_transport {
-            Transport::v2(V2Side::Responder, network, max)
+            Transport::inbound_v2_capable(network, max)
         } else {
-            None
-        }
-        .unwrap_or_else(|| Transport::v1(network, max));
+            Transport::v1(network, max)
+        };
         let nonces = config.nonces.clone().unwrap_or_else(NonceSet::global);
         Peer {
             id,

@@ -224,7 +224,8 @@ impl Driver {
         };
         Driver {
             pacing,
-            next_useful_note: Instant::now(),
+            // When the peer started (no clock read of its own).
+            next_useful_note: shared.standing.since,
             report_io,
             stream,
             peer,
@@ -696,12 +697,24 @@ impl Driver {
                     // trip when it was polled at every pass. A timer that fired wakes
                     // the task with `deadline <= now` (it fires at or after the
                     // deadline), which the branch above handles.
+                    // A deadline that moved later keeps the armed timer: it fires
+                    // early, and the pass it wakes moves it to the deadline then (a
+                    // peer that ends first, as most do after their handshake, never
+                    // moves it; one that lives moves it once per old deadline, not
+                    // at every pass that changed its deadline).
+                    // A timer in the slot was polled when it was made; unless its
+                    // deadline passed (it may have fired unseen: a fired timer is out
+                    // of the reactor's tree and `reset` puts back nothing), it still
+                    // holds this task's waker, and `reset` moves it in the tree with
+                    // that waker: polling it again would move it a second time.
                     let timer = match &mut self.timer {
                         Some((at, _)) if *at == deadline => None,
+                        Some((at, _)) if now < *at && *at < deadline => None,
                         Some((at, t)) => {
+                            let may_have_fired = *at <= now;
                             t.reset(deadline - now);
                             *at = deadline;
-                            Some(t)
+                            may_have_fired.then_some(t)
                         }
                         slot => Some(&mut slot.insert((deadline, Timer::new(deadline - now))).1),
                     };

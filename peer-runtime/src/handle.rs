@@ -118,7 +118,9 @@ pub(crate) struct PeerShared {
     /// version arrives, as btcd does).
     pub(crate) our_version: u32,
     pub(crate) mailbox: Mailbox<Command>,
-    pub(crate) life: Arc<Lifecycle>,
+    /// Inline, not an `Arc` of its own: waits hold the whole shared state (one
+    /// allocation fewer per peer).
+    pub(crate) life: Lifecycle,
     /// The negotiated version once the remote's version arrived (0 before), as
     /// peer-core's `Peer::negotiated_version`.
     pub(crate) negotiated: AtomicU32,
@@ -135,6 +137,12 @@ pub(crate) struct PeerShared {
     pub(crate) final_stats: Mutex<Option<Box<StatsSnapshot>>>,
 }
 
+impl AsRef<Lifecycle> for PeerShared {
+    fn as_ref(&self) -> &Lifecycle {
+        &self.life
+    }
+}
+
 impl PeerShared {
     pub(crate) fn new(
         peer: &Peer,
@@ -143,6 +151,7 @@ impl PeerShared {
         executor: usize,
         our_version: u32,
         group: Option<Netgroup>,
+        since: Instant,
     ) -> PeerShared {
         PeerShared {
             id: peer.id(),
@@ -153,13 +162,13 @@ impl PeerShared {
             network: peer.config().network,
             our_version,
             mailbox: Mailbox::new(),
-            life: Arc::new(Lifecycle::default()),
+            life: Lifecycle::default(),
             negotiated: AtomicU32::new(0),
             addrv2: AtomicBool::new(false),
             transport: AtomicU8::new(0),
             session_id: OnceLock::new(),
             final_stats: Mutex::new(None),
-            standing: Standing::new(group),
+            standing: Standing::new(group, since),
         }
     }
 
@@ -226,10 +235,10 @@ pub(crate) struct Standing {
 }
 
 impl Standing {
-    fn new(group: Option<Netgroup>) -> Standing {
+    fn new(group: Option<Netgroup>, since: Instant) -> Standing {
         Standing {
             group,
-            since: Instant::now(),
+            since,
             min_ping_us: AtomicU64::new(u64::MAX),
             useful_at_ms: AtomicU64::new(u64::MAX),
         }
@@ -522,7 +531,7 @@ impl PeerHandle {
     /// Waits (asynchronously) until the peer ended and returns why (btcd
     /// `WaitForDisconnect`).
     pub async fn wait_for_disconnect(&self) -> DisconnectReason {
-        match Wait::new(self.shared.life.clone(), Goal::End).await {
+        match Wait::new(self.shared.clone(), Goal::End).await {
             Reached::Ended(r) => r,
             Reached::Handshake(_) => unreachable_goal(),
         }
@@ -548,7 +557,7 @@ impl PeerHandle {
     /// Waits until the handshake completed (the negotiated version), or the peer ended
     /// first (why).
     pub async fn wait_for_handshake(&self) -> Result<u32, DisconnectReason> {
-        match Wait::new(self.shared.life.clone(), Goal::Handshake).await {
+        match Wait::new(self.shared.clone(), Goal::Handshake).await {
             Reached::Handshake(v) => Ok(v),
             Reached::Ended(r) => Err(r),
         }

@@ -157,15 +157,24 @@ impl Lifecycle {
 ///
 /// [`PeerHandle::wait_for_disconnect`]: crate::PeerHandle::wait_for_disconnect
 /// [`PeerHandle::wait_for_handshake`]: crate::PeerHandle::wait_for_handshake
+///
+/// It holds whatever owns the lifecycle (a peer's shared state: the lifecycle is a
+/// field of it, not an allocation of its own per peer).
 #[derive(Debug)]
-pub(crate) struct Wait {
-    life: Arc<Lifecycle>,
+pub(crate) struct Wait<L: AsRef<Lifecycle> = Lifecycle> {
+    life: Arc<L>,
     goal: Goal,
     key: Option<u64>,
 }
 
-impl Wait {
-    pub(crate) fn new(life: Arc<Lifecycle>, goal: Goal) -> Wait {
+impl AsRef<Lifecycle> for Lifecycle {
+    fn as_ref(&self) -> &Lifecycle {
+        self
+    }
+}
+
+impl<L: AsRef<Lifecycle>> Wait<L> {
+    pub(crate) fn new(life: Arc<L>, goal: Goal) -> Wait<L> {
         Wait {
             life,
             goal,
@@ -174,12 +183,12 @@ impl Wait {
     }
 }
 
-impl Future for Wait {
+impl<L: AsRef<Lifecycle>> Future for Wait<L> {
     type Output = Reached;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reached> {
         let this = &mut *self;
-        let mut st = this.life.lock();
+        let mut st = (*this.life).as_ref().lock();
         if let Some(r) = Lifecycle::check(&st, this.goal) {
             this.key = None;
             return Poll::Ready(r);
@@ -205,10 +214,10 @@ impl Future for Wait {
     }
 }
 
-impl Drop for Wait {
+impl<L: AsRef<Lifecycle>> Drop for Wait<L> {
     fn drop(&mut self) {
         if let Some(key) = self.key {
-            let mut st = self.life.lock();
+            let mut st = (*self.life).as_ref().lock();
             st.waiters.retain(|(k, _)| *k != key);
         }
     }
@@ -249,6 +258,51 @@ mod tests {
         life.set_ended(DisconnectReason::IdleTimeout);
         life.set_ended(DisconnectReason::LocalRequest);
         assert_eq!(life.ended(), Some(DisconnectReason::IdleTimeout));
+    }
+
+    /// A wait holds whatever owns the lifecycle (a peer's shared state keeps it inline):
+    /// it is woken by the goal, answers it, and leaves no waiter behind when dropped.
+    #[test]
+    fn a_wait_on_an_owner_of_the_lifecycle_reaches_its_goal() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::Wake;
+        struct Owner {
+            _other: u64,
+            life: Lifecycle,
+        }
+        impl AsRef<Lifecycle> for Owner {
+            fn as_ref(&self) -> &Lifecycle {
+                &self.life
+            }
+        }
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let owner = Arc::new(Owner {
+            _other: 7,
+            life: Lifecycle::default(),
+        });
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut hs = Wait::new(owner.clone(), Goal::Handshake);
+        let mut end = Wait::new(owner.clone(), Goal::End);
+        assert!(Pin::new(&mut hs).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut end).poll(&mut cx).is_pending());
+        owner.life.set_handshake(70016);
+        // Every waiter is woken to look again.
+        assert_eq!(woken.0.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            Pin::new(&mut hs).poll(&mut cx),
+            Poll::Ready(Reached::Handshake(70016))
+        );
+        assert!(Pin::new(&mut end).poll(&mut cx).is_pending());
+        drop(end);
+        drop(hs);
+        assert!(owner.life.lock().waiters.is_empty());
     }
 
     #[test]

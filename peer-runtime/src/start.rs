@@ -72,6 +72,7 @@ pub(crate) fn start_peer(
         core.index,
         our_version,
         admission.netgroup(),
+        now,
     ));
     let handle = PeerHandle {
         shared: shared.clone(),

@@ -25,6 +25,11 @@ const RECV: usize = 64;
 /// A chunk one armed receive takes whole.
 const CHUNK: usize = RECV - 4;
 
+/// The size of a new stream's first two receives (`URING_EARLY_RECV_SIZE`): a
+/// connection's first messages (a `version`, then `wtxidrelay` + `sendaddrv2` +
+/// `verack`) are larger than `RECV`.
+const EARLY: usize = 256;
+
 /// Blocking client calls never wait longer (a failing test ends instead of hanging).
 const LONG: Duration = Duration::from_secs(30);
 
@@ -371,4 +376,100 @@ fn many_streams_echo_small_messages_through_armed_receives() {
     }
     drop(clients);
     assert_eq!(server.join().unwrap(), STREAMS * ROUNDS);
+}
+
+/// A new stream's first read arms a receive without trying the socket (its bytes were
+/// seldom there yet), and its first two receives take a `version`-sized message
+/// whole: one read each, where 64-byte receives returned a part and left the rest to
+/// a `recv`. Then the receives are `RECV` bytes again, and the bytes stay in order.
+#[test]
+fn a_new_streams_first_two_messages_come_in_one_read_each() {
+    const VERSION: usize = 150;
+    const VERACK_BATCH: usize = 72;
+    // Both larger than a small receive, neither larger than an early one.
+    const _: () = assert!(VERSION > RECV && VERACK_BATCH > RECV && VERSION <= EARLY);
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<usize>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut offset = 0;
+            let mut reads = Vec::new();
+            // The first read is armed before the bytes are sent; the second receive
+            // is armed by the first's completion (it took less than it asked for).
+            for (round, n) in [VERSION, VERACK_BATCH].into_iter().enumerate() {
+                if round == 0 {
+                    arm(&mut s, buf.len()).await;
+                }
+                go_tx.send(n).unwrap();
+                let r = s.read(&mut buf).await.expect("read");
+                for (k, b) in buf[..r].iter().enumerate() {
+                    assert_eq!(*b, pattern(offset + k), "byte {}", offset + k);
+                }
+                offset += r;
+                reads.push(r);
+                // The rest, if the read returned a part.
+                offset = read_checked(&mut s, n - r, 4096, offset).await;
+            }
+            // Later messages: larger than the small receive, whole and in order.
+            for _ in 0..3 {
+                go_tx.send(EARLY + 100).unwrap();
+                offset = read_checked(&mut s, EARLY + 100, 64 * 1024, offset).await;
+            }
+            go_tx.send(0).unwrap();
+            (reads, offset)
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    let mut offset = 0;
+    while let Ok(n) = go_rx.recv_timeout(LONG) {
+        if n == 0 {
+            break;
+        }
+        let chunk: Vec<u8> = (offset..offset + n).map(pattern).collect();
+        c.write_all(&chunk).unwrap();
+        offset += n;
+    }
+    let (reads, consumed) = server.join().unwrap();
+    assert_eq!(
+        reads,
+        vec![VERSION, VERACK_BATCH],
+        "each message in one read"
+    );
+    assert_eq!(consumed, VERSION + VERACK_BATCH + 3 * (EARLY + 100));
+}
+
+/// A stream whose first bytes are already there when it is accepted reads them at its
+/// first read (through the receive it arms untried, not a `recv` of its own).
+#[test]
+fn bytes_sent_before_the_accept_are_the_first_read() {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            // Accept only once the client's bytes are in the socket.
+            sent_rx.recv_timeout(LONG).unwrap();
+            let mut s = listener.accept().await.unwrap();
+            let mut buf = vec![0u8; 4096];
+            let r = s.read(&mut buf).await.expect("read");
+            buf.truncate(r);
+            let mut rest = Vec::new();
+            s.read_to_end(&mut rest).await.unwrap();
+            buf.extend_from_slice(&rest);
+            (r, buf)
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    let sent: Vec<u8> = (0..200).map(pattern).collect();
+    c.write_all(&sent).unwrap();
+    sent_tx.send(()).unwrap();
+    c.shutdown(Shutdown::Write).unwrap();
+    let (first, got) = server.join().unwrap();
+    assert_eq!(first, 200, "the first read took the whole message");
+    assert_eq!(got, sent);
 }

@@ -104,3 +104,27 @@ fn keepalive_pings_reach_an_idle_peer() {
     client.shutdown();
     server.shutdown();
 }
+
+/// A deadline that moves later keeps the timer armed for the earlier one (it fires
+/// early and is moved then): the early wake-up must not act, and the later deadline
+/// must still fire. The server's idle deadline moves with every ping the client sends;
+/// while they come the peer stays (an early wake-up that acted would end it at the
+/// first deadline), and once they stop it ends for being idle.
+#[test]
+fn an_idle_deadline_that_keeps_moving_later_fires_only_once_traffic_stops() {
+    let idle = Duration::from_millis(1500);
+    let (server, client, _pings, addr) = pair(Duration::from_secs(600), idle);
+    let peer = client.connect(addr).wait_timeout(LONG).unwrap().unwrap();
+    peer.wait_for_handshake_timeout(LONG).unwrap().unwrap();
+    let busy_until = Instant::now() + 2 * idle;
+    let mut nonce = 0u64;
+    while Instant::now() < busy_until {
+        nonce += 1;
+        peer.queue_message_detached(Message::Ping(Ping { nonce }));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(peer.connected(), "ended while pings kept it busy");
+    wait_until("the server to drop the idle peer", || !peer.connected());
+    client.shutdown();
+    server.shutdown();
+}

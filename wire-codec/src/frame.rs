@@ -158,7 +158,14 @@ impl FrameDecoder {
             return Ok(None);
         }
         self.pending = None;
-        let payload = buf.split_to(len).freeze();
+        // An empty payload (verack, wtxidrelay, sendaddrv2, getaddr, ...) takes no
+        // reference to the read buffer: splitting one off made a buffer that held only
+        // such frames shared (an allocation) for nothing.
+        let payload = if len == 0 {
+            Bytes::new()
+        } else {
+            buf.split_to(len).freeze()
+        };
         let actual = checksum(&payload);
         if actual != header.checksum {
             return Err(Error::ChecksumMismatch {

@@ -134,3 +134,35 @@ fn payloads_stay_zero_copy() {
         assert!(inside(payload, &wire), "the codec copied a payload");
     }
 }
+
+/// A frame with an empty payload takes no reference to the read buffer: a read that
+/// brought only such frames (a peer's `wtxidrelay`, `sendaddrv2` and `verack`) leaves
+/// the buffer unshared, so it is not promoted to a shared allocation and what is
+/// left of it is still uniquely owned while the frames are kept.
+#[test]
+fn empty_payloads_leave_the_read_buffer_unshared() {
+    let mut wire = BytesMut::new();
+    for m in [Message::WtxidRelay, Message::SendAddrV2, Message::Verack] {
+        encode_frame(NET.magic(), &m, &ctx(), &mut wire).unwrap();
+    }
+    let mut buf = wire;
+    let mut dec = FrameDecoder::new(NET);
+    let mut frames = Vec::new();
+    while let Some(f) = dec.decode(&mut buf).unwrap() {
+        assert!(f.payload.is_empty());
+        frames.push(f);
+    }
+    assert_eq!(frames.len(), 3);
+    assert!(buf.is_empty());
+    // Still the original, unshared allocation (a split would have shared it with the
+    // frames kept above).
+    assert!(std::mem::take(&mut buf).freeze().is_unique());
+    let commands: Vec<_> = frames
+        .into_iter()
+        .map(|f| f.into_message(&ctx()).unwrap())
+        .collect();
+    assert_eq!(
+        commands,
+        vec![Message::WtxidRelay, Message::SendAddrV2, Message::Verack]
+    );
+}

@@ -141,6 +141,16 @@ impl Transport {
         Transport::V1(V1Transport::new(network.magic(), max_payload))
     }
 
+    /// The transport of an inbound connection to a v2-capable peer: v1 until the first
+    /// bytes decide ([`detect`](mod@detect)); a v2 initiator's turn it into a BIP324
+    /// responder (key and garbage drawn then), keeping the bytes. Until then it reports
+    /// v2, as a responder did, and encodes nothing.
+    pub(crate) fn inbound_v2_capable(network: Network, max_payload: u32) -> Transport {
+        let mut t = V1Transport::new(network.magic(), max_payload);
+        t.detecting_v2 = true;
+        Transport::V1(t)
+    }
+
     /// A BIP324 v2 transport of `network` with a fresh key (from the thread's CSPRNG)
     /// and Core's random garbage length (0–4,095 bytes); `None` only if the key could
     /// not be made.
@@ -149,7 +159,11 @@ impl Transport {
         let mut rng = rand::thread_rng();
         let garbage = rng.gen_range(0..=MAX_GARBAGE_LEN);
         let magic = network.magic();
-        let v2 = V2Transport::new(side, magic, max_payload, &mut rng, garbage).ok()?;
+        let v2 = match side {
+            Side::Responder => V2Transport::deferred_responder(magic, max_payload, garbage),
+            Side::Initiator => V2Transport::new(side, magic, max_payload, &mut rng, garbage),
+        }
+        .ok()?;
         Some(Transport::V2(Box::new(V2Link::new(v2, magic, max_payload))))
     }
 
@@ -157,6 +171,7 @@ impl Transport {
     /// bytes show v1).
     pub fn version(&self) -> TransportVersion {
         match self {
+            Transport::V1(t) if t.detecting_v2 => TransportVersion::V2,
             Transport::V1(_) => TransportVersion::V1,
             Transport::V2(_) => TransportVersion::V2,
         }
@@ -219,6 +234,27 @@ impl Transport {
     #[inline]
     pub fn next_frame(&mut self) -> Next {
         match self {
+            Transport::V1(t) if t.detecting_v2 => match detect(t.magic(), t.buf.bytes()) {
+                Detected::NeedMore => Next::NeedMore,
+                Detected::V1 => {
+                    t.detecting_v2 = false;
+                    t.next_frame()
+                }
+                Detected::V2 => {
+                    use rand::Rng;
+                    let (magic, max) = (t.magic(), t.max_payload());
+                    let garbage = rand::thread_rng().gen_range(0..=MAX_GARBAGE_LEN);
+                    match V2Transport::deferred_responder(magic, max, garbage) {
+                        Ok(v2) => {
+                            let mut link = V2Link::new(v2, magic, max);
+                            link.buf = core::mem::take(&mut t.buf);
+                            *self = Transport::V2(Box::new(link));
+                            self.next_frame()
+                        }
+                        Err(e) => Next::Failed(e),
+                    }
+                }
+            },
             Transport::V1(t) => t.next_frame(),
             Transport::V2(l) => match l.next_frame() {
                 v2_link::LinkNext::Next(n) => n,
@@ -235,6 +271,7 @@ impl Transport {
     /// How many more bytes would complete the frame in progress (at least 1).
     pub fn bytes_needed(&self) -> usize {
         match self {
+            Transport::V1(t) if t.detecting_v2 => V1_PREFIX_LEN.saturating_sub(t.buf.len()).max(1),
             Transport::V1(t) => t.bytes_needed(),
             Transport::V2(l) => l.bytes_needed(),
         }
@@ -262,7 +299,7 @@ impl Transport {
     /// connection (v2 encrypts it with the session's keys).
     #[inline]
     pub fn sends_frames_as_is(&self) -> bool {
-        matches!(self, Transport::V1(_))
+        matches!(self, Transport::V1(t) if !t.detecting_v2)
     }
 
     /// Appends an already encoded v1 frame (header and payload, e.g. a
@@ -275,6 +312,7 @@ impl Transport {
         out: &mut BytesMut,
     ) -> Result<usize, CodecError> {
         match self {
+            Transport::V1(t) if t.detecting_v2 => Err(v2_link::not_established()),
             Transport::V1(_) => {
                 out.extend_from_slice(frame);
                 Ok(frame.len())
@@ -293,8 +331,100 @@ impl Transport {
         out: &mut BytesMut,
     ) -> Result<usize, CodecError> {
         match self {
+            Transport::V1(t) if t.detecting_v2 => Err(v2_link::not_established()),
             Transport::V1(t) => t.encode(msg, ctx, out),
             Transport::V2(l) => l.encode(msg, ctx, out),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire_codec::message::Ping;
+
+    const NET: Network = Network::Regtest;
+
+    fn ctx() -> Context {
+        Context::new(NET, 70016)
+    }
+
+    /// An inbound connection to a v2-capable peer starts as v1 with no v2 state, reports
+    /// v2 and encodes nothing until its first bytes decide; a v1 remote's frames then
+    /// come out as plain v1 (the transport stays v1, sends frames as they are).
+    #[test]
+    fn an_inbound_v2_capable_transport_turns_plain_v1_for_a_v1_remote() {
+        let mut t = Transport::inbound_v2_capable(NET, 1000);
+        assert_eq!(t.version(), TransportVersion::V2);
+        assert!(t.as_v2().is_none() && !t.sends_frames_as_is());
+        let mut out = BytesMut::new();
+        assert!(t.encode(&Message::Verack, &ctx(), &mut out).is_err());
+        assert!(out.is_empty());
+
+        // A v1 initiator's first frame is its version (what detection looks for).
+        let mut wire = BytesMut::new();
+        let version = Message::Unknown {
+            command: Command::from_static("version"),
+            payload: Bytes::copy_from_slice(&9u64.to_le_bytes()),
+        };
+        wire_codec::encode_frame(NET.magic(), &version, &ctx(), &mut wire).unwrap();
+        // A few bytes decide nothing.
+        t.buffer().extend(&wire[..10], 32);
+        assert!(matches!(t.next_frame(), Next::NeedMore));
+        assert_eq!(t.bytes_needed(), V1_PREFIX_LEN - 10);
+        assert_eq!(t.version(), TransportVersion::V2);
+        t.buffer().extend(&wire[10..], 32);
+        let Next::Frame(f) = t.next_frame() else {
+            panic!("the v1 frame")
+        };
+        assert_eq!(f.command.as_str(), "version");
+        assert_eq!(&f.payload[..], &9u64.to_le_bytes());
+        assert!(matches!(&t, Transport::V1(v1) if !v1.detecting_v2));
+        assert_eq!(t.version(), TransportVersion::V1);
+        assert!(t.sends_frames_as_is());
+        assert!(t.encode(&Message::Verack, &ctx(), &mut out).is_ok());
+    }
+
+    /// A v2 initiator's first bytes turn it into a BIP324 responder that keeps them:
+    /// the key exchange completes and the session carries messages both ways.
+    #[test]
+    fn an_inbound_v2_capable_transport_answers_a_v2_initiator() {
+        let mut rng = rand::thread_rng();
+        let mut a = V2Transport::new(Side::Initiator, NET.magic(), 100_000, &mut rng, 11).unwrap();
+        let mut b = Transport::inbound_v2_capable(NET, 100_000);
+        let mut to_b = BytesMut::new();
+        a.start(&mut to_b);
+        let mut a_in = BytesMut::new();
+        for _ in 0..8 {
+            b.buffer().extend(&to_b, 64);
+            to_b.clear();
+            while let Next::Frame(_) = b.next_frame() {}
+            if let Some(bytes) = b.take_handshake_bytes() {
+                a_in.extend_from_slice(&bytes);
+            }
+            while let Ok(Received::Frame(_)) = a.receive(&mut a_in, &mut to_b) {}
+            if a.is_ready() && b.as_v2().is_some_and(|l| l.session().is_ready()) {
+                break;
+            }
+        }
+        assert!(a.is_ready());
+        let link = b.as_v2().expect("a v2 link");
+        assert_eq!(link.session().session_id(), a.session_id());
+        assert_eq!(b.version(), TransportVersion::V2);
+        let mut wire = BytesMut::new();
+        a.encrypt_message(Command::from_static("ping"), &5u64.to_le_bytes(), &mut wire)
+            .unwrap();
+        b.buffer().extend(&wire, 64);
+        let Next::Frame(f) = b.next_frame() else {
+            panic!("the ping")
+        };
+        assert_eq!(f.command.as_str(), "ping");
+        let mut back = BytesMut::new();
+        b.encode(&Message::Ping(Ping { nonce: 6 }), &ctx(), &mut back)
+            .unwrap();
+        let Ok(Received::Frame(f)) = a.receive(&mut back, &mut BytesMut::new()) else {
+            panic!("our ping")
+        };
+        assert_eq!(&f.payload[..], &6u64.to_le_bytes());
     }
 }

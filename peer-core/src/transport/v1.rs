@@ -13,6 +13,11 @@ pub struct V1Transport {
     pub(crate) buf: RecvBuffer,
     decoder: FrameDecoder,
     magic: [u8; 4],
+    /// An inbound connection of a v2-capable peer whose first bytes have not shown v1
+    /// yet: they may still show v2 ([`Transport::next_frame`](super::Transport::next_frame)
+    /// turns it into a BIP324 responder then). Starting as v1 costs a v1 remote, most
+    /// of them, no v2 state.
+    pub(crate) detecting_v2: bool,
 }
 
 impl V1Transport {
@@ -22,7 +27,18 @@ impl V1Transport {
             buf: RecvBuffer::default(),
             decoder: FrameDecoder::with_limits(magic, max_payload),
             magic,
+            detecting_v2: false,
         }
+    }
+
+    /// The magic its frames start with.
+    pub(crate) fn magic(&self) -> [u8; 4] {
+        self.magic
+    }
+
+    /// The largest payload a header may announce.
+    pub(crate) fn max_payload(&self) -> u32 {
+        self.decoder.max_payload()
     }
 
     /// The next whole frame in the buffer.

@@ -66,8 +66,10 @@ pub enum Received {
 }
 
 enum State {
-    /// Responder, nothing decided yet (`our_key` is not computed yet).
-    Detecting(Box<KeyExchange>),
+    /// Responder, nothing decided yet (`our_key` is not computed yet). `None`: the
+    /// secret key is drawn too once the remote shows v2 (most inbound connections of
+    /// a v2-capable server are v1, and drawing it was part of every accepted peer).
+    Detecting(Option<Box<KeyExchange>>),
     /// Our key and garbage are sent (or, for an initiator, go out with `start`);
     /// waiting for the remote's key.
     AwaitKey(Box<KeyExchange>),
@@ -209,6 +211,28 @@ impl V2Transport {
         V2Transport::from_parts(side, magic, max_payload, secret, garbage)
     }
 
+    /// A responder that draws its secret key and its `garbage_len` garbage bytes from
+    /// the thread's CSPRNG only once the remote's first bytes show v2: an inbound peer
+    /// of a v2-capable server that turns out to speak v1 (most of them) costs neither.
+    pub(crate) fn deferred_responder(
+        magic: [u8; 4],
+        max_payload: u32,
+        garbage_len: usize,
+    ) -> Result<V2Transport, Error> {
+        if garbage_len > MAX_GARBAGE_LEN {
+            return Err(Error::V2OwnGarbageTooLong { len: garbage_len });
+        }
+        Ok(V2Transport {
+            side: Side::Responder,
+            magic,
+            max_contents: max_payload as usize + MAX_MESSAGE_TYPE_LEN,
+            state: State::Detecting(None),
+            decoys: 0,
+            ignored: 0,
+            lazy_garbage: garbage_len,
+        })
+    }
+
     /// A transport from a given secret key and garbage (deterministic: for tests, fuzzing
     /// and reproducible simulations).
     pub fn from_parts(
@@ -230,11 +254,11 @@ impl V2Transport {
                 our_key: our_key(&secret),
                 garbage,
             })),
-            Side::Responder => State::Detecting(Box::new(KeyExchange {
+            Side::Responder => State::Detecting(Some(Box::new(KeyExchange {
                 secret,
                 our_key: [0; KEY_LEN],
                 garbage,
-            })),
+            }))),
         };
         Ok(V2Transport {
             side,
@@ -338,6 +362,13 @@ impl V2Transport {
                         return Ok(Received::RemoteIsV1);
                     }
                     Detected::V2 => {
+                        let kx = kx.get_or_insert_with(|| {
+                            Box::new(KeyExchange {
+                                secret: random_secret(&mut rand::thread_rng()),
+                                our_key: [0; KEY_LEN],
+                                garbage: Vec::new(),
+                            })
+                        });
                         if self.lazy_garbage > 0 {
                             kx.garbage.resize(self.lazy_garbage, 0);
                             rand::thread_rng().fill_bytes(&mut kx.garbage);
@@ -345,7 +376,7 @@ impl V2Transport {
                         kx.our_key = our_key(&kx.secret);
                         out.extend_from_slice(&kx.our_key);
                         out.extend_from_slice(&kx.garbage);
-                        let State::Detecting(kx) =
+                        let State::Detecting(Some(kx)) =
                             core::mem::replace(&mut self.state, State::Failed)
                         else {
                             return Err(Error::V2Failed);
@@ -613,6 +644,17 @@ fn read_packet(
 }
 
 /// Our ElligatorSwift key (encoded without randomness, as the `bip324` crate does).
+/// A valid secret key from `rng` (a uniformly random 32 bytes is one but with
+/// probability about 2^-128).
+fn random_secret<R: RngCore + CryptoRng>(rng: &mut R) -> SecretKey {
+    loop {
+        let candidate: [u8; 32] = rng.gen();
+        if let Ok(key) = SecretKey::from_slice(&candidate) {
+            return key;
+        }
+    }
+}
+
 fn our_key(secret: &SecretKey) -> [u8; KEY_LEN] {
     ElligatorSwift::from_pubkey(PublicKey::from_secret_key(curve(), secret)).to_array()
 }
@@ -646,6 +688,50 @@ mod tests {
         let mut buf = [0u8; KEY_LEN];
         let _ = hs.send_key(None, &mut buf).unwrap();
         assert_eq!(buf, our_key(&SecretKey::from_slice(&secret).unwrap()));
+    }
+
+    /// A deferred responder holds no key until the remote shows v2; then it sends a
+    /// key and exactly the garbage it was given, and the session completes. Two of them
+    /// draw different keys. Over v1 it never draws one.
+    #[test]
+    fn a_deferred_responder_draws_its_key_only_for_a_v2_initiator() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let mut keys = Vec::new();
+        for garbage in [0usize, 9, 300] {
+            let mut b = V2Transport::deferred_responder(MAGIC, 4_000_000, garbage).unwrap();
+            assert!(matches!(b.state, State::Detecting(None)));
+            let mut a = V2Transport::new(Side::Initiator, MAGIC, 4_000_000, &mut rng, 5).unwrap();
+            let mut b_in = BytesMut::new();
+            a.start(&mut b_in);
+            let mut to_a = BytesMut::new();
+            assert_eq!(b.receive(&mut b_in, &mut to_a).unwrap(), Received::NeedMore);
+            // Key, garbage, then terminator and version packet.
+            assert!(to_a.len() >= KEY_LEN + garbage);
+            keys.push(to_a[..KEY_LEN].to_vec());
+            let mut a_in = to_a;
+            while !(a.is_ready() && b.is_ready()) {
+                let mut to_b = BytesMut::new();
+                assert_eq!(a.receive(&mut a_in, &mut to_b).unwrap(), Received::NeedMore);
+                b_in.extend_from_slice(&to_b);
+                let mut to_a = BytesMut::new();
+                assert_eq!(b.receive(&mut b_in, &mut to_a).unwrap(), Received::NeedMore);
+                a_in.extend_from_slice(&to_a);
+            }
+            assert_eq!(a.session_id(), b.session_id());
+        }
+        assert!(keys[0] != keys[1] && keys[1] != keys[2]);
+
+        let mut b = V2Transport::deferred_responder(MAGIC, 4_000_000, 100).unwrap();
+        let mut v1 = BytesMut::from(&crate::transport::detect::v1_prefix(MAGIC)[..]);
+        let mut out = BytesMut::new();
+        assert_eq!(b.receive(&mut v1, &mut out).unwrap(), Received::RemoteIsV1);
+        assert!(out.is_empty() && matches!(b.state, State::V1));
+        assert_eq!(
+            V2Transport::deferred_responder(MAGIC, 1000, MAX_GARBAGE_LEN + 1).err(),
+            Some(Error::V2OwnGarbageTooLong {
+                len: MAX_GARBAGE_LEN + 1
+            })
+        );
     }
 
     #[test]

@@ -163,7 +163,7 @@ impl V2Link {
     }
 }
 
-fn not_established() -> CodecError {
+pub(crate) fn not_established() -> CodecError {
     CodecError::Malformed {
         what: "v2 session",
         reason: "not established: nothing can be encrypted yet",

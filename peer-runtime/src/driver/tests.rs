@@ -101,6 +101,7 @@ fn rig(limits: Limits) -> Rig {
         0,
         peer.config().max_protocol_version(),
         None,
+        now,
     ));
     let handle = PeerHandle {
         shared: shared.clone(),

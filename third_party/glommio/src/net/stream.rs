@@ -228,6 +228,19 @@ impl Timeout {
 /// from 3,840 to 4,472 B (over peerwire's 4 KiB goal); at 64 it is 4,025 B.
 pub(crate) const URING_RECV_SIZE: usize = 64;
 
+/// peerwire patch: the size of a new stream's first [`URING_EARLY_RECEIVES`] receives.
+///
+/// A connection's first messages are its largest small ones: a Bitcoin `version` is
+/// about 150 bytes and the `wtxidrelay` + `sendaddrv2` + `verack` that follow it 72.
+/// At [`URING_RECV_SIZE`] each arrived as a full 64-byte receive plus a `recv` system
+/// call for the rest, and the reader got a partial frame to hold. These receives take
+/// them whole; the larger buffer is freed after them (an idle stream holds only a
+/// [`URING_RECV_SIZE`] one).
+pub(crate) const URING_EARLY_RECV_SIZE: usize = 256;
+
+/// peerwire patch: how many receives of a new stream use [`URING_EARLY_RECV_SIZE`].
+pub(crate) const URING_EARLY_RECEIVES: u8 = 2;
+
 /// peerwire patch: set when the kernel refused `IORING_RECVSEND_POLL_FIRST` (before
 /// Linux 5.19): receives are then submitted without it.
 static RECV_POLL_FIRST_REFUSED: std::sync::atomic::AtomicBool =
@@ -269,6 +282,10 @@ pub(crate) struct NonBufferedStream<S> {
     /// The kernel completed a receive with EAGAIN instead of waiting for data (it would
     /// again): wait for readiness with polls, as stock glommio does.
     rx_poll_only: bool,
+    /// Receives left at [`URING_EARLY_RECV_SIZE`]; while it is
+    /// [`URING_EARLY_RECEIVES`] nothing was read yet, and the first read arms a receive
+    /// without trying the socket first (see `poll_read`).
+    rx_early: u8,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -339,14 +356,22 @@ impl<S: AsRawFd> NonBufferedStream<S> {
     /// [`URING_RECV_SIZE`]) into the stream's buffer, or a readiness poll.
     fn arm_read(&mut self, reactor: &Reactor, want: usize) {
         let fd = self.stream.as_raw_fd();
+        let first = self.rx_early == URING_EARLY_RECEIVES;
+        let cap = if self.rx_early > 0 {
+            self.rx_early -= 1;
+            URING_EARLY_RECV_SIZE
+        } else {
+            URING_RECV_SIZE
+        };
         if self.rx_poll_only || want == 0 {
             self.source_rx = Some(reactor.poll_read_ready(fd));
             return;
         }
-        let size = std::cmp::min(want, URING_RECV_SIZE);
-        let buf = match self.rx_spare.take() {
+        let size = std::cmp::min(want, cap);
+        // An early receive's buffer is not kept for the small ones after it.
+        let buf = match self.rx_spare.take().filter(|b| b.len() == cap) {
             Some(buf) => buf,
-            None => match DmaBuffer::new_for_socket(URING_RECV_SIZE) {
+            None => match DmaBuffer::new_for_socket(cap) {
                 Some(buf) => buf,
                 None => {
                     self.source_rx = Some(reactor.poll_read_ready(fd));
@@ -356,7 +381,10 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         };
         self.rx_asked = size;
         // Every receive is armed right after the socket was found empty: poll first.
-        let poll_first = !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
+        // Except a new stream's first, armed untried: the kernel tries it when the
+        // ring is submitted (the bytes may have arrived by then) and waits otherwise.
+        let poll_first =
+            !first && !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
         self.rx_poll_first = poll_first;
         self.source_rx = Some(match self.rx_recycle.take() {
             Some(source) => reactor.stream_recv_reused(source, fd, buf, size, poll_first),
@@ -449,7 +477,12 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             }
         }
 
-        if no_pending_poll {
+        // peerwire patch: a new stream's first read does not try the socket: a
+        // connection's first bytes were seldom there yet when it was accepted (69 % of
+        // a seed-server's first `recv`s found nothing), and its first receive tries at
+        // submission without a system call of its own.
+        let fresh = self.rx_early == URING_EARLY_RECEIVES && !buf.is_empty();
+        if no_pending_poll && !fresh {
             if let Some(result) = super::yolo_recv(self.stream.as_raw_fd(), buf) {
                 self.read_timeout.cancel_timer(reactor);
                 let result = poll_err!(result);
@@ -551,6 +584,7 @@ where
             rx_spare: None,
             rx_recycle: None,
             rx_poll_only: false,
+            rx_early: URING_EARLY_RECEIVES,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };
