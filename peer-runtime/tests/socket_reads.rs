@@ -77,15 +77,44 @@ async fn read_checked(stream: &mut TcpStream, n: usize, size: usize, offset: usi
     offset + n
 }
 
-#[test]
-fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
+/// Runs `serve` on an accepted stream while a client feeds it: each time `serve` sends
+/// a round number on its channel (it is waiting, its receive armed), the client writes
+/// the next `CHUNK` bytes of the pattern, until `is_last(round)`. Returns what `serve`
+/// returns. A server stuck on lost bytes never asks for the next chunk: the end of the
+/// stream then fails its read instead of the test hanging.
+fn fed_in_chunks<F, Fut>(serve: F, is_last: impl Fn(usize) -> bool) -> usize
+where
+    F: FnOnce(TcpStream, mpsc::Sender<usize>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = usize> + 'static,
+{
     let (addr_tx, addr_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<usize>();
     let server = thread::spawn(move || {
         executor().run(async move {
             let listener = TcpListener::bind("127.0.0.1:0").unwrap();
             addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let mut s = listener.accept().await.unwrap();
+            let s = listener.accept().await.unwrap();
+            serve(s, go_tx).await
+        })
+    });
+    let mut c = client(addr_rx.recv().unwrap());
+    let mut offset = 0;
+    while let Ok(round) = go_rx.recv_timeout(LONG) {
+        let chunk: Vec<u8> = (offset..offset + CHUNK).map(pattern).collect();
+        c.write_all(&chunk).unwrap();
+        offset += CHUNK;
+        if is_last(round) {
+            break;
+        }
+    }
+    c.shutdown(Shutdown::Write).unwrap();
+    server.join().unwrap()
+}
+
+#[test]
+fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
+    let consumed = fed_in_chunks(
+        |mut s, go_tx| async move {
             let mut offset = 0;
             // Chunks smaller than the receive, read back with buffers smaller than
             // what the receive brought.
@@ -109,22 +138,9 @@ fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
             s.read_exact(&mut again).await.unwrap();
             assert_eq!(&again[..], &peeked[..n], "read returns what peek showed");
             offset + 10 + n
-        })
-    });
-    let mut c = client(addr_rx.recv().unwrap());
-    let mut offset = 0;
-    // A server stuck on lost bytes never asks for the next chunk: the end of the
-    // stream then fails its read instead of the test hanging.
-    while let Ok(round) = go_rx.recv_timeout(LONG) {
-        let chunk: Vec<u8> = (offset..offset + CHUNK).map(pattern).collect();
-        c.write_all(&chunk).unwrap();
-        offset += CHUNK;
-        if round == 99 {
-            break;
-        }
-    }
-    c.shutdown(Shutdown::Write).unwrap();
-    let consumed = server.join().unwrap();
+        },
+        |round| round == 99,
+    );
     assert!(consumed > 5 * CHUNK + 10);
 }
 
@@ -134,13 +150,8 @@ fn a_receive_larger_than_the_readers_buffer_is_held_and_read_in_order() {
 #[test]
 fn a_receive_armed_again_and_again_carries_every_byte_in_order() {
     const CYCLES: usize = 100;
-    let (addr_tx, addr_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<usize>();
-    let server = thread::spawn(move || {
-        executor().run(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let mut s = listener.accept().await.unwrap();
+    let consumed = fed_in_chunks(
+        |mut s, go_tx| async move {
             let mut offset = 0;
             for cycle in 0..CYCLES {
                 arm(&mut s, 4096).await;
@@ -156,19 +167,10 @@ fn a_receive_armed_again_and_again_carries_every_byte_in_order() {
                 offset = read_checked(&mut s, CHUNK, 1 + cycle % CHUNK, offset).await;
             }
             offset
-        })
-    });
-    let mut c = client(addr_rx.recv().unwrap());
-    let mut offset = 0;
-    while let Ok(cycle) = go_rx.recv_timeout(LONG) {
-        let chunk: Vec<u8> = (offset..offset + CHUNK).map(pattern).collect();
-        c.write_all(&chunk).unwrap();
-        offset += CHUNK;
-        if cycle + 1 == CYCLES {
-            break;
-        }
-    }
-    assert_eq!(server.join().unwrap(), CYCLES * CHUNK);
+        },
+        |cycle| cycle + 1 == CYCLES,
+    );
+    assert_eq!(consumed, CYCLES * CHUNK);
 }
 
 #[test]
