@@ -77,6 +77,25 @@ async fn read_checked(stream: &mut TcpStream, n: usize, size: usize, offset: usi
     offset + n
 }
 
+/// Runs `serve` with a listener on 127.0.0.1 on its own thread's executor; returns the
+/// listener's address and the thread (joined for what `serve` returns).
+fn serve_on_thread<T, F, Fut>(serve: F) -> (SocketAddr, thread::JoinHandle<T>)
+where
+    T: Send + 'static,
+    F: FnOnce(TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let server = thread::spawn(move || {
+        executor().run(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            serve(listener).await
+        })
+    });
+    (addr_rx.recv().unwrap(), server)
+}
+
 /// Runs `serve` on an accepted stream while a client feeds it: each time `serve` sends
 /// a round number on its channel (it is waiting, its receive armed), the client writes
 /// the next `CHUNK` bytes of the pattern, until `is_last(round)`. Returns what `serve`
@@ -87,17 +106,12 @@ where
     F: FnOnce(TcpStream, mpsc::Sender<usize>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = usize> + 'static,
 {
-    let (addr_tx, addr_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<usize>();
-    let server = thread::spawn(move || {
-        executor().run(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let s = listener.accept().await.unwrap();
-            serve(s, go_tx).await
-        })
+    let (addr, server) = serve_on_thread(move |listener| async move {
+        let s = listener.accept().await.unwrap();
+        serve(s, go_tx).await
     });
-    let mut c = client(addr_rx.recv().unwrap());
+    let mut c = client(addr);
     let mut offset = 0;
     while let Ok(round) = go_rx.recv_timeout(LONG) {
         let chunk: Vec<u8> = (offset..offset + CHUNK).map(pattern).collect();
@@ -390,42 +404,37 @@ fn a_new_streams_first_two_messages_come_in_one_read_each() {
     const VERACK_BATCH: usize = 72;
     // Both larger than a small receive, neither larger than an early one.
     const _: () = assert!(VERSION > RECV && VERACK_BATCH > RECV && VERSION <= EARLY);
-    let (addr_tx, addr_rx) = mpsc::channel();
     let (go_tx, go_rx) = mpsc::channel::<usize>();
-    let server = thread::spawn(move || {
-        executor().run(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            let mut s = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut offset = 0;
-            let mut reads = Vec::new();
-            // The first read is armed before the bytes are sent; the second receive
-            // is armed by the first's completion (it took less than it asked for).
-            for (round, n) in [VERSION, VERACK_BATCH].into_iter().enumerate() {
-                if round == 0 {
-                    arm(&mut s, buf.len()).await;
-                }
-                go_tx.send(n).unwrap();
-                let r = s.read(&mut buf).await.expect("read");
-                for (k, b) in buf[..r].iter().enumerate() {
-                    assert_eq!(*b, pattern(offset + k), "byte {}", offset + k);
-                }
-                offset += r;
-                reads.push(r);
-                // The rest, if the read returned a part.
-                offset = read_checked(&mut s, n - r, 4096, offset).await;
+    let (addr, server) = serve_on_thread(move |listener| async move {
+        let mut s = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut offset = 0;
+        let mut reads = Vec::new();
+        // The first read is armed before the bytes are sent; the second receive
+        // is armed by the first's completion (it took less than it asked for).
+        for (round, n) in [VERSION, VERACK_BATCH].into_iter().enumerate() {
+            if round == 0 {
+                arm(&mut s, buf.len()).await;
             }
-            // Later messages: larger than the small receive, whole and in order.
-            for _ in 0..3 {
-                go_tx.send(EARLY + 100).unwrap();
-                offset = read_checked(&mut s, EARLY + 100, 64 * 1024, offset).await;
+            go_tx.send(n).unwrap();
+            let r = s.read(&mut buf).await.expect("read");
+            for (k, b) in buf[..r].iter().enumerate() {
+                assert_eq!(*b, pattern(offset + k), "byte {}", offset + k);
             }
-            go_tx.send(0).unwrap();
-            (reads, offset)
-        })
+            offset += r;
+            reads.push(r);
+            // The rest, if the read returned a part.
+            offset = read_checked(&mut s, n - r, 4096, offset).await;
+        }
+        // Later messages: larger than the small receive, whole and in order.
+        for _ in 0..3 {
+            go_tx.send(EARLY + 100).unwrap();
+            offset = read_checked(&mut s, EARLY + 100, 64 * 1024, offset).await;
+        }
+        go_tx.send(0).unwrap();
+        (reads, offset)
     });
-    let mut c = client(addr_rx.recv().unwrap());
+    let mut c = client(addr);
     let mut offset = 0;
     while let Ok(n) = go_rx.recv_timeout(LONG) {
         if n == 0 {
@@ -448,25 +457,20 @@ fn a_new_streams_first_two_messages_come_in_one_read_each() {
 /// first read (through the receive it arms untried, not a `recv` of its own).
 #[test]
 fn bytes_sent_before_the_accept_are_the_first_read() {
-    let (addr_tx, addr_rx) = mpsc::channel();
     let (sent_tx, sent_rx) = mpsc::channel::<()>();
-    let server = thread::spawn(move || {
-        executor().run(async move {
-            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-            addr_tx.send(listener.local_addr().unwrap()).unwrap();
-            // Accept only once the client's bytes are in the socket.
-            sent_rx.recv_timeout(LONG).unwrap();
-            let mut s = listener.accept().await.unwrap();
-            let mut buf = vec![0u8; 4096];
-            let r = s.read(&mut buf).await.expect("read");
-            buf.truncate(r);
-            let mut rest = Vec::new();
-            s.read_to_end(&mut rest).await.unwrap();
-            buf.extend_from_slice(&rest);
-            (r, buf)
-        })
+    let (addr, server) = serve_on_thread(move |listener| async move {
+        // Accept only once the client's bytes are in the socket.
+        sent_rx.recv_timeout(LONG).unwrap();
+        let mut s = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let r = s.read(&mut buf).await.expect("read");
+        buf.truncate(r);
+        let mut rest = Vec::new();
+        s.read_to_end(&mut rest).await.unwrap();
+        buf.extend_from_slice(&rest);
+        (r, buf)
     });
-    let mut c = client(addr_rx.recv().unwrap());
+    let mut c = client(addr);
     let sent: Vec<u8> = (0..200).map(pattern).collect();
     c.write_all(&sent).unwrap();
     sent_tx.send(()).unwrap();
