@@ -9,6 +9,12 @@
 //!   printed (the `Peer` struct itself is boxed and counted).
 //! * `pair/ping_pong_inv_v2`, `pair/handshake_v2`, `idle v2 peer heap`: the same over the
 //!   BIP324 v2 transport.
+//! * `server/ping_round_trip`: one established inbound peer answering one `ping` at a
+//!   time, with the calls peer-runtime's driver makes per round trip (bytes in, events
+//!   drained, the `pong` written, the next deadline): peer-core's share of a server's
+//!   CPU per ping round trip (issue #15). Run it under
+//!   `valgrind --tool=callgrind --toggle-collect=*server_ping_round_trip*` for exact
+//!   instruction counts.
 //!
 //! Run: `cargo bench -p peerwire-core --bench peer`
 
@@ -147,6 +153,38 @@ fn bench_pair(c: &mut Criterion) {
     g.finish();
 }
 
+/// One server-side ping round trip, as peer-runtime's driver does it: the `ping`'s bytes
+/// in, the events drained to the listener, the `pong` written, the next deadline asked.
+#[inline(never)]
+fn server_ping_round_trip(server: &mut Side, ping: &[u8], now: Instant) -> Option<Instant> {
+    server.peer.handle_input(ping, now);
+    pump(server, now);
+    let n = server.peer.transmit().len();
+    server.peer.advance_transmit(n, now);
+    pump(server, now);
+    server.peer.poll_timeout()
+}
+
+fn bench_server(c: &mut Criterion) {
+    let now = Instant::now();
+    let cfg = config(false);
+    let (mut client, mut server) = connected(&cfg, now);
+    client
+        .peer
+        .queue_message(Message::Ping(Ping { nonce: 7 }), None);
+    let ping = client.peer.transmit().to_vec();
+    // The server answers with a pong of the ping's size (the same 8-byte payload).
+    server_ping_round_trip(&mut server, &ping, now);
+    assert_eq!(server.peer.queued_bytes(), 0);
+    let mut g = c.benchmark_group("server");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("ping_round_trip", |bench| {
+        bench.iter(|| server_ping_round_trip(&mut server, black_box(&ping), now))
+    });
+    g.finish();
+    assert!(!server.peer.is_closed());
+}
+
 /// Heap bytes per established, idle peer (its receive buffer included: empty, it holds
 /// nothing).
 fn idle_peer_heap() -> (usize, usize) {
@@ -249,5 +287,11 @@ fn bench_known_inventory(c: &mut Criterion) {
     assert!(peers[0].knows_inventory(&newest) && !peers[0].knows_inventory(&entry(0)));
 }
 
-criterion_group!(benches, bench_memory, bench_pair, bench_known_inventory);
+criterion_group!(
+    benches,
+    bench_memory,
+    bench_pair,
+    bench_server,
+    bench_known_inventory
+);
 criterion_main!(benches);
