@@ -2,7 +2,7 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::checksum::checksum;
+use crate::checksum::{checksum, ChecksumMemo};
 use crate::error::{Error, Result};
 use crate::header::{layout, FrameHeader, HEADER_LEN};
 use crate::message::{Context, Message};
@@ -76,6 +76,8 @@ pub struct FrameDecoder {
     magic: [u8; 4],
     max_payload: u32,
     pending: Option<FrameHeader>,
+    /// The last verified 8-byte payload's checksum (see [`ChecksumMemo`]).
+    memo: ChecksumMemo,
 }
 
 impl FrameDecoder {
@@ -90,6 +92,7 @@ impl FrameDecoder {
             magic,
             max_payload,
             pending: None,
+            memo: ChecksumMemo::EMPTY,
         }
     }
 
@@ -102,6 +105,12 @@ impl FrameDecoder {
     /// Applies to headers not yet parsed.
     pub fn set_max_payload(&mut self, max: u32) {
         self.max_payload = max;
+    }
+
+    /// The checksum of the last 8-byte payload this decoder verified, for an encoder
+    /// answering with the same bytes ([`encode_frame_with_memo`]).
+    pub fn memo(&self) -> &ChecksumMemo {
+        &self.memo
     }
 
     /// The header of a frame whose payload has not fully arrived yet.
@@ -163,6 +172,13 @@ impl FrameDecoder {
         // such frames shared (an allocation) for nothing.
         let payload = if len == 0 {
             Bytes::new()
+        } else if len == buf.len() {
+            // The frame is all the buffer holds (one message per read, the common case
+            // for pings, invs and answers): the buffer itself becomes the payload.
+            // Splitting it instead shares its allocation between the two halves, which
+            // costs a second allocation (the shared header) and its free; the buffer is
+            // left empty either way, and an empty receive buffer holds no memory.
+            std::mem::take(buf).freeze()
         } else {
             buf.split_to(len).freeze()
         };
@@ -173,6 +189,7 @@ impl FrameDecoder {
                 actual,
             });
         }
+        self.memo.remember(&payload, actual);
         Ok(Some(Frame { header, payload }))
     }
 }
@@ -200,6 +217,30 @@ pub fn encode_frame(
     ctx: &Context,
     out: &mut BytesMut,
 ) -> Result<usize> {
+    encode_frame_with_memo(magic, msg, ctx, out, &ChecksumMemo::EMPTY)
+}
+
+/// [`encode_frame`], taking the checksum from `memo` when the payload is the bytes it
+/// remembers (a `pong` answering the `ping` a decoder just verified): the same frame,
+/// two SHA-256 compressions fewer.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use wire_codec::frame::encode_frame_with_memo;
+/// use wire_codec::{ChecksumMemo, Context, Message, Network};
+/// let mut out = BytesMut::new();
+/// let ctx = Context::new(Network::Mainnet, 70016);
+/// encode_frame_with_memo(Network::Mainnet.magic(), &Message::Verack, &ctx, &mut out,
+///                        &ChecksumMemo::EMPTY).unwrap();
+/// assert_eq!(out.len(), 24);
+/// ```
+pub fn encode_frame_with_memo(
+    magic: [u8; 4],
+    msg: &Message,
+    ctx: &Context,
+    out: &mut BytesMut,
+    memo: &ChecksumMemo,
+) -> Result<usize> {
     let start = out.len();
     out.reserve(HEADER_LEN + msg.size_hint());
     // Length and checksum are known only after the payload is written: the header
@@ -225,7 +266,7 @@ pub fn encode_frame(
             max: u64::from(ctx.limits.max_payload),
         });
     }
-    let sum = checksum(&out[start + HEADER_LEN..]);
+    let sum = memo.checksum(&out[start + HEADER_LEN..]);
     let at = |r: core::ops::Range<usize>| start + r.start..start + r.end;
     out[at(layout::LENGTH)].copy_from_slice(&(payload_len as u32).to_le_bytes());
     out[at(layout::CHECKSUM)].copy_from_slice(&sum);

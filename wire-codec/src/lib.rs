@@ -56,7 +56,7 @@ pub mod reader;
 mod sha256d;
 pub mod version;
 
-pub use checksum::{checksum, EMPTY_CHECKSUM};
+pub use checksum::{checksum, ChecksumMemo, EMPTY_CHECKSUM};
 pub use command::Command;
 pub use error::{Error, ErrorClass, Result};
 pub use frame::{encode_frame, Frame, FrameDecoder};

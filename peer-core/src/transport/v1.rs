@@ -1,9 +1,10 @@
 //! The v1 transport: the 24-byte header framing of every Bitcoin and LBRY node
-//! (`wire_codec`'s [`FrameDecoder`] and [`encode_frame`]), over the peer's own receive
+//! (`wire_codec`'s [`FrameDecoder`] and [`encode_frame_with_memo`]), over the peer's own receive
 //! buffer.
 
 use bytes::BytesMut;
-use wire_codec::{encode_frame, Command, Context, Error as CodecError, FrameDecoder, Message};
+use wire_codec::frame::encode_frame_with_memo;
+use wire_codec::{Command, Context, Error as CodecError, FrameDecoder, Message};
 
 use super::{Fault, Inbound, Next, RecvBuffer};
 
@@ -89,13 +90,15 @@ impl V1Transport {
         self.decoder.set_max_payload(max);
     }
 
-    /// Frames `msg` into `out`.
+    /// Frames `msg` into `out`. A payload that repeats the last 8-byte payload received
+    /// (a `pong` answering a `ping`) takes that frame's verified checksum instead of
+    /// hashing the same bytes again (see `wire_codec::ChecksumMemo`).
     pub fn encode(
         &mut self,
         msg: &Message,
         ctx: &Context,
         out: &mut BytesMut,
     ) -> Result<usize, CodecError> {
-        encode_frame(self.magic, msg, ctx, out)
+        encode_frame_with_memo(self.magic, msg, ctx, out, self.decoder.memo())
     }
 }

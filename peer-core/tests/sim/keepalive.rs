@@ -118,6 +118,35 @@ fn pings_are_answered() {
     assert_eq!(pongs, vec![1, 2, 3]);
 }
 
+/// A pong reuses the checksum of the ping it answers (the same 8 payload bytes): its
+/// frame is byte for byte what a fresh encoding gives, whichever nonce came before,
+/// and so is every other 8-byte payload the peer sends.
+#[test]
+fn pong_frames_match_a_fresh_encoding() {
+    let mut s = Solo::inbound(config(Network::Mainnet));
+    s.feed(70016, &Message::Version(Box::new(remote_version(70016, 9))));
+    s.feed(70016, &Message::Verack);
+    assert!(s.node.peer.handshake_complete());
+    let _ = s.take_output(70016);
+    for nonce in [5u64, 5, 6, u64::MAX, 0, 6] {
+        s.feed(70016, &Message::Ping(Ping { nonce }));
+        let wrote = s.node.peer.transmit().to_vec();
+        s.node.peer.advance_transmit(wrote.len(), s.now);
+        let pong = frame(Network::Mainnet, 70016, &Message::Pong(Pong { nonce }));
+        assert_eq!(wrote, pong, "pong to nonce {nonce}");
+    }
+    // Other 8-byte payloads of ours, equal to the last nonce received or not.
+    for nonce in [6u64, 7] {
+        s.node
+            .peer
+            .queue_message(Message::Ping(Ping { nonce }), None);
+        let wrote = s.node.peer.transmit().to_vec();
+        s.node.peer.advance_transmit(wrote.len(), s.now);
+        let ping = frame(Network::Mainnet, 70016, &Message::Ping(Ping { nonce }));
+        assert_eq!(wrote, ping, "our ping {nonce}");
+    }
+}
+
 /// Idle timeout: when nothing arrives for 5 minutes the peer disconnects, although it
 /// keeps pinging.
 #[test]
