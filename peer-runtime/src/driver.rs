@@ -252,6 +252,8 @@ impl Driver {
         }
         let mut read_since_yield = 0usize;
         let mut now = Instant::now();
+        // `now` was read by the pass that led to this round (see the loop's write).
+        let mut fresh = true;
         loop {
             self.apply_commands(now);
             self.feed_backlog();
@@ -290,7 +292,12 @@ impl Driver {
             let mut start = None;
             if self.peer.wants_write() && self.pacing.held_input.is_empty() && !self.core.pressed()
             {
-                let at = Instant::now();
+                // The pass's clock when this round follows a `poll_io` (read before
+                // the input it brought was processed, microseconds ago): one clock
+                // read per ping round trip fewer. A round that follows this write
+                // reads the clock again, so a chain of rounds never runs on an old one.
+                let at = if fresh { now } else { Instant::now() };
+                fresh = false;
                 let mut wrote = Progress {
                     any: false,
                     read: 0,
@@ -311,6 +318,7 @@ impl Driver {
             }
             let progress = poll_fn(|cx| self.poll_io(cx, start.take())).await;
             now = progress.now;
+            fresh = true;
             read_since_yield += progress.read;
             if read_since_yield >= READ_BUDGET {
                 read_since_yield = 0;
