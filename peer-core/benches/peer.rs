@@ -12,7 +12,9 @@
 //! * `server/ping_round_trip`: one established inbound peer answering one `ping` at a
 //!   time, with the calls peer-runtime's driver makes per round trip (bytes in, events
 //!   drained, the `pong` written, the next deadline): peer-core's share of a server's
-//!   CPU per ping round trip (issue #15). Run it under
+//!   CPU per ping round trip (issue #15); `server/ping_round_trip_1000_peers` takes
+//!   1,000 such peers in turn, so each finds its state out of the nearest caches. Run
+//!   it under
 //!   `valgrind --tool=callgrind --toggle-collect=*server_ping_round_trip*` for exact
 //!   instruction counts.
 //!
@@ -181,8 +183,29 @@ fn bench_server(c: &mut Criterion) {
     g.bench_function("ping_round_trip", |bench| {
         bench.iter(|| server_ping_round_trip(&mut server, black_box(&ping), now))
     });
+    // The same over 1,000 established peers in turn, as a server's peers take turns:
+    // each round trip finds its peer's state out of the nearest caches.
+    let mut servers: Vec<(Side, Vec<u8>)> = (0..1000)
+        .map(|_| {
+            let (mut client, server) = connected(&cfg, now);
+            client
+                .peer
+                .queue_message(Message::Ping(Ping { nonce: 7 }), None);
+            let ping = client.peer.transmit().to_vec();
+            (server, ping)
+        })
+        .collect();
+    let mut next = 0;
+    g.bench_function("ping_round_trip_1000_peers", |bench| {
+        bench.iter(|| {
+            let (server, ping) = &mut servers[next];
+            next = (next + 1) % 1000;
+            server_ping_round_trip(server, black_box(ping), now)
+        })
+    });
     g.finish();
     assert!(!server.peer.is_closed());
+    assert!(servers.iter().all(|(s, _)| !s.peer.is_closed()));
 }
 
 /// Heap bytes per established, idle peer (its receive buffer included: empty, it holds
