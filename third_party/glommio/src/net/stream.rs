@@ -246,6 +246,10 @@ pub(crate) const URING_EARLY_RECEIVES: u8 = 2;
 static RECV_POLL_FIRST_REFUSED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// peerwire patch (change 16): single-shot receives a stream arms after its multishot
+/// receive found the provided-buffer ring empty.
+const URING_SINGLE_AFTER_ENOBUFS: u8 = 8;
+
 /// peerwire patch (change 16): a multishot receive that ended this way ends no stream:
 /// the provided-buffer ring ran dry (`ENOBUFS`) or the reactor cancelled it because its
 /// bytes waited unread (`ECANCELED`); the stream tries the socket and arms again.
@@ -272,8 +276,10 @@ pub(crate) struct NonBufferedStream<S> {
     reactor: Weak<Reactor>,
     stream: S,
     source_tx: Option<Source>,
-    /// The read side's armed operation: an io_uring receive (`SourceType::SockRecv`)
-    /// or, once the kernel refused to wait in one, a readiness poll.
+    /// The read side's armed operation: a multishot receive into the executor's
+    /// provided buffers (`SourceType::SockRecvMulti`, peerwire patch change 16), a
+    /// single-shot io_uring receive (`SourceType::SockRecv`) or, once the kernel
+    /// refused to wait in one, a readiness poll.
     source_rx: Option<Source>,
     /// How many bytes the armed receive asked for (a full answer means more may wait).
     rx_asked: usize,
@@ -293,6 +299,9 @@ pub(crate) struct NonBufferedStream<S> {
     /// [`URING_EARLY_RECEIVES`] nothing was read yet, and the first read arms a receive
     /// without trying the socket first (see `poll_read`).
     rx_early: u8,
+    /// peerwire patch (change 16): single-shot receives left before the stream tries
+    /// a multishot one again, after one ended because the ring had no buffer.
+    rx_single_left: u8,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -413,9 +422,14 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         // reader keeps up; the stream holds no buffer of its own while it waits.
         let poll_first =
             !first && !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(source) = reactor.stream_recv_multi(self.rx_recycle.take(), fd, poll_first) {
+        if self.rx_single_left > 0 {
+            self.rx_single_left -= 1;
+        } else if let Some(source) =
+            reactor.stream_recv_multi(self.rx_recycle.take(), fd, poll_first)
+        {
             self.rx_early = 0;
             self.rx_poll_first = poll_first;
+            self.rx_spare = None;
             self.source_rx = Some(source);
             return;
         }
@@ -477,6 +491,10 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                 self.read_timeout.cancel_timer(reactor);
                 if result.is_some() && !source.multi_has_bytes() {
                     // Ended and drained: the next read tries the socket, then arms.
+                    if matches!(&result, Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS))
+                    {
+                        self.rx_single_left = URING_SINGLE_AFTER_ENOBUFS;
+                    }
                     self.rx_recycle = self.source_rx.take();
                 }
                 return Poll::Ready(Ok(n));
@@ -503,6 +521,13 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                         // Its last bytes were read, the ring ran dry or the reactor
                         // cancelled it (bytes waited unread): the socket next, below.
                         Ok(_) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            // Buffers are short (held by streams whose readers do not
+                            // read): a few single-shot receives of the stream's own
+                            // before taking from the ring again, rather than a receive
+                            // that fails at every message.
+                            self.rx_single_left = URING_SINGLE_AFTER_ENOBUFS;
+                        }
                         Err(e) if multi_ended_quietly(&e) => {}
                         Err(e) => {
                             self.read_timeout.cancel_timer(reactor);
@@ -681,6 +706,7 @@ where
             rx_recycle: None,
             rx_poll_only: false,
             rx_early: URING_EARLY_RECEIVES,
+            rx_single_left: 0,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

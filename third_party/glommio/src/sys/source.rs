@@ -317,6 +317,10 @@ impl Source {
                     multi.bufs.remove(0);
                 }
             }
+            if multi.bufs.is_empty() && multi.bufs.spilled() {
+                // A burst spilled to the heap: back to the inline queue when drained.
+                multi.bufs = smallvec::SmallVec::new();
+            }
         } else {
             for front in multi.bufs.iter() {
                 if n == buf.len() {
