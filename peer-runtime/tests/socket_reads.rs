@@ -1,9 +1,11 @@
 //! The socket layer the runtime reads and accepts through: glommio's TCP streams and
 //! listener as patched in `third_party/glommio` (issue #15).
 //!
-//! A stream waiting for input arms an io_uring receive into its own buffer; bytes that
-//! receive brings and the reader's buffer cannot take are held for the next read and
-//! for `peek`; a listener accepts without `fcntl` and waits for connections with a
+//! A stream waiting for input keeps a multishot io_uring receive armed whose completions
+//! bring bytes in the executor's provided buffers (patch 16; a single-shot receive into
+//! the stream's own buffer on kernels without them, or with
+//! `PEERWIRE_RECV_SINGLESHOT=1`); bytes a receive brings and the reader's buffer cannot
+//! take are held for the next read and for `peek`; a listener accepts without `fcntl` and waits for connections with a
 //! poll. These tests drive each path on purpose: a read polled once and dropped leaves
 //! its receive armed, so the next bytes arrive through it (no sleeps, no timing: the
 //! client sends only when the server says it is waiting).
@@ -607,6 +609,9 @@ fn a_reader_that_pauses_gets_every_byte_in_order_when_it_resumes() {
     assert_eq!(server.join().unwrap(), TOTAL);
 }
 
+/// The hostile case at the socket layer: peers that send while their readers are
+/// paused (peer-runtime pauses reading under backpressure) hold at most ~4 ring
+/// buffers each before their receives are cancelled, so they cannot stall the rest.
 /// More paused streams holding unread completions than the ring has buffers (1,000
 /// streams x up to 4 held > 2,048): a stream that finds the ring empty still receives (its
 /// receive ends with `ENOBUFS`, it reads the socket and arms again), another stream is
