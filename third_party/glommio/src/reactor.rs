@@ -580,6 +580,37 @@ impl Reactor {
         }
     }
 
+    /// peerwire patch (change 16): arms a stream's multishot receive (the main ring's
+    /// provided buffers take what arrives; see `sys::BufRing`) on `recycle` when it is
+    /// a multishot receive that ended and was drained, or on a new source; `None` when
+    /// the kernel does not do multishot receives (the stream then arms single-shot
+    /// ones).
+    pub(crate) fn stream_recv_multi(
+        &self,
+        recycle: Option<Source>,
+        fd: RawFd,
+        poll_first: bool,
+    ) -> Option<Source> {
+        if !self.sys.recv_multi_available() {
+            return None;
+        }
+        let requirements = self.io_scheduler.requirements();
+        let task_queue = Some(crate::executor().current_task_queue());
+        let source = match recycle {
+            Some(source) if source.rearm_recv_multi(requirements, task_queue) => source,
+            _ => self.new_source(fd, SourceType::SockRecvMulti(Default::default()), None),
+        };
+        self.sys.stream_recv_multi(&source, poll_first);
+        Some(source)
+    }
+
+    /// peerwire patch (change 16): provided receive buffers lent out now (held by
+    /// streams' unread completions).
+    #[allow(dead_code)]
+    pub(crate) fn recv_bufs_lent(&self) -> usize {
+        self.sys.recv_bufs_lent()
+    }
+
     pub(crate) fn read_dma(
         &self,
         raw: RawFd,

@@ -246,6 +246,17 @@ pub(crate) const URING_EARLY_RECEIVES: u8 = 2;
 static RECV_POLL_FIRST_REFUSED: std::sync::atomic::AtomicBool =
     std::sync::atomic::AtomicBool::new(false);
 
+/// peerwire patch (change 16): single-shot receives a stream arms after its multishot
+/// receive found the provided-buffer ring empty.
+const URING_SINGLE_AFTER_ENOBUFS: u8 = 8;
+
+/// peerwire patch (change 16): a multishot receive that ended this way ends no stream:
+/// the provided-buffer ring ran dry (`ENOBUFS`) or the reactor cancelled it because its
+/// bytes waited unread (`ECANCELED`); the stream tries the socket and arms again.
+fn multi_ended_quietly(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOBUFS) | Some(libc::ECANCELED))
+}
+
 /// Bytes an io_uring receive brought in that no reader has taken yet.
 #[derive(Debug)]
 struct Held {
@@ -265,8 +276,10 @@ pub(crate) struct NonBufferedStream<S> {
     reactor: Weak<Reactor>,
     stream: S,
     source_tx: Option<Source>,
-    /// The read side's armed operation: an io_uring receive (`SourceType::SockRecv`)
-    /// or, once the kernel refused to wait in one, a readiness poll.
+    /// The read side's armed operation: a multishot receive into the executor's
+    /// provided buffers (`SourceType::SockRecvMulti`, peerwire patch change 16), a
+    /// single-shot io_uring receive (`SourceType::SockRecv`) or, once the kernel
+    /// refused to wait in one, a readiness poll.
     source_rx: Option<Source>,
     /// How many bytes the armed receive asked for (a full answer means more may wait).
     rx_asked: usize,
@@ -286,6 +299,9 @@ pub(crate) struct NonBufferedStream<S> {
     /// [`URING_EARLY_RECEIVES`] nothing was read yet, and the first read arms a receive
     /// without trying the socket first (see `poll_read`).
     rx_early: u8,
+    /// peerwire patch (change 16): single-shot receives left before the stream tries
+    /// a multishot one again, after one ended because the ring had no buffer.
+    rx_single_left: u8,
     write_timeout: Timeout,
     read_timeout: Timeout,
 }
@@ -303,6 +319,13 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             return Some(copy(held.bytes(), buf));
         }
         let source = self.source_rx.as_ref()?;
+        if source.is_recv_multi() {
+            // peerwire patch (change 16): what the multishot receive brought in.
+            return match source.take_multi(buf, false) {
+                0 => None,
+                n => Some(n),
+            };
+        }
         let n = source.result()?.ok()?;
         let stype = source.source_type();
         match &*stype {
@@ -315,6 +338,13 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         if let Some(n) = self.peek_received(buf) {
             return Some(Ok(n));
         }
+        // peerwire patch (change 16): an armed multishot receive takes the next bytes
+        // (some may be in completions not consumed yet): the socket's are after them.
+        if let Some(source) = self.source_rx.as_ref() {
+            if source.is_recv_multi() && source.result().is_none() {
+                return None;
+            }
+        }
         super::yolo_peek(self.stream.as_raw_fd(), buf)
     }
 
@@ -322,7 +352,28 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         // An armed receive takes the next bytes: wait for it rather than for a peek
         // that would see only what comes after them.
         if let Some(source) = self.source_rx.as_ref() {
-            if matches!(&*source.source_type(), SourceType::SockRecv(_)) {
+            if source.is_recv_multi() {
+                // peerwire patch (change 16): wait for the multishot receive's next
+                // completion (bytes, or its end).
+                std::future::poll_fn(|cx| {
+                    if source.multi_has_bytes() || source.result().is_some() {
+                        Poll::Ready(())
+                    } else {
+                        source.add_waiter_single(cx.waker());
+                        Poll::Pending
+                    }
+                })
+                .await;
+                if source.multi_has_bytes() {
+                    return Ok(source.take_multi(buf, false));
+                }
+                match source.result() {
+                    Some(Ok(0)) => return Ok(0),
+                    Some(Err(e)) if !multi_ended_quietly(&e) => return Err(e),
+                    // Ended with nothing unread: the socket is next (below).
+                    _ => {}
+                }
+            } else if matches!(&*source.source_type(), SourceType::SockRecv(_)) {
                 std::future::poll_fn(|cx| match source.result() {
                     Some(result) => Poll::Ready(result),
                     None => {
@@ -365,6 +416,21 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         };
         if self.rx_poll_only || want == 0 {
             self.source_rx = Some(reactor.poll_read_ready(fd));
+            return;
+        }
+        // peerwire patch (change 16): one multishot receive stays armed while the
+        // reader keeps up; the stream holds no buffer of its own while it waits.
+        let poll_first =
+            !first && !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
+        if self.rx_single_left > 0 {
+            self.rx_single_left -= 1;
+        } else if let Some(source) =
+            reactor.stream_recv_multi(self.rx_recycle.take(), fd, poll_first)
+        {
+            self.rx_early = 0;
+            self.rx_poll_first = poll_first;
+            self.rx_spare = None;
+            self.source_rx = Some(source);
             return;
         }
         let size = std::cmp::min(want, cap);
@@ -416,6 +482,61 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         }
         let reactor = self.reactor.upgrade().unwrap();
         let reactor = reactor.as_ref();
+
+        // peerwire patch (change 16): a multishot receive's bytes, oldest first.
+        if let Some(source) = self.source_rx.as_ref().filter(|s| s.is_recv_multi()) {
+            let n = source.take_multi(buf, true);
+            let result = source.result();
+            if n > 0 || buf.is_empty() {
+                self.read_timeout.cancel_timer(reactor);
+                if result.is_some() && !source.multi_has_bytes() {
+                    // Ended and drained: the next read tries the socket, then arms.
+                    if matches!(&result, Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS))
+                    {
+                        self.rx_single_left = URING_SINGLE_AFTER_ENOBUFS;
+                    }
+                    self.rx_recycle = self.source_rx.take();
+                }
+                return Poll::Ready(Ok(n));
+            }
+            match result {
+                None => {
+                    poll_err!(self.read_timeout.check(reactor));
+                    source.add_waiter_single(cx.waker());
+                    self.read_timeout.maybe_set_timer(reactor, cx.waker());
+                    return Poll::Pending;
+                }
+                Some(result) => {
+                    self.rx_recycle = self.source_rx.take();
+                    match result {
+                        Ok(0) => {
+                            self.read_timeout.cancel_timer(reactor);
+                            return Poll::Ready(Ok(0));
+                        }
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                            // A kernel without multishot receives: single-shot ones.
+                            crate::sys::MULTISHOT_REFUSED
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        // Its last bytes were read, the ring ran dry or the reactor
+                        // cancelled it (bytes waited unread): the socket next, below.
+                        Ok(_) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                            // Buffers are short (held by streams whose readers do not
+                            // read): a few single-shot receives of the stream's own
+                            // before taking from the ring again, rather than a receive
+                            // that fails at every message.
+                            self.rx_single_left = URING_SINGLE_AFTER_ENOBUFS;
+                        }
+                        Err(e) if multi_ended_quietly(&e) => {}
+                        Err(e) => {
+                            self.read_timeout.cancel_timer(reactor);
+                            return Poll::Ready(Err(e));
+                        }
+                    }
+                }
+            }
+        }
 
         let mut no_pending_poll = true;
         if let Some(result) = self.source_rx.as_ref().map(|src| src.result()) {
@@ -585,6 +706,7 @@ where
             rx_recycle: None,
             rx_poll_only: false,
             rx_early: URING_EARLY_RECEIVES,
+            rx_single_left: 0,
             write_timeout: Timeout::new(reactor.register_timer()),
             read_timeout: Timeout::new(reactor.register_timer()),
         };

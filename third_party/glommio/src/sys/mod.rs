@@ -207,6 +207,7 @@ pub(crate) fn sendmsg_syscall(
     syscall!(sendmsg(fd, &hdr, flags)).map(|x| x as usize)
 }
 
+mod buf_ring; // peerwire patch (change 16)
 mod dma_buffer;
 mod membarrier;
 pub(crate) mod source;
@@ -214,7 +215,7 @@ pub(crate) mod sysfs;
 mod uring;
 
 pub use self::dma_buffer::DmaBuffer;
-pub(crate) use self::{source::*, uring::*};
+pub(crate) use self::{buf_ring::*, source::*, uring::*};
 use crate::error::{ExecutorErrorKind, GlommioError};
 use smallvec::SmallVec;
 use std::{convert::TryFrom, ops::Deref, sync::atomic::AtomicBool};

@@ -35,6 +35,9 @@ pub(crate) enum SourceType {
     PollAdd,
     SockSend(DmaBuffer),
     SockRecv(Option<DmaBuffer>),
+    /// peerwire patch (change 16): a stream's multishot receive into the ring's
+    /// provided buffers; completions that carried bytes wait here for the reader.
+    SockRecvMulti(MultiRecv),
     SockRecvMsg(
         Option<DmaBuffer>,
         libc::iovec,
@@ -79,6 +82,17 @@ impl TryFrom<SourceType> for Statx {
             )),
         }
     }
+}
+
+/// peerwire patch (change 16): what a multishot receive brought in that the stream's
+/// reader has not taken yet, in the order the kernel received it.
+#[derive(Debug, Default)]
+pub(crate) struct MultiRecv {
+    /// Inline: the variant is no larger than `SourceType` already is, so a stream's
+    /// source costs no more than before while idle (more than 4 spill to the heap).
+    pub(crate) bufs: smallvec::SmallVec<[crate::sys::RecvBuf; 4]>,
+    /// The reactor queued a cancel because too many completions waited unread.
+    pub(crate) cancel_sent: bool,
 }
 
 #[derive(PartialEq, Clone, Copy)]
@@ -243,6 +257,90 @@ impl Source {
         inner.io_requirements = io_requirements;
         inner.task_queue = task_queue;
         Ok(())
+    }
+
+    /// peerwire patch (change 16): makes a multishot receive that ended (its last
+    /// completion was consumed) and whose bytes were all read ready to be submitted
+    /// again; `false` when the reactor still holds it or bytes wait in it.
+    pub(crate) fn rearm_recv_multi(
+        &self,
+        io_requirements: IoRequirements,
+        task_queue: Option<TaskQueueHandle>,
+    ) -> bool {
+        let mut inner = self.inner.borrow_mut();
+        if inner.enqueued.is_some() || inner.timeout.is_some() || inner.wakers.result.is_none() {
+            return false;
+        }
+        let inner = &mut *inner;
+        let SourceType::SockRecvMulti(multi) = &mut inner.source_type else {
+            return false;
+        };
+        if !multi.bufs.is_empty() {
+            return false;
+        }
+        multi.cancel_sent = false;
+        let wakers = &mut inner.wakers;
+        wakers.result = None;
+        wakers.queued_at = None;
+        wakers.submitted_at = None;
+        wakers.fulfilled_at = None;
+        inner.io_requirements = io_requirements;
+        inner.task_queue = task_queue;
+        true
+    }
+
+    /// peerwire patch (change 16): whether this is a multishot receive.
+    pub(crate) fn is_recv_multi(&self) -> bool {
+        matches!(self.inner.borrow().source_type, SourceType::SockRecvMulti(_))
+    }
+
+    /// peerwire patch (change 16): copies what a multishot receive brought in into
+    /// `buf`, oldest first, and marks it read (`consume`) or only looks (`peek`);
+    /// the bytes copied. Read buffers go back to the ring.
+    pub(crate) fn take_multi(&self, buf: &mut [u8], consume: bool) -> usize {
+        let mut inner = self.inner.borrow_mut();
+        let SourceType::SockRecvMulti(multi) = &mut inner.source_type else {
+            return 0;
+        };
+        let mut n = 0;
+        if consume {
+            while n < buf.len() {
+                let Some(front) = multi.bufs.first_mut() else {
+                    break;
+                };
+                let bytes = front.bytes();
+                let k = std::cmp::min(bytes.len(), buf.len() - n);
+                buf[n..n + k].copy_from_slice(&bytes[..k]);
+                n += k;
+                front.consume(k);
+                if front.is_empty() {
+                    multi.bufs.remove(0);
+                }
+            }
+            if multi.bufs.is_empty() && multi.bufs.spilled() {
+                // A burst spilled to the heap: back to the inline queue when drained.
+                multi.bufs = smallvec::SmallVec::new();
+            }
+        } else {
+            for front in multi.bufs.iter() {
+                if n == buf.len() {
+                    break;
+                }
+                let bytes = front.bytes();
+                let k = std::cmp::min(bytes.len(), buf.len() - n);
+                buf[n..n + k].copy_from_slice(&bytes[..k]);
+                n += k;
+            }
+        }
+        n
+    }
+
+    /// peerwire patch (change 16): whether a multishot receive holds unread bytes.
+    pub(crate) fn multi_has_bytes(&self) -> bool {
+        match &self.inner.borrow().source_type {
+            SourceType::SockRecvMulti(multi) => !multi.bufs.is_empty(),
+            _ => false,
+        }
     }
 
     pub(crate) fn extract_source_type(self) -> SourceType {

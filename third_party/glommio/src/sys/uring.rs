@@ -77,6 +77,9 @@ enum UringOpDescriptor {
     SockSendMsg(*mut libc::msghdr, i32),
     /// peerwire patch: the `bool` asks the kernel to poll before receiving.
     SockRecv(usize, i32, bool),
+    /// peerwire patch (change 16): a multishot receive into the main ring's provided
+    /// buffers; the `bool` asks the kernel to poll first.
+    SockRecvMulti(bool),
     SockRecvMsg(usize, i32),
     Nop,
 }
@@ -271,6 +274,7 @@ fn fill_sqe<F>(
     F: FnOnce(usize) -> Option<DmaBuffer>,
 {
     let mut user_data = op.user_data;
+    let mut extra_flags = 0;
     unsafe {
         match op.args {
             UringOpDescriptor::PollAdd(events) => {
@@ -418,6 +422,23 @@ fn fill_sqe<F>(
                 });
             }
 
+            UringOpDescriptor::SockRecvMulti(poll_first) => {
+                // peerwire patch (change 16): no buffer of the stream's own: the kernel
+                // takes one from the provided-buffer ring `BGID` for each completion,
+                // and the receive stays armed (`IORING_RECV_MULTISHOT`) until it is
+                // cancelled, fails or the ring runs dry.
+                sqe.prep_recv(op.fd, &mut [], MsgFlags::empty());
+                let raw = sqe.raw_mut();
+                raw.addr = 0;
+                raw.len = 0;
+                raw.ioprio |= IORING_RECV_MULTISHOT;
+                if poll_first {
+                    raw.ioprio |= 1;
+                }
+                raw.buf_index.buf_index.index_or_group = sys::BGID;
+                extra_flags = uring_sys::IOSQE_BUFFER_SELECT;
+            }
+
             UringOpDescriptor::SockRecvMsg(len, flags) => {
                 let mut buf = DmaBuffer::new(len).expect("failed to allocate buffer");
                 source_map.peek_source_mut(from_user_data(op.user_data), |mut src| {
@@ -449,8 +470,23 @@ fn fill_sqe<F>(
         }
         sqe.set_user_data(user_data);
         sqe.set_flags(op.flags);
+        sqe.raw_mut().flags |= extra_flags;
     }
 }
+
+/// peerwire patch (change 16): `sqe->ioprio` flag of a multishot receive.
+const IORING_RECV_MULTISHOT: u16 = 2;
+/// peerwire patch (change 16): the completion names a provided buffer (its id in the
+/// upper 16 bits of the flags).
+const IORING_CQE_F_BUFFER: u32 = 1;
+/// peerwire patch (change 16): more completions follow for the same request.
+const IORING_CQE_F_MORE: u32 = 2;
+
+/// peerwire patch (change 16): set when the kernel refused a provided-buffer ring or a
+/// multishot receive (`EINVAL`; before Linux 6.0), or `PEERWIRE_RECV_SINGLESHOT` is set
+/// in the environment: streams then use single-shot receives (change 1), process-wide.
+pub(crate) static MULTISHOT_REFUSED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 fn transmute_error(res: io::Result<u32>) -> io::Result<usize> {
     res.map(|x| x as usize) // iou standardized on u32, which is good for low level but for higher layers usize is
@@ -915,6 +951,9 @@ struct SleepableRing {
     task_queue_stats: AHashMap<TaskQueueHandle, RingIoStats>,
     source_map: Rc<RefCell<SourceMap>>,
     in_kernel: usize,
+    /// peerwire patch (change 16): the provided buffers of streams' multishot receives
+    /// (main ring only). Declared after `ring`: the ring is closed before it is freed.
+    buf_ring: Option<Rc<sys::BufRing>>,
 }
 
 impl SleepableRing {
@@ -942,7 +981,21 @@ impl SleepableRing {
         } else {
             iou::IoUring::new(size as _)?
         };
+        // peerwire patch (change 16): the main ring's provided buffers for multishot
+        // stream receives; a kernel that refuses them keeps single-shot receives.
+        let buf_ring = if name == "main" && !multishot_refused() {
+            match sys::BufRing::register(ring.raw().ring_fd) {
+                Ok(buf_ring) => Some(buf_ring),
+                Err(_) => {
+                    MULTISHOT_REFUSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                    None
+                }
+            }
+        } else {
+            None
+        };
         Ok(SleepableRing {
+            buf_ring,
             ring,
             size,
             submission_queue: UringQueueState::with_capacity(size * 4),
@@ -957,6 +1010,76 @@ impl SleepableRing {
 
     fn ring_fd(&self) -> RawFd {
         self.ring.raw().ring_fd
+    }
+
+    /// peerwire patch (change 16): consumes a completion of a multishot stream
+    /// receive; `None` when `cqe` belongs to another kind of request. A completion with
+    /// `IORING_CQE_F_MORE` keeps the request (and its source) armed: the bytes it
+    /// brought wait in the source for the reader, and a source that holds
+    /// `MAX_HELD` of them unread has its receive cancelled (bounded ring use per
+    /// stream). The last completion (an error, end of stream, a cancel, the ring run
+    /// dry) ends the request, like any single-shot one.
+    fn consume_recv_multi(&mut self, cqe: &iou::CQE) -> Option<bool> {
+        if cqe.user_data() == 0 {
+            return None;
+        }
+        let id = from_user_data(cqe.user_data());
+        let flags = cqe.raw_flags();
+        let res = cqe.raw_result();
+        let more = flags & IORING_CQE_F_MORE != 0;
+        let src = {
+            let map = self.source_map.borrow();
+            let src = map[id].clone();
+            if !matches!(src.borrow().source_type, SourceType::SockRecvMulti(_)) {
+                return None;
+            }
+            src
+        };
+        let mut cancel = false;
+        {
+            let mut inner = src.borrow_mut();
+            let SourceType::SockRecvMulti(multi) = &mut inner.source_type else {
+                unreachable!()
+            };
+            if flags & IORING_CQE_F_BUFFER != 0 {
+                if let Some(ring) = &self.buf_ring {
+                    let buf = sys::RecvBuf::new(ring, (flags >> 16) as u16, res.max(0) as u32);
+                    if res > 0 {
+                        multi.bufs.push(buf);
+                    }
+                }
+            }
+            if more {
+                if multi.bufs.len() >= sys::MAX_HELD && !multi.cancel_sent {
+                    multi.cancel_sent = true;
+                    cancel = true;
+                }
+            } else {
+                multi.cancel_sent = false;
+                // A cancel not submitted yet (ours, or the dropped source's) must not
+                // reach the request that reuses this source's id.
+                let target = cqe.user_data();
+                self.submission_queue
+                    .borrow_mut()
+                    .cancellations
+                    .retain(|op| !matches!(op.args, UringOpDescriptor::Cancel(t) if t == target));
+            }
+        }
+        if cancel {
+            self.submission_queue.borrow_mut().cancel_request(id);
+        }
+        if !more {
+            self.source_map.borrow_mut().consume_source(id);
+            self.in_kernel = self.in_kernel.saturating_sub(1);
+            // Stream receives carry no timeouts: ECANCELED is a cancel, not a timeout.
+            src.borrow_mut().wakers.result = Some(if res < 0 {
+                Err(io::Error::from_raw_os_error(-res))
+            } else {
+                Ok(res as usize)
+            });
+        }
+        let woke = src.borrow_mut().wakers.wake_waiters();
+        Some(woke)
     }
 
     /// This function prepares a timer that fires unconditionally after a
@@ -1203,8 +1326,13 @@ impl UringCommon for SleepableRing {
 
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
+        let cqe = self.ring.peek_for_cqe()?;
+        // peerwire patch (change 16): a multishot receive's completions.
+        if let Some(woke) = self.consume_recv_multi(&cqe) {
+            return Some(woke);
+        }
         process_one_event(
-            self.ring.peek_for_cqe(),
+            Some(cqe),
             |source| match source.source_type {
                 SourceType::LinkRings => Some(()),
                 _ => None,
@@ -1306,6 +1434,18 @@ macro_rules! flush_cancellations {
             $ring.flush_cancellations($output);
         )*
     }}
+}
+
+/// peerwire patch (change 16): see [`MULTISHOT_REFUSED`].
+pub(crate) fn multishot_refused() -> bool {
+    use std::sync::atomic::Ordering;
+    static ENV_CHECKED: std::sync::Once = std::sync::Once::new();
+    ENV_CHECKED.call_once(|| {
+        if std::env::var_os("PEERWIRE_RECV_SINGLESHOT").is_some() {
+            MULTISHOT_REFUSED.store(true, Ordering::Relaxed);
+        }
+    });
+    MULTISHOT_REFUSED.load(Ordering::Relaxed)
 }
 
 /// peerwire patch: whether a preemption timer is armed and has not completed yet
@@ -1551,6 +1691,31 @@ impl Reactor {
             &mut *self.ring_for_source(source),
             source,
             op,
+            &mut self.source_map.borrow_mut(),
+        );
+    }
+
+    /// peerwire patch (change 16): whether streams may arm multishot receives.
+    pub(crate) fn recv_multi_available(&self) -> bool {
+        !multishot_refused() && self.main_ring.borrow().buf_ring.is_some()
+    }
+
+    /// peerwire patch (change 16): the main ring's provided buffers lent out now.
+    #[allow(dead_code)]
+    pub(crate) fn recv_bufs_lent(&self) -> usize {
+        self.main_ring
+            .borrow()
+            .buf_ring
+            .as_ref()
+            .map_or(0, |ring| ring.lent())
+    }
+
+    /// peerwire patch (change 16): arms a stream's multishot receive on the main ring.
+    pub(crate) fn stream_recv_multi(&self, source: &Source, poll_first: bool) {
+        queue_request_into_ring(
+            &mut *self.main_ring.borrow_mut(),
+            source,
+            UringOpDescriptor::SockRecvMulti(poll_first),
             &mut self.source_map.borrow_mut(),
         );
     }
