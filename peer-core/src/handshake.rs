@@ -410,7 +410,14 @@ impl Peer {
         };
         match build_version(&self.config, &inputs) {
             Ok(v) => {
-                self.nonces.insert(nonce);
+                // Only an outbound peer's nonce can come back in an inbound version
+                // (we dialled ourselves; Core checks only those, btcd kept all): an
+                // inbound one would only cost a lock of the process-wide set and,
+                // at a busy listener's accept rate, push the outbound nonces out of
+                // its 50 entries before their versions came back.
+                if !self.inbound {
+                    self.nonces.insert(nonce);
+                }
                 self.send_handshake_message(Message::Version(Box::new(v)));
             }
             Err(reason) => self.fail(reason, None),

@@ -209,16 +209,21 @@ struct Seed {
     answered_getaddr: bool,
     /// Address token bucket (Core: 0.1/s, burst 1,000).
     tokens: f64,
-    refilled: Instant,
+    /// When the bucket was last refilled; `None` until the first addresses arrive (the
+    /// bucket starts full, so the time before them adds nothing, and a new peer costs
+    /// no clock read).
+    refilled: Option<Instant>,
     dropped: u64,
 }
 
 impl Seed {
     fn learn(&mut self, entries: impl IntoIterator<Item = AddrV2Entry>) {
         let now = Instant::now();
-        let dt = now.saturating_duration_since(self.refilled).as_secs_f64();
+        let dt = self
+            .refilled
+            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64());
         self.tokens = (self.tokens + dt * ADDR_RATE).min(ADDR_BURST);
-        self.refilled = now;
+        self.refilled = Some(now);
         for e in entries {
             if self.tokens < 1.0 {
                 self.dropped += 1;
@@ -356,7 +361,7 @@ fn run(args: &Args) -> Result<(), String> {
                 source: Netgroup::of(h.addr().ip(), false),
                 answered_getaddr: false,
                 tokens: ADDR_BURST,
-                refilled: Instant::now(),
+                refilled: None,
                 dropped: 0,
             })
         })
@@ -633,7 +638,7 @@ mod tests {
             source: group(5, 5),
             answered_getaddr: false,
             tokens: ADDR_BURST,
-            refilled: Instant::now(),
+            refilled: None,
             dropped: 0,
         };
         // Each from its own source group would be kept; here the count is what matters.
@@ -645,7 +650,7 @@ mod tests {
             .collect();
         seed.learn(many);
         assert_eq!(seed.dropped, 2000);
-        seed.refilled -= Duration::from_secs(100);
+        seed.refilled = seed.refilled.map(|t| t - Duration::from_secs(100));
         seed.learn((0..20u8).map(|i| entry(9, 9, 9, i)));
         assert_eq!(seed.dropped, 2000 + 10, "100 s at 0.1/s buys 10");
     }

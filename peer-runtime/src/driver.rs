@@ -251,7 +251,9 @@ impl Driver {
             counters.inbound.fetch_add(1, Ordering::Relaxed);
         }
         let mut read_since_yield = 0usize;
-        let mut now = Instant::now();
+        // The clock as read when the peer started, a moment ago in this executor pass
+        // (no clock read of its own).
+        let mut now = self.shared.standing.since;
         // `now` was read by the pass that led to this round (see the loop's write).
         let mut fresh = true;
         loop {

@@ -392,6 +392,28 @@ fn self_connection_is_detected_through_the_shared_nonce_set() {
     Pair::connected(ca, cb);
 }
 
+/// Only outbound nonces are remembered: an inbound peer's version can never come back
+/// to us, and a busy listener's inbound nonces would push the outbound ones out of the
+/// set (50 entries) before their versions return.
+#[test]
+fn only_outbound_version_nonces_enter_the_nonce_set() {
+    let (na, nb) = (Arc::new(NonceSet::new()), Arc::new(NonceSet::new()));
+    let mut ca = config(Network::Mainnet);
+    ca.nonces = Some(na.clone());
+    let mut cb = config(Network::Mainnet);
+    cb.nonces = Some(nb.clone());
+    let p = Pair::connected(ca, cb);
+    assert!(
+        na.contains(p.a.peer.our_nonce()),
+        "the outbound nonce is kept"
+    );
+    assert_ne!(p.b.peer.our_nonce(), 0, "the inbound end sent a version");
+    assert!(
+        !nb.contains(p.b.peer.our_nonce()),
+        "the inbound nonce is not"
+    );
+}
+
 /// The application can refuse a version; the reject reaches the remote.
 #[test]
 fn application_reject_fails_the_handshake() {

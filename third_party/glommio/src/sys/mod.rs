@@ -343,6 +343,12 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // peerwire patch: pairs with the fence an executor issues between announcing
+        // that it sleeps (`prepare_to_sleep`) and its last look at its channels: of
+        // this sender's work (queued before this call) and that announcement, at
+        // least one side sees the other's. Stock glommio issued a process-wide
+        // `membarrier` at every sleep instead, to keep this path free of a fence.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)
