@@ -36,6 +36,7 @@ pub(crate) const MAX_HELD: usize = 4;
 pub(crate) const BGID: u16 = 0x7e57;
 
 const IORING_REGISTER_PBUF_RING: libc::c_uint = 22;
+const IORING_UNREGISTER_PBUF_RING: libc::c_uint = 23;
 
 #[repr(C)]
 struct BufReg {
@@ -119,6 +120,30 @@ impl BufRing {
         Ok(Rc::new(this))
     }
 
+    /// Takes the ring back from the io_uring `fd` (still open). A closed io_uring is torn
+    /// down asynchronously by the kernel, and a multishot receive still armed then
+    /// could select one of these buffers after this memory was freed; once unregistered
+    /// it finds none (`ENOBUFS`) and writes nothing. Errors are ignored: the ring is
+    /// being dropped either way.
+    pub(crate) fn unregister(&self, fd: RawFd) {
+        let reg = BufReg {
+            ring_addr: 0,
+            ring_entries: 0,
+            bgid: BGID,
+            flags: 0,
+            resv: [0; 3],
+        };
+        // SAFETY: `reg` is a valid `io_uring_buf_reg` naming this ring's group.
+        unsafe {
+            uring_sys::syscalls::io_uring_register(
+                fd,
+                IORING_UNREGISTER_PBUF_RING,
+                &reg as *const BufReg as *const libc::c_void,
+                1,
+            );
+        }
+    }
+
     /// Writes buffer `bid` into the ring's next free entry (not yet visible to the
     /// kernel: see `publish`).
     fn put(&self, bid: u16, publish: bool) {
@@ -170,8 +195,8 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // The io_uring that used this memory is closed before (it holds an `Rc` to this
-        // ring, and so does every buffer handed out).
+        // The io_uring that used this memory unregistered it and was closed before (it
+        // holds an `Rc` to this ring, and so does every buffer handed out).
         unsafe {
             std::alloc::dealloc(self.ring, self.ring_layout);
             std::alloc::dealloc(self.bufs, self.bufs_layout);

@@ -956,6 +956,16 @@ struct SleepableRing {
     buf_ring: Option<Rc<sys::BufRing>>,
 }
 
+impl Drop for SleepableRing {
+    fn drop(&mut self) {
+        // peerwire patch (change 16): the provided buffers are taken back from the ring
+        // while it is still open (its fields, `ring` first, drop after this).
+        if let Some(buf_ring) = &self.buf_ring {
+            buf_ring.unregister(self.ring.raw().ring_fd);
+        }
+    }
+}
+
 impl SleepableRing {
     fn new(
         size: usize,
