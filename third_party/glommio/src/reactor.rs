@@ -604,13 +604,6 @@ impl Reactor {
         Some(source)
     }
 
-    /// peerwire patch (change 16): provided receive buffers lent out now (held by
-    /// streams' unread completions).
-    #[allow(dead_code)]
-    pub(crate) fn recv_bufs_lent(&self) -> usize {
-        self.sys.recv_bufs_lent()
-    }
-
     pub(crate) fn read_dma(
         &self,
         raw: RawFd,

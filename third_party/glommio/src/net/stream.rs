@@ -418,10 +418,13 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             self.source_rx = Some(reactor.poll_read_ready(fd));
             return;
         }
-        // peerwire patch (change 16): one multishot receive stays armed while the
-        // reader keeps up; the stream holds no buffer of its own while it waits.
+        // Every receive is armed right after the socket was found empty: poll first.
+        // Except a new stream's first, armed untried: the kernel tries it when the
+        // ring is submitted (the bytes may have arrived by then) and waits otherwise.
         let poll_first =
             !first && !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
+        // peerwire patch (change 16): one multishot receive stays armed while the
+        // reader keeps up; the stream holds no buffer of its own while it waits.
         if self.rx_single_left > 0 {
             self.rx_single_left -= 1;
         } else if let Some(source) =
@@ -446,16 +449,21 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             },
         };
         self.rx_asked = size;
-        // Every receive is armed right after the socket was found empty: poll first.
-        // Except a new stream's first, armed untried: the kernel tries it when the
-        // ring is submitted (the bytes may have arrived by then) and waits otherwise.
-        let poll_first =
-            !first && !RECV_POLL_FIRST_REFUSED.load(std::sync::atomic::Ordering::Relaxed);
         self.rx_poll_first = poll_first;
         self.source_rx = Some(match self.rx_recycle.take() {
             Some(source) => reactor.stream_recv_reused(source, fd, buf, size, poll_first),
             None => reactor.stream_recv(fd, Some(buf), size, poll_first),
         });
+    }
+
+    /// peerwire patch (change 16): a multishot receive that ended because the ring
+    /// had no buffer (held by streams whose readers do not read) is followed by a few
+    /// single-shot receives of the stream's own before it takes from the ring again,
+    /// rather than a receive that fails at every message.
+    fn note_multi_end(&mut self, result: &io::Result<usize>) {
+        if matches!(result, Err(e) if e.raw_os_error() == Some(libc::ENOBUFS)) {
+            self.rx_single_left = URING_SINGLE_AFTER_ENOBUFS;
+        }
     }
 
     /// Gives held bytes to the reader; `None` when none are held.
@@ -489,12 +497,9 @@ impl<S: AsRawFd> NonBufferedStream<S> {
             let result = source.result();
             if n > 0 || buf.is_empty() {
                 self.read_timeout.cancel_timer(reactor);
-                if result.is_some() && !source.multi_has_bytes() {
+                if let (Some(result), false) = (&result, source.multi_has_bytes()) {
                     // Ended and drained: the next read tries the socket, then arms.
-                    if matches!(&result, Some(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS))
-                    {
-                        self.rx_single_left = URING_SINGLE_AFTER_ENOBUFS;
-                    }
+                    self.note_multi_end(result);
                     self.rx_recycle = self.source_rx.take();
                 }
                 return Poll::Ready(Ok(n));
@@ -508,6 +513,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                 }
                 Some(result) => {
                     self.rx_recycle = self.source_rx.take();
+                    self.note_multi_end(&result);
                     match result {
                         Ok(0) => {
                             self.read_timeout.cancel_timer(reactor);
@@ -521,13 +527,6 @@ impl<S: AsRawFd> NonBufferedStream<S> {
                         // Its last bytes were read, the ring ran dry or the reactor
                         // cancelled it (bytes waited unread): the socket next, below.
                         Ok(_) => {}
-                        Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                            // Buffers are short (held by streams whose readers do not
-                            // read): a few single-shot receives of the stream's own
-                            // before taking from the ring again, rather than a receive
-                            // that fails at every message.
-                            self.rx_single_left = URING_SINGLE_AFTER_ENOBUFS;
-                        }
                         Err(e) if multi_ended_quietly(&e) => {}
                         Err(e) => {
                             self.read_timeout.cancel_timer(reactor);

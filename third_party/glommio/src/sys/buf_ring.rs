@@ -55,15 +55,12 @@ pub(crate) struct BufRing {
     ring_layout: Layout,
     bufs_layout: Layout,
     tail: Cell<u16>,
-    /// Buffers lent to the application (for tests and diagnostics).
-    lent: Cell<usize>,
 }
 
 impl fmt::Debug for BufRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BufRing")
             .field("tail", &self.tail.get())
-            .field("lent", &self.lent.get())
             .finish()
     }
 }
@@ -91,7 +88,6 @@ impl BufRing {
             ring_layout,
             bufs_layout,
             tail: Cell::new(0),
-            lent: Cell::new(RECV_BUFS as usize),
         };
         for bid in 0..RECV_BUFS {
             this.put(bid, false);
@@ -160,7 +156,6 @@ impl BufRing {
             (entry.add(12) as *mut u16).write(bid);
         }
         self.tail.set(tail.wrapping_add(1));
-        self.lent.set(self.lent.get() - 1);
         if publish {
             self.publish();
         }
@@ -187,10 +182,6 @@ impl BufRing {
         }
     }
 
-    /// Buffers handed out and not given back yet.
-    pub(crate) fn lent(&self) -> usize {
-        self.lent.get()
-    }
 }
 
 impl Drop for BufRing {
@@ -226,7 +217,6 @@ impl RecvBuf {
     /// Takes buffer `bid` out of the ring with `len` bytes in it (as a completion
     /// with `IORING_CQE_F_BUFFER` said).
     pub(crate) fn new(ring: &Rc<BufRing>, bid: u16, len: u32) -> RecvBuf {
-        ring.lent.set(ring.lent.get() + 1);
         RecvBuf {
             ring: ring.clone(),
             bid: bid & (RECV_BUFS - 1),

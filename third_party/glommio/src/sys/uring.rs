@@ -1710,16 +1710,6 @@ impl Reactor {
         !multishot_refused() && self.main_ring.borrow().buf_ring.is_some()
     }
 
-    /// peerwire patch (change 16): the main ring's provided buffers lent out now.
-    #[allow(dead_code)]
-    pub(crate) fn recv_bufs_lent(&self) -> usize {
-        self.main_ring
-            .borrow()
-            .buf_ring
-            .as_ref()
-            .map_or(0, |ring| ring.lent())
-    }
-
     /// peerwire patch (change 16): arms a stream's multishot receive on the main ring.
     pub(crate) fn stream_recv_multi(&self, source: &Source, poll_first: bool) {
         queue_request_into_ring(
