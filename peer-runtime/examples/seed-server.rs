@@ -72,6 +72,13 @@ struct Args {
     /// Executors (default: one per CPU).
     #[arg(long)]
     executors: Option<usize>,
+    /// Leave executors unpinned (default: executor i pinned to the i-th online CPU).
+    #[arg(long)]
+    no_pin: bool,
+    /// Longest a received message may wait for others before a sleeping executor
+    /// wakes for it, in microseconds (0: wake at every first message).
+    #[arg(long, default_value_t = peer_runtime::DEFAULT_WAKE_BATCH_DELAY.as_micros() as u64)]
+    wake_batch_us: u64,
     /// Seconds between statistics lines.
     #[arg(long, default_value_t = 5)]
     stats_every: u64,
@@ -352,6 +359,13 @@ fn run(args: &Args) -> Result<(), String> {
     if let Some(n) = args.executors {
         builder = builder.executors(n);
     }
+    if args.no_pin {
+        builder = builder.pin(false);
+    }
+    builder = builder.wake_batch(
+        peer_runtime::DEFAULT_WAKE_BATCH_EVENTS,
+        std::time::Duration::from_micros(args.wake_batch_us),
+    );
     let factory_book = book.clone();
     let rt = builder
         .listener_factory(move |h| {

@@ -120,4 +120,7 @@ pub use handle::{Delivery, Direction, Notification, Notifier, PeerHandle};
 pub use limits::Limits;
 pub use options::PeerOptions;
 pub use pending::Pending;
-pub use runtime::{NoopListener, PeerRequest, Runtime, RuntimeBuilder, DEFAULT_IO_MEMORY};
+pub use runtime::{
+    NoopListener, PeerRequest, Runtime, RuntimeBuilder, DEFAULT_IO_MEMORY,
+    DEFAULT_WAKE_BATCH_DELAY, DEFAULT_WAKE_BATCH_EVENTS,
+};

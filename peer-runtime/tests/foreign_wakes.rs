@@ -36,6 +36,14 @@ fn every_wake_from_another_thread_reaches_the_sleeping_executor() {
 }
 
 #[test]
+fn every_wake_reaches_an_executor_that_batches_its_wake_ups() {
+    // A batched sleep (glommio change 19) waits for completions the executor expects;
+    // the eventfd read that a foreign wake completes is one of them, and it must end
+    // the sleep within the batch's delay, not be held for a batch that never comes.
+    assert_eq!(wake_rounds_with(None, true), ROUNDS);
+}
+
+#[test]
 fn every_wake_arrives_while_short_preemption_timers_fire_between_passes() {
     // A 10 µs slice: preemption timers fire at any point of a pass, also after the
     // executor's poll of the rings and before its first look at the task queues (stock
@@ -50,6 +58,11 @@ const ROUNDS: usize = 2_000;
 /// `slice` is the executor's preemption time slice (glommio's default if `None`).
 /// Returns the rounds completed; fails after `LONG` if a wake-up was lost.
 fn wake_rounds(slice: Option<Duration>) -> usize {
+    wake_rounds_with(slice, false)
+}
+
+/// As [`wake_rounds`]; `batched` builds the executor with the runtime's wake batch.
+fn wake_rounds_with(slice: Option<Duration>, batched: bool) -> usize {
     let signal = Arc::new(Mutex::new(Signal::default()));
     let (ask_tx, ask_rx) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel();
@@ -78,6 +91,12 @@ fn wake_rounds(slice: Option<Duration>) -> usize {
         let mut builder = LocalExecutorBuilder::new(Placement::Unbound).io_memory(128 * 1024);
         if let Some(slice) = slice {
             builder = builder.preempt_timer(slice);
+        }
+        if batched {
+            builder = builder.wake_batch(glommio::WakeBatch {
+                max_events: peer_runtime::DEFAULT_WAKE_BATCH_EVENTS,
+                max_delay: peer_runtime::DEFAULT_WAKE_BATCH_DELAY,
+            });
         }
         let ex = builder.make().expect("executor");
         let rounds = ex.run(async move {

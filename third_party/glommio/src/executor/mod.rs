@@ -71,6 +71,16 @@ pub mod stall;
 
 pub(crate) const DEFAULT_EXECUTOR_NAME: &str = "unnamed";
 pub(crate) const DEFAULT_PREEMPT_TIMER: Duration = Duration::from_millis(100);
+
+/// peerwire patch (change 19): how a sleeping executor batches its wake-ups (see
+/// [`LocalExecutorBuilder::wake_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WakeBatch {
+    /// The most completions one wake-up waits for.
+    pub max_events: u32,
+    /// The longest a completion waits for others before the executor wakes for it.
+    pub max_delay: Duration,
+}
 pub(crate) const DEFAULT_IO_MEMORY: usize = 10 << 20;
 pub(crate) const DEFAULT_RING_SUBMISSION_DEPTH: usize = 128;
 
@@ -480,6 +490,8 @@ pub struct LocalExecutorBuilder {
     /// [`stall::DefaultStallDetectionHandler`] installs a signal handler for
     /// [`nix::libc::SIGUSR1`], so is disabled by default.
     detect_stalls: Option<Box<dyn stall::StallDetectionHandler + 'static>>,
+    /// peerwire patch (change 19): batched wake-ups, off by default.
+    wake_batch: Option<WakeBatch>,
 }
 
 impl LocalExecutorBuilder {
@@ -499,6 +511,7 @@ impl LocalExecutorBuilder {
             record_io_latencies: false,
             blocking_thread_pool_placement: PoolPlacement::from(placement),
             detect_stalls: None,
+            wake_batch: None,
         }
     }
 
@@ -506,6 +519,26 @@ impl LocalExecutorBuilder {
     #[must_use = "The builder must be built to be useful"]
     pub fn spin_before_park(mut self, spin: Duration) -> LocalExecutorBuilder {
         self.spin_before_park = Some(spin);
+        self
+    }
+
+    /// peerwire patch (change 19): batch the wake-ups of a sleeping executor.
+    ///
+    /// Off by default: a sleeping executor wakes at its first completion. With a
+    /// batch, the main ring is created with `IORING_SETUP_DEFER_TASKRUN` and a sleep
+    /// waits for as many completions as arrived, at the rate seen since the previous
+    /// sleep, within `max_delay` (at least 1, at most `max_events`), or until
+    /// `max_delay` has passed with at least one; the kernel wakes the thread once for
+    /// all of them instead of once per completion. An executor that receives fewer
+    /// than two completions per `max_delay` keeps waking at its first. Timers and
+    /// wake-ups from other threads may be late by up to `max_delay` while a batch is
+    /// awaited.
+    ///
+    /// Needs Linux 6.12 (`IORING_FEAT_MIN_TIMEOUT`); on older kernels the executor
+    /// runs unbatched.
+    #[must_use = "The builder must be built to be useful"]
+    pub fn wake_batch(mut self, batch: WakeBatch) -> LocalExecutorBuilder {
+        self.wake_batch = (batch.max_events > 1 && !batch.max_delay.is_zero()).then_some(batch);
         self
     }
 
@@ -624,6 +657,7 @@ impl LocalExecutorBuilder {
                 spin_before_park: self.spin_before_park,
                 thread_pool_placement: self.blocking_thread_pool_placement,
                 detect_stalls: self.detect_stalls,
+                wake_batch: self.wake_batch,
             },
         )?;
         le.init();
@@ -690,6 +724,7 @@ impl LocalExecutorBuilder {
         let detect_stalls = self.detect_stalls;
         let record_io_latencies = self.record_io_latencies;
         let blocking_thread_pool_placement = self.blocking_thread_pool_placement;
+        let wake_batch = self.wake_batch;
 
         Builder::new()
             .name(name)
@@ -705,6 +740,7 @@ impl LocalExecutorBuilder {
                         spin_before_park,
                         thread_pool_placement: blocking_thread_pool_placement,
                         detect_stalls,
+                        wake_batch,
                     },
                 )?;
                 le.init();
@@ -988,6 +1024,7 @@ impl LocalExecutorPoolBuilder {
                             spin_before_park,
                             thread_pool_placement: blocking_thread_pool_placement,
                             detect_stalls,
+                            wake_batch: None,
                         },
                     )?;
                     le.init();
@@ -1083,6 +1120,7 @@ pub struct LocalExecutorConfig {
     pub spin_before_park: Option<Duration>,
     pub thread_pool_placement: PoolPlacement,
     pub detect_stalls: Option<Box<dyn stall::StallDetectionHandler + 'static>>,
+    pub wake_batch: Option<WakeBatch>,
 }
 
 /// Single-threaded executor.
@@ -1170,6 +1208,7 @@ impl LocalExecutor {
                 config.ring_depth,
                 config.record_io_latencies,
                 blocking_thread,
+                config.wake_batch,
             )?),
             stall_detector: RefCell::new(
                 config

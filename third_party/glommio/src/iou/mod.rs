@@ -99,6 +99,12 @@ bitflags::bitflags! {
         /// peerwire patch: with `COOP_TASKRUN`, the kernel sets `IORING_SQ_TASKRUN` in
         /// the SQ ring's flags while such completions wait, so a peek knows to enter.
         const TASKRUN_FLAG = 1 << 9;
+        /// peerwire patch: only the task that created the ring submits to it (Linux 6.0).
+        const SINGLE_ISSUER = 1 << 12;
+        /// peerwire patch: completions are posted only when the creating task enters
+        /// the ring to reap them, and a waiter is woken only once as many as it waits
+        /// for are queued (Linux 6.1; needs `SINGLE_ISSUER`).
+        const DEFER_TASKRUN = 1 << 13;
     }
 }
 

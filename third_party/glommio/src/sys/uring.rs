@@ -954,7 +954,43 @@ struct SleepableRing {
     /// peerwire patch (change 16): the provided buffers of streams' multishot receives
     /// (main ring only). Declared after `ring`: the ring is closed before it is freed.
     buf_ring: Option<Rc<sys::BufRing>>,
+    /// peerwire patch (change 19): batched wake-ups (main ring only; `None` when not
+    /// asked for or the kernel cannot).
+    batch: Option<BatchedSleep>,
 }
+
+/// peerwire patch (change 19): the state of a ring whose sleeps wait for a batch.
+#[derive(Debug)]
+struct BatchedSleep {
+    max_events: u32,
+    max_delay_us: u32,
+    /// Completions consumed since the previous sleep began.
+    since_sleep: u32,
+    /// When the previous sleep began.
+    slept_at: Instant,
+}
+
+impl BatchedSleep {
+    /// How many completions the next sleep waits for: as many as would arrive within
+    /// `max_delay` at the rate seen since the previous sleep began, at least 1 and at
+    /// most `max_events`. Restarts the count.
+    fn next_wait(&mut self, now: Instant) -> u32 {
+        let elapsed_ns = now.saturating_duration_since(self.slept_at).as_nanos().max(1);
+        let expected = u128::from(self.since_sleep) * u128::from(self.max_delay_us) * 1000 / elapsed_ns;
+        self.slept_at = now;
+        self.since_sleep = 0;
+        expected.clamp(1, u128::from(self.max_events)) as u32
+    }
+}
+
+/// peerwire patch (change 19): the overall timeout of a batched sleep. Without one the
+/// kernel ends the sleep when `min_wait_usec` passes even with nothing to report; with
+/// it, a sleep that has nothing then waits on for the first completion. Timers wake the
+/// executor through the linked latency ring long before this.
+static BATCH_SLEEP_TIMEOUT: libc::timespec = libc::timespec {
+    tv_sec: 24 * 60 * 60,
+    tv_nsec: 0,
+};
 
 impl Drop for SleepableRing {
     fn drop(&mut self) {
@@ -972,13 +1008,47 @@ impl SleepableRing {
         name: &'static str,
         allocator: Rc<UringBufferAllocator>,
         source_map: Rc<RefCell<SourceMap>>,
+        wake_batch: Option<crate::WakeBatch>,
     ) -> io::Result<Self> {
         assert!(*IO_URING_RECENT_ENOUGH);
+        // peerwire patch (change 19): a main ring that batches its wake-ups defers its
+        // completions' task work to the waits (`DEFER_TASKRUN`): only then does the
+        // kernel wake a waiter once for a batch rather than once per completion. It
+        // needs `min_wait_usec` (Linux 6.12) to bound the wait; a kernel without either
+        // gets the unbatched ring below.
+        let mut batch = None;
+        let deferred = match wake_batch {
+            Some(b) if name == "main" => match iou::IoUring::new_with_flags(
+                size as _,
+                iou::SetupFlags::DEFER_TASKRUN
+                    | iou::SetupFlags::SINGLE_ISSUER
+                    | iou::SetupFlags::TASKRUN_FLAG,
+                iou::SetupFeatures::empty(),
+            ) {
+                Ok(ring) if ring.raw().features & uring_sys::IORING_FEAT_MIN_TIMEOUT != 0 => {
+                    batch = Some(BatchedSleep {
+                        max_events: b.max_events,
+                        max_delay_us: u32::try_from(b.max_delay.as_micros())
+                            .unwrap_or(u32::MAX)
+                            .max(1),
+                        since_sleep: 0,
+                        slept_at: Instant::now(),
+                    });
+                    Some(ring)
+                }
+                Ok(_) => None,
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => None,
+                Err(e) => return Err(e),
+            },
+            _ => None,
+        };
         // peerwire patch: the main ring takes every socket completion; they need not
         // interrupt a running task (see `iou::SetupFlags::COOP_TASKRUN`). The latency
         // ring keeps the default: its preemption timers must interrupt, and
         // `need_preempt` reads its completion queue without entering the kernel.
-        let ring = if name == "main" {
+        let ring = if let Some(ring) = deferred {
+            ring
+        } else if name == "main" {
             match iou::IoUring::new_with_flags(
                 size as _,
                 iou::SetupFlags::COOP_TASKRUN | iou::SetupFlags::TASKRUN_FLAG,
@@ -1005,6 +1075,7 @@ impl SleepableRing {
             None
         };
         Ok(SleepableRing {
+            batch,
             buf_ring,
             ring,
             size,
@@ -1259,6 +1330,19 @@ impl SleepableRing {
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
                 // The rings are linked. Goodnight!
+                // peerwire patch (change 19): a batched sleep, when more than one
+                // completion is expected within the batch's delay.
+                let want = match &mut self.batch {
+                    Some(batch) => batch.next_wait(Instant::now()),
+                    None => 1,
+                };
+                if want > 1 && self.ring.cq().ready() == 0 {
+                    return self
+                        .wait_batch(want)
+                        .or_else(Reactor::busy_ok)
+                        .or_else(Reactor::again_ok)
+                        .or_else(Reactor::intr_ok);
+                }
                 self.ring
                     .cq()
                     .wait(1)
@@ -1275,6 +1359,42 @@ impl SleepableRing {
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
                 .or_else(Reactor::intr_ok)
+        }
+    }
+}
+
+impl SleepableRing {
+    /// peerwire patch (change 19): waits for `want` completions, or for the batch's
+    /// delay to pass with at least one, or for the first one after that.
+    fn wait_batch(&mut self, want: u32) -> io::Result<usize> {
+        let max_delay_us = self.batch.as_ref().map_or(1, |b| b.max_delay_us);
+        let arg = uring_sys::io_uring_getevents_arg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: max_delay_us,
+            ts: &BATCH_SLEEP_TIMEOUT as *const libc::timespec as u64,
+        };
+        // SAFETY: `io_uring_enter` reads `arg` (and the timespec it points to, a
+        // static) during the call only; the ring's fd is open while `self` lives. No
+        // submission is passed (the linking SQE was submitted above).
+        let res = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.ring.raw().ring_fd,
+                0u32,
+                want,
+                uring_sys::IORING_ENTER_GETEVENTS | uring_sys::IORING_ENTER_EXT_ARG,
+                &arg as *const uring_sys::io_uring_getevents_arg,
+                std::mem::size_of::<uring_sys::io_uring_getevents_arg>(),
+            )
+        };
+        if res >= 0 {
+            return Ok(1);
+        }
+        match io::Error::last_os_error() {
+            // The overall timeout passed: the caller polls and sleeps again.
+            e if e.raw_os_error() == Some(libc::ETIME) => Ok(1),
+            e => Err(e),
         }
     }
 }
@@ -1337,6 +1457,9 @@ impl UringCommon for SleepableRing {
     fn consume_one_event(&mut self) -> Option<bool> {
         let source_map = self.source_map.clone();
         let cqe = self.ring.peek_for_cqe()?;
+        if let Some(batch) = &mut self.batch {
+            batch.since_sleep = batch.since_sleep.saturating_add(1);
+        }
         // peerwire patch (change 16): a multishot receive's completions.
         if let Some(woke) = self.consume_recv_multi(&cqe) {
             return Some(woke);
@@ -1490,6 +1613,7 @@ impl Reactor {
         mut io_memory: usize,
         ring_depth: usize,
         blocking_thread: BlockingThreadPool,
+        wake_batch: Option<crate::WakeBatch>,
     ) -> crate::Result<Reactor, ()> {
         const MIN_MEMLOCK_LIMIT: u64 = 512 * 1024;
         let (memlock_limit, _) = Resource::MEMLOCK.get()?;
@@ -1508,10 +1632,22 @@ impl Reactor {
         let registry = vec![allocator.as_bytes()];
 
         let main_ring =
-            SleepableRing::new(ring_depth, "main", allocator.clone(), source_map.clone())?;
+            SleepableRing::new(
+                ring_depth,
+                "main",
+                allocator.clone(),
+                source_map.clone(),
+                wake_batch,
+            )?;
         let poll_ring = PollRing::new(ring_depth, allocator.clone(), source_map.clone())?;
         let mut latency_ring =
-            SleepableRing::new(ring_depth, "latency", allocator.clone(), source_map.clone())?;
+            SleepableRing::new(
+                ring_depth,
+                "latency",
+                allocator.clone(),
+                source_map.clone(),
+                None,
+            )?;
 
         match main_ring.registrar().register_buffers_by_ref(&registry) {
             Err(x) => warn!("Error: registering buffers in the main ring. Skipping{x:#?}"),
@@ -2339,7 +2475,7 @@ mod tests {
     fn timeout_smoke_test() {
         let notifier = sys::new_sleep_notifier().unwrap();
         let pool = BlockingThreadPool::new(PoolPlacement::Unbound(1), notifier.clone()).unwrap();
-        let reactor = Reactor::new(notifier, 0, 128, pool).unwrap();
+        let reactor = Reactor::new(notifier, 0, 128, pool, None).unwrap();
 
         fn timeout_source(millis: u64) -> (Source, UringOpDescriptor) {
             let source = Source::new(

@@ -89,6 +89,22 @@ pub const IORING_CQ_EVENTFD_DISABLED: libc::c_uint = 1 << 0;
 // io_uring_enter flags
 pub const IORING_ENTER_GETEVENTS: libc::c_uint = 1 << 0;
 pub const IORING_ENTER_SQ_WAKEUP: libc::c_uint = 1 << 1;
+/// peerwire patch: the last two arguments of `io_uring_enter` are an
+/// [`io_uring_getevents_arg`] and its size (Linux 5.11).
+pub const IORING_ENTER_EXT_ARG: libc::c_uint = 1 << 3;
+
+/// peerwire patch: what `IORING_ENTER_EXT_ARG` points to.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct io_uring_getevents_arg {
+    pub sigmask: libc::__u64,
+    pub sigmask_sz: libc::__u32,
+    /// Wait at most this long for `min_complete` completions, then return with any
+    /// (Linux 6.12, `IORING_FEAT_MIN_TIMEOUT`; must be 0 before).
+    pub min_wait_usec: libc::__u32,
+    /// A `__kernel_timespec` pointer: the overall timeout.
+    pub ts: libc::__u64,
+}
 
 // io_uring_params.features flags
 pub const IORING_FEAT_SINGLE_MMAP: libc::__u32 = 1 << 0;
@@ -98,6 +114,8 @@ pub const IORING_FEAT_RW_CUR_POS: libc::__u32 = 1 << 3;
 pub const IORING_FEAT_CUR_PERSONALITY: libc::__u32 = 1 << 4;
 pub const IORING_FEAT_FAST_POLL: libc::__u32 = 1 << 5;
 pub const IORING_FEAT_POLL_32BITS: libc::__u32 = 1 << 6;
+/// peerwire patch: `io_uring_getevents_arg::min_wait_usec` is honoured (Linux 6.12).
+pub const IORING_FEAT_MIN_TIMEOUT: libc::__u32 = 1 << 15;
 
 // io_uring_register opcodes and arguments
 pub const IORING_REGISTER_BUFFERS: libc::c_uint = 0;
