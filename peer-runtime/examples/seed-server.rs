@@ -5,6 +5,10 @@
 //! cargo run --release -p peerwire-runtime --example seed-server -- --network regtest --listen 127.0.0.1:PORT [--addrs FILE] [--max-peers N]
 //! ```
 //!
+//! It builds with the workspace's patched glommio (`third_party/glommio`), whose batched
+//! wake-ups (`LocalExecutorBuilder::wake_batch`, `--wake-batch-us`) it uses; the
+//! peer-runtime library itself builds on stock glommio 0.9.
+//!
 //! Known addresses come from `--addrs` (one `host:port` per line; `#` starts a comment)
 //! and from `addr`/`addrv2` messages peers send, at most 0.1 per second per peer after
 //! a burst of 1,000 (Core's rate), kept in buckets per source network group that one
@@ -78,7 +82,7 @@ struct Args {
     /// Longest a received message may wait for others before a sleeping executor
     /// wakes for it, in microseconds (0: wake at every first message). A seed server
     /// has many peers far away: batching cut its CPU per message by a fifth
-    /// (`RuntimeBuilder::wake_batch`).
+    /// (glommio change 19, `RuntimeBuilder::executor_builder`).
     #[arg(long, default_value_t = peer_runtime::DEFAULT_WAKE_BATCH_DELAY.as_micros() as u64)]
     wake_batch_us: u64,
     /// Seconds between statistics lines.
@@ -364,10 +368,13 @@ fn run(args: &Args) -> Result<(), String> {
     if args.no_pin {
         builder = builder.pin(false);
     }
-    builder = builder.wake_batch(
-        peer_runtime::DEFAULT_WAKE_BATCH_EVENTS,
-        std::time::Duration::from_micros(args.wake_batch_us),
-    );
+    if args.wake_batch_us > 0 {
+        let batch = glommio::WakeBatch {
+            max_events: peer_runtime::DEFAULT_WAKE_BATCH_EVENTS,
+            max_delay: std::time::Duration::from_micros(args.wake_batch_us),
+        };
+        builder = builder.executor_builder(move |b| b.wake_batch(batch));
+    }
     let factory_book = book.clone();
     let rt = builder
         .listener_factory(move |h| {

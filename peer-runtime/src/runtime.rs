@@ -45,9 +45,12 @@ const RING_DEPTH: usize = 4096;
 /// The batch of a sleeping executor's wake-ups a server with many peers should ask
 /// for: at most this many completions…
 pub const DEFAULT_WAKE_BATCH_EVENTS: u32 = 64;
-/// …awaited for at most this long (see [`RuntimeBuilder::wake_batch`]; off unless
-/// asked for).
+/// …awaited for at most this long (glommio change 19's `LocalExecutorBuilder::wake_batch`,
+/// through [`RuntimeBuilder::executor_builder`]; off unless asked for).
 pub const DEFAULT_WAKE_BATCH_DELAY: Duration = Duration::from_millis(1);
+
+/// Adjusts an executor's glommio builder (see [`RuntimeBuilder::executor_builder`]).
+type ExecutorBuilderFn = Arc<dyn Fn(LocalExecutorBuilder) -> LocalExecutorBuilder + Send + Sync>;
 
 /// A listener that ignores every callback: peers still handshake, answer pings and
 /// keep themselves alive (peer-core does that), and nothing else happens.
@@ -80,7 +83,7 @@ pub struct RuntimeBuilder {
     factory: ListenerFactory,
     inbound_config: Option<InboundConfigFn>,
     io_memory: usize,
-    wake_batch: Option<glommio::WakeBatch>,
+    executor_builder: Option<ExecutorBuilderFn>,
     name: String,
 }
 
@@ -102,7 +105,7 @@ impl RuntimeBuilder {
             factory: Arc::new(|_| Box::new(NoopListener)),
             inbound_config: None,
             io_memory: DEFAULT_IO_MEMORY,
-            wake_batch: None,
+            executor_builder: None,
             name: "peerwire".into(),
         }
     }
@@ -184,29 +187,20 @@ impl RuntimeBuilder {
         self
     }
 
-    /// Batch a sleeping executor's wake-ups (default: off). A server with many peers
-    /// should ask for [`DEFAULT_WAKE_BATCH_EVENTS`] within [`DEFAULT_WAKE_BATCH_DELAY`]
-    /// (the seed-server example does).
+    /// Adjusts each executor's glommio builder before it is made (after the runtime
+    /// has set placement, I/O memory and ring depth): for glommio settings the runtime
+    /// does not choose itself.
     ///
-    /// Why: waking a sleeping thread (a context switch, an `io_uring_enter` return,
-    /// a pass of the executor's loop, and the next sleep's setup) cost about as much
-    /// as a ping's processing, and a busy executor slept and woke every few messages.
-    /// With a batch, a sleep waits for as many completions as arrived within
-    /// `max_delay` at the rate seen since the previous sleep (at most `max_events`),
-    /// or for `max_delay` to pass with at least one, and the kernel wakes the thread
-    /// once for all of them (`IORING_SETUP_DEFER_TASKRUN`). An executor receiving
-    /// fewer than two messages per `max_delay` wakes at its first, as without a
-    /// batch; a busier one delays a message by at most `max_delay`, which a peer on
-    /// the internet (tens of milliseconds away) does not notice.
-    ///
-    /// The cost falls on closed loops of few flows over loopback, whose rate looks
-    /// high because each round trip is short: one peer pinging a seed-server on
-    /// 127.0.0.1 made 59 k round trips/s unbatched and 3.5 k batched (p50 0.02 →
-    /// 0.20 ms), ten peers 163 k → 30 k; a hundred made more (173 k → 189 k) and a
-    /// thousand cost the server 23 % less CPU per round trip. Hence off by default.
-    ///
-    /// `max_events` below 2 or a zero `max_delay` turns batching off. Needs Linux
-    /// 6.12; older kernels run unbatched.
+    /// The workspace's patched glommio (`third_party/glommio`, change 19) offers
+    /// `LocalExecutorBuilder::wake_batch`: a busy executor's sleep waits for the
+    /// completions it expects within a delay and is woken once for them. A server with
+    /// many peers should ask for [`DEFAULT_WAKE_BATCH_EVENTS`] within
+    /// [`DEFAULT_WAKE_BATCH_DELAY`] (the seed-server example does): it cut the
+    /// seed-server's CPU per ping round trip by 23 % at 1,000 peers. Its cost falls on
+    /// closed loops of few flows over loopback, whose short round trips look like a
+    /// high rate: one peer pinging the seed-server on 127.0.0.1 made 59 k round
+    /// trips/s unbatched and 3.5 k batched (p50 0.02 → 0.20 ms); a message never
+    /// waits longer than the delay.
     ///
     /// ```
     /// use std::time::Duration;
@@ -215,16 +209,16 @@ impl RuntimeBuilder {
     ///
     /// let rt = Runtime::builder(Network::Regtest)
     ///     .executors(1)
-    ///     .wake_batch(32, Duration::from_micros(200))
+    ///     .executor_builder(|b| b.preempt_timer(Duration::from_millis(50)))
     ///     .start()
     ///     .unwrap();
     /// rt.shutdown();
     /// ```
-    pub fn wake_batch(mut self, max_events: u32, max_delay: Duration) -> RuntimeBuilder {
-        self.wake_batch = (max_events > 1 && !max_delay.is_zero()).then_some(glommio::WakeBatch {
-            max_events,
-            max_delay,
-        });
+    pub fn executor_builder<F>(mut self, f: F) -> RuntimeBuilder
+    where
+        F: Fn(LocalExecutorBuilder) -> LocalExecutorBuilder + Send + Sync + 'static,
+    {
+        self.executor_builder = Some(Arc::new(f));
         self
     }
 
@@ -270,8 +264,8 @@ impl RuntimeBuilder {
             let mut builder = LocalExecutorBuilder::new(placement)
                 .io_memory(self.io_memory)
                 .ring_depth(RING_DEPTH);
-            if let Some(batch) = self.wake_batch {
-                builder = builder.wake_batch(batch);
+            if let Some(f) = &self.executor_builder {
+                builder = f(builder);
             }
             let (tx, rx) = mpsc::channel::<Result<Option<SocketAddr>, Error>>();
             let rt = shared.clone();
