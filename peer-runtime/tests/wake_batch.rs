@@ -3,7 +3,8 @@
 //! delay have arrived, or the delay has passed with at least one. These tests check
 //! that nothing is ever held longer: a message that no other follows still wakes the
 //! executor within the delay, however many the executor expected; and, where the
-//! kernel supports batching (Linux 6.12), that the batch really is awaited.
+//! kernel supports batching (Linux 6.12), that the batch really is awaited, and that a
+//! lone flow, whose batches never come, backs off from waiting for them.
 
 use std::io::{Read, Write};
 use std::net::TcpStream as StdStream;
@@ -113,6 +114,23 @@ fn a_lone_message_after_a_burst_wakes_the_executor_within_the_delay() {
     assert!(
         took < DELAY + Duration::from_secs(5),
         "the lone message took {took:?}"
+    );
+}
+
+#[test]
+fn a_lone_flow_backs_off_from_batches_that_do_not_come() {
+    // One peer in a closed loop over loopback: its round trips are so quick that the
+    // rate promises many messages per delay, but only one comes per sleep. A batch
+    // that brings less than half of what it waited for makes the next sleeps (twice
+    // as many each time) wait for one: of 40 round trips a handful are held (the
+    // probes), not every other one.
+    let addr = echo_server(1);
+    let mut s = client(addr);
+    let rounds: Vec<Duration> = (0..40u8).map(|i| round_trip(&mut s, i)).collect();
+    let held = rounds.iter().filter(|t| **t >= DELAY * 3 / 4).count();
+    assert!(
+        held <= 8,
+        "{held} of 40 round trips waited for a batch: {rounds:?}"
     );
 }
 

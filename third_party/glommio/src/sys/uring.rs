@@ -963,23 +963,77 @@ struct SleepableRing {
 #[derive(Debug)]
 struct BatchedSleep {
     max_events: u32,
-    max_delay_us: u32,
+    max_delay: Duration,
     /// Completions consumed since the previous sleep began.
     since_sleep: u32,
     /// When the previous sleep began.
     slept_at: Instant,
+    /// Sleeps left that wait for one completion, after batches that did not come.
+    backoff: u32,
+    /// Batches in a row that did not come within the delay.
+    misses: u32,
 }
 
+/// peerwire patch (change 19): the fewest completions worth waiting for; a smaller
+/// batch saves little and is easily promised by a rate that a closed loop cannot keep.
+const MIN_BATCH: u32 = 4;
+
+/// peerwire patch (change 19): the most sleeps that wait for one completion after
+/// batches that did not come, before another batch is tried.
+const MAX_BATCH_BACKOFF: u32 = 1024;
+
 impl BatchedSleep {
+    fn new(max_events: u32, max_delay: Duration) -> BatchedSleep {
+        BatchedSleep {
+            max_events,
+            max_delay: max_delay.max(Duration::from_micros(1)),
+            since_sleep: 0,
+            slept_at: Instant::now(),
+            backoff: 0,
+            misses: 0,
+        }
+    }
+
+    /// `min_wait_usec` of a batched sleep.
+    fn max_delay_us(&self) -> u32 {
+        u32::try_from(self.max_delay.as_micros()).unwrap_or(u32::MAX).max(1)
+    }
+
     /// How many completions the next sleep waits for: as many as would arrive within
-    /// `max_delay` at the rate seen since the previous sleep began, at least 1 and at
-    /// most `max_events`. Restarts the count.
+    /// `max_delay` at the rate seen since the previous sleep began, at most
+    /// `max_events`; 1 when that is under [`MIN_BATCH`] or while backing off. Restarts
+    /// the count.
     fn next_wait(&mut self, now: Instant) -> u32 {
         let elapsed_ns = now.saturating_duration_since(self.slept_at).as_nanos().max(1);
-        let expected = u128::from(self.since_sleep) * u128::from(self.max_delay_us) * 1000 / elapsed_ns;
+        let expected = u128::from(self.since_sleep) * self.max_delay.as_nanos() / elapsed_ns;
         self.slept_at = now;
         self.since_sleep = 0;
-        expected.clamp(1, u128::from(self.max_events)) as u32
+        if self.backoff > 0 {
+            self.backoff -= 1;
+            return 1;
+        }
+        match expected.min(u128::from(self.max_events)) as u32 {
+            n if n < MIN_BATCH => 1,
+            n => n,
+        }
+    }
+
+    /// Learns from a batched sleep that lasted `slept`.
+    ///
+    /// A rate can promise completions that never come: peers in a closed loop over
+    /// loopback each wait for our answer before they send again, so however fast they
+    /// went, no more than they are arrive while we sleep, and a sleep that waits for
+    /// more waits out the whole delay. A sleep that lasted the delay (its batch did not
+    /// come) makes the next sleeps wait for one: 2 after the first such batch, twice as
+    /// many after each further one in a row (at most [`MAX_BATCH_BACKOFF`]); a batch
+    /// that came ends the back-off.
+    fn woke(&mut self, slept: Duration) {
+        if slept >= self.max_delay - self.max_delay / 16 {
+            self.misses = (self.misses + 1).min(10);
+            self.backoff = (1u32 << self.misses).min(MAX_BATCH_BACKOFF);
+        } else {
+            self.misses = 0;
+        }
     }
 }
 
@@ -1026,14 +1080,7 @@ impl SleepableRing {
                 iou::SetupFeatures::empty(),
             ) {
                 Ok(ring) if ring.raw().features & uring_sys::IORING_FEAT_MIN_TIMEOUT != 0 => {
-                    batch = Some(BatchedSleep {
-                        max_events: b.max_events,
-                        max_delay_us: u32::try_from(b.max_delay.as_micros())
-                            .unwrap_or(u32::MAX)
-                            .max(1),
-                        since_sleep: 0,
-                        slept_at: Instant::now(),
-                    });
+                    batch = Some(BatchedSleep::new(b.max_events, b.max_delay));
                     Some(ring)
                 }
                 Ok(_) => None,
@@ -1367,13 +1414,14 @@ impl SleepableRing {
     /// peerwire patch (change 19): waits for `want` completions, or for the batch's
     /// delay to pass with at least one, or for the first one after that.
     fn wait_batch(&mut self, want: u32) -> io::Result<usize> {
-        let max_delay_us = self.batch.as_ref().map_or(1, |b| b.max_delay_us);
+        let max_delay_us = self.batch.as_ref().map_or(1, |b| b.max_delay_us());
         let arg = uring_sys::io_uring_getevents_arg {
             sigmask: 0,
             sigmask_sz: 0,
             min_wait_usec: max_delay_us,
             ts: &BATCH_SLEEP_TIMEOUT as *const libc::timespec as u64,
         };
+        let start = Instant::now();
         // SAFETY: `io_uring_enter` reads `arg` (and the timespec it points to, a
         // static) during the call only; the ring's fd is open while `self` lives. No
         // submission is passed (the linking SQE was submitted above).
@@ -1388,13 +1436,15 @@ impl SleepableRing {
                 std::mem::size_of::<uring_sys::io_uring_getevents_arg>(),
             )
         };
-        if res >= 0 {
-            return Ok(1);
+        let err = (res < 0).then(io::Error::last_os_error);
+        if let Some(batch) = &mut self.batch {
+            batch.woke(start.elapsed());
         }
-        match io::Error::last_os_error() {
+        match err {
+            None => Ok(1),
             // The overall timeout passed: the caller polls and sleeps again.
-            e if e.raw_os_error() == Some(libc::ETIME) => Ok(1),
-            e => Err(e),
+            Some(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(1),
+            Some(e) => Err(e),
         }
     }
 }
