@@ -1411,6 +1411,37 @@ impl SleepableRing {
 }
 
 impl SleepableRing {
+    /// peerwire patch (change 19): posts completions that wait as deferred task work
+    /// (`IORING_SQ_TASKRUN` on a `DEFER_TASKRUN` ring); returns whether there were
+    /// any. They are posted only when the ring is entered, so a busy executor would
+    /// take its empty completion queue for idleness and prepare a sleep (the linking
+    /// poll, a timer, their cancellation) that returns at once.
+    fn post_deferred(&mut self) -> bool {
+        // SAFETY: `kflags` points into the SQ ring the kernel mapped for this ring,
+        // which lives as long as `self.ring`; the kernel updates it concurrently, hence
+        // the volatile read (liburing's `IO_URING_READ_ONCE`).
+        let pending = self.batch.is_some()
+            && unsafe { std::ptr::read_volatile(self.ring.raw().sq.kflags) }
+                & uring_sys::IORING_SQ_TASKRUN
+                != 0;
+        if pending {
+            // SAFETY: no submission and no argument: the kernel only runs the ring's
+            // deferred task work, which posts its completions.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_io_uring_enter,
+                    self.ring.raw().ring_fd,
+                    0u32,
+                    0u32,
+                    uring_sys::IORING_ENTER_GETEVENTS,
+                    std::ptr::null::<libc::c_void>(),
+                    0usize,
+                );
+            }
+        }
+        pending
+    }
+
     /// peerwire patch (change 19): waits for `want` completions, or for the batch's
     /// delay to pass with at least one, or for the first one after that.
     fn wait_batch(&mut self, want: u32) -> io::Result<usize> {
@@ -2282,6 +2313,12 @@ impl Reactor {
         flush_rings!(lat_ring, poll_ring, main_ring)?;
         // pick up the results of any cancellations
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
+
+        // peerwire patch (change 19): completions a batching ring holds as deferred task
+        // work are posted and consumed now rather than found by a sleep.
+        if main_ring.post_deferred() {
+            consume_rings!(into &mut woke; main_ring);
+        }
 
         // If we generated any event so far, we can't sleep. Need to handle them.
         let should_sleep = preempt_timer().is_none()
