@@ -81,7 +81,7 @@ struct Args {
     no_pin: bool,
     /// Longest a received message may wait for others before a sleeping executor
     /// wakes for it, in microseconds (0: wake at every first message). A seed server
-    /// has many peers far away: batching cut its CPU per message by a fifth
+    /// has many peers far away: batching cut its CPU per ping round trip by a quarter
     /// (glommio change 19, `RuntimeBuilder::executor_builder`).
     #[arg(long, default_value_t = peer_runtime::DEFAULT_WAKE_BATCH_DELAY.as_micros() as u64)]
     wake_batch_us: u64,

@@ -196,11 +196,11 @@ impl RuntimeBuilder {
     /// completions it expects within a delay and is woken once for them. A server with
     /// many peers should ask for [`DEFAULT_WAKE_BATCH_EVENTS`] within
     /// [`DEFAULT_WAKE_BATCH_DELAY`] (the seed-server example does): it cut the
-    /// seed-server's CPU per ping round trip by 23 % at 1,000 peers. A message never
+    /// seed-server's CPU per ping round trip by a quarter at 1,000 peers. A message never
     /// waits longer than the delay; closed loops of few flows over loopback, whose
     /// short round trips look like a high rate, back off from batches that do not
-    /// come (one peer pinging the seed-server on 127.0.0.1: 51.5 k round trips/s
-    /// unbatched, 48.3 k batched, p50 0.02 ms both). It is not this library's default
+    /// come (one peer pinging the seed-server on 127.0.0.1: 52.5 k round trips/s
+    /// unbatched, 49.6 k batched, p50 0.02 ms both). It is not this library's default
     /// only because stock glommio, which the published crate builds on, lacks it.
     ///
     /// ```
