@@ -101,6 +101,11 @@ struct Args {
     metrics: Option<SocketAddr>,
 }
 
+/// The longest `--wake-batch-us` accepted (100 ms): a message may wait that long for
+/// others before its executor wakes, and a peer tolerates a round trip of seconds, but
+/// a longer hold is a typo rather than a setting.
+const MAX_WAKE_BATCH_US: u64 = 100_000;
+
 /// Addresses we know, shared by every peer's listener.
 ///
 /// Learned addresses live in buckets keyed by the network group of the peer that
@@ -367,6 +372,12 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if args.no_pin {
         builder = builder.pin(false);
+    }
+    if args.wake_batch_us > MAX_WAKE_BATCH_US {
+        return Err(format!(
+            "--wake-batch-us {} is above {MAX_WAKE_BATCH_US}: a batch holds a message at most that long",
+            args.wake_batch_us
+        ));
     }
     if args.wake_batch_us > 0 {
         let batch = glommio::WakeBatch {

@@ -56,6 +56,20 @@ fn version_answers() {
 }
 
 #[test]
+fn a_wake_batch_longer_than_100_ms_is_refused_with_a_reason() {
+    let out = Command::new(seed_server())
+        .args(["--listen", "127.0.0.1:0", "--wake-batch-us", "100001"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("--wake-batch-us 100001 is above 100000"),
+        "stderr: {err}"
+    );
+}
+
+#[test]
 fn metrics_then_sigterm_disconnects_every_peer_and_exits_0() {
     let mut child = Command::new(seed_server())
         .args([

@@ -72,6 +72,9 @@ pub mod stall;
 pub(crate) const DEFAULT_EXECUTOR_NAME: &str = "unnamed";
 pub(crate) const DEFAULT_PREEMPT_TIMER: Duration = Duration::from_millis(100);
 
+pub(crate) const DEFAULT_IO_MEMORY: usize = 10 << 20;
+pub(crate) const DEFAULT_RING_SUBMISSION_DEPTH: usize = 128;
+
 /// peerwire patch (change 19): how a sleeping executor batches its wake-ups (see
 /// [`LocalExecutorBuilder::wake_batch`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +84,6 @@ pub struct WakeBatch {
     /// The longest a completion waits for others before the executor wakes for it.
     pub max_delay: Duration,
 }
-pub(crate) const DEFAULT_IO_MEMORY: usize = 10 << 20;
-pub(crate) const DEFAULT_RING_SUBMISSION_DEPTH: usize = 128;
 
 /// Result type alias that removes the need to specify a type parameter
 /// that's only valid in the channel variants of the error. Otherwise, it
@@ -526,16 +527,17 @@ impl LocalExecutorBuilder {
     ///
     /// Off by default: a sleeping executor wakes at its first completion. With a
     /// batch, the main ring is created with `IORING_SETUP_DEFER_TASKRUN` and a sleep
-    /// waits for as many completions as arrived, at the rate seen since the previous
-    /// sleep, within `max_delay` (at least 1, at most `max_events`), or until
-    /// `max_delay` has passed with at least one; the kernel wakes the thread once for
-    /// all of them instead of once per completion. An executor that receives fewer
-    /// than two completions per `max_delay` keeps waking at its first. Timers and
-    /// wake-ups from other threads may be late by up to `max_delay` while a batch is
-    /// awaited.
+    /// waits for as many completions as would arrive within `max_delay` at the rate
+    /// seen since the previous sleep (at most `max_events`), or until `max_delay` has
+    /// passed with at least one; the kernel wakes the thread once for all of them
+    /// instead of once per completion. An executor expecting fewer than 4 completions
+    /// per `max_delay` keeps waking at its first, and one whose batches do not come
+    /// (a closed loop of few flows) backs off to waking at its first for 2, 4, …, at
+    /// most 1,024 sleeps. Timers and wake-ups from other threads may be late by up to
+    /// `max_delay` while a batch is awaited.
     ///
     /// Needs Linux 6.12 (`IORING_FEAT_MIN_TIMEOUT`); on older kernels the executor
-    /// runs unbatched.
+    /// runs unbatched. [`LocalExecutorPoolBuilder`] does not offer it.
     #[must_use = "The builder must be built to be useful"]
     pub fn wake_batch(mut self, batch: WakeBatch) -> LocalExecutorBuilder {
         self.wake_batch = (batch.max_events > 1 && !batch.max_delay.is_zero()).then_some(batch);
