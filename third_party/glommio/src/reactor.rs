@@ -582,13 +582,13 @@ impl Reactor {
     }
 
     /// peerwire patch (change 16): arms a stream's multishot receive (the main ring's
-    /// provided buffers take what arrives; see `sys::BufRing`) on `recycle` when it is
-    /// a multishot receive that ended and was drained, or on a new source; `None` when
-    /// the kernel does not do multishot receives (the stream then arms single-shot
-    /// ones).
+    /// provided buffers take what arrives; see `sys::BufRing`) on the source in
+    /// `recycle` when it is a multishot receive that ended and was drained, or on a new
+    /// source; `None`, leaving `recycle` alone for a single-shot receive to reuse, when
+    /// the kernel does not do multishot receives.
     pub(crate) fn stream_recv_multi(
         &self,
-        recycle: Option<Source>,
+        recycle: &mut Option<Source>,
         fd: RawFd,
         poll_first: bool,
     ) -> Option<Source> {
@@ -597,7 +597,7 @@ impl Reactor {
         }
         let requirements = self.io_scheduler.requirements();
         let task_queue = Some(crate::executor().current_task_queue());
-        let source = match recycle {
+        let source = match recycle.take() {
             Some(source) if source.rearm_recv_multi(requirements, task_queue) => source,
             _ => self.new_source(fd, SourceType::SockRecvMulti(Default::default()), None),
         };

@@ -428,7 +428,7 @@ impl<S: AsRawFd> NonBufferedStream<S> {
         if self.rx_single_left > 0 {
             self.rx_single_left -= 1;
         } else if let Some(source) =
-            reactor.stream_recv_multi(self.rx_recycle.take(), fd, poll_first)
+            reactor.stream_recv_multi(&mut self.rx_recycle, fd, poll_first)
         {
             self.rx_early = 0;
             self.rx_poll_first = poll_first;

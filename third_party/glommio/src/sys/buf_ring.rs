@@ -229,10 +229,6 @@ impl RecvBuf {
         self.ring.bytes(self.bid, self.start, self.end)
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.start == self.end
-    }
-
     /// Marks the first `n` bytes read.
     pub(crate) fn consume(&mut self, n: usize) {
         self.start = (self.start + n as u32).min(self.end);

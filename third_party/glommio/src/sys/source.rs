@@ -303,33 +303,30 @@ impl Source {
             return 0;
         };
         let mut n = 0;
+        // Buffers copied whole, and how much of the next one was copied.
+        let (mut whole, mut part) = (0, 0);
+        for front in multi.bufs.iter() {
+            if n == buf.len() {
+                break;
+            }
+            let bytes = front.bytes();
+            let k = std::cmp::min(bytes.len(), buf.len() - n);
+            buf[n..n + k].copy_from_slice(&bytes[..k]);
+            n += k;
+            if k == bytes.len() {
+                whole += 1;
+            } else {
+                part = k;
+            }
+        }
         if consume {
-            while n < buf.len() {
-                let Some(front) = multi.bufs.first_mut() else {
-                    break;
-                };
-                let bytes = front.bytes();
-                let k = std::cmp::min(bytes.len(), buf.len() - n);
-                buf[n..n + k].copy_from_slice(&bytes[..k]);
-                n += k;
-                front.consume(k);
-                if front.is_empty() {
-                    multi.bufs.remove(0);
-                }
+            multi.bufs.drain(..whole);
+            if let Some(front) = multi.bufs.first_mut() {
+                front.consume(part);
             }
             if multi.bufs.is_empty() && multi.bufs.spilled() {
                 // A burst spilled to the heap: back to the inline queue when drained.
                 multi.bufs = smallvec::SmallVec::new();
-            }
-        } else {
-            for front in multi.bufs.iter() {
-                if n == buf.len() {
-                    break;
-                }
-                let bytes = front.bytes();
-                let k = std::cmp::min(bytes.len(), buf.len() - n);
-                buf[n..n + k].copy_from_slice(&bytes[..k]);
-                n += k;
             }
         }
         n
